@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/flowgate/flowgate/config"
+)
+
+// check prints each intake and where its events would go.
+func check(c *config.Config, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "%s: %d intakes, output %s\n", c.Source, len(c.Intakes), describeOutput(&c.Output))
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tPROTOCOL\tPORT\tINTAKE KEY\tOUTPUT")
+	for _, in := range c.Intakes {
+		proto, port := in.Protocol, strconv.Itoa(in.Port)
+		if in.Stats {
+			proto, port = "stats", "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), describeOutput(&c.Output))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", c.Buffer.Dir, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
+	fmt.Fprintf(stdout, "monitoring: http://%s/metrics /healthz /readyz\n", c.HTTP.Listen)
+	return nil
+}
+
+func describeOutput(o *config.Output) string {
+	switch o.Transport {
+	case config.TransportHTTPS:
+		return "https " + config.HTTPSURL(o.Endpoint)
+	case config.TransportFile:
+		if o.Path == "-" {
+			return "file stdout"
+		}
+		return "file " + o.Path
+	}
+	return o.Transport + " " + o.Endpoint
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/intaketest"
+	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/internal/testtraffic"
+)
+
+const testKey = "E2eTestIntakeKey0123456789abcdef"
+
+// flowSetup is an appliance with one netflow intake shipping to a local
+// HTTPS intake, and a capture of known traffic for softflowd to export.
+type flowSetup struct {
+	intake  *intaketest.HTTPS
+	proc    *apptest.Proc
+	port    int
+	pcap    string
+	packets int
+	flows   []testtraffic.Flow
+}
+
+func newFlowSetup(t *testing.T, nflows int) *flowSetup {
+	t.Helper()
+	peers.Require(t, "softflowd", "softflowctl", "tshark")
+	s := &flowSetup{intake: intaketest.NewHTTPS(t), port: apptest.FreePort(t, "udp")}
+	dir := t.TempDir()
+	s.flows = testtraffic.Flows(nflows, 7, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), true)
+	for _, f := range s.flows {
+		s.packets += f.Packets
+	}
+	s.pcap = filepath.Join(dir, "traffic.pcap")
+	if err := testtraffic.WriteFile(s.pcap, s.flows); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+	cfg := fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+output:
+  transport: https
+  endpoint: %s
+  ca_file: %s
+buffer:
+  dir: %s
+http:
+  listen: %s
+`, s.port, testKey, s.intake.URL, s.intake.CAFile, filepath.Join(dir, "data"), httpAddr)
+	path := filepath.Join(dir, "intakes.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.proc = apptest.Start(t, path, httpAddr)
+	return s
+}
+
+// export has softflowd export the capture with NetFlow version v through a
+// relay, and returns tshark's decoding of what it sent.
+func (s *flowSetup) export(t *testing.T, version int) peers.Decoded {
+	t.Helper()
+	relay := peers.NewRelay(t, fmt.Sprintf("127.0.0.1:%d", s.port))
+	var extra []string
+	if version != 5 {
+		extra = append(extra, "-6") // v5 cannot carry IPv6
+	}
+	exp := peers.Softflowd(t, s.pcap, relay.Addr, version, extra...)
+	dec := peers.Tshark(t, relay.Wait(t, exp.Datagrams, 10*time.Second))
+	if len(dec.Flows) != exp.Flows || exp.Flows == 0 {
+		t.Fatalf("softflowd says %s, tshark decoded %d records", exp, len(dec.Flows))
+	}
+	return dec
+}
+
+// settle waits until the appliance has shipped every record it buffered
+// and the intake holds want events, then returns them.
+func (s *flowSetup) settle(t *testing.T, want int) []map[string]any {
+	t.Helper()
+	got := s.intake.WaitEvents(t, want, 60*time.Second)
+	if !apptest.Eventually(10*time.Second, func() bool {
+		return s.proc.Metric("flowgate_decoded_events_total") == float64(want) &&
+			s.proc.Metric("flowgate_shipped_events_total") == s.proc.Metric("flowgate_buffered_events_total")
+	}) {
+		t.Fatalf("appliance did not settle: decoded %v, buffered %v, shipped %v, want %d",
+			s.proc.Metric("flowgate_decoded_events_total"), s.proc.Metric("flowgate_buffered_events_total"),
+			s.proc.Metric("flowgate_shipped_events_total"), want)
+	}
+	got = s.intake.Events()
+	if p := s.intake.Problems(); len(p) > 0 {
+		t.Fatalf("the intake could not read requests: %v", p)
+	}
+	events := make([]map[string]any, 0, len(got))
+	for _, e := range got {
+		if e.Key != testKey {
+			t.Fatalf("event sent with key %q", e.Key)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(e.Event), &m); err != nil {
+			t.Fatalf("event is not a JSON object: %v: %s", err, e.Event)
+		}
+		events = append(events, m)
+	}
+	return events
+}
+
+func TestFlowsReachTheIntake(t *testing.T) {
+	for _, tc := range []struct {
+		version  int
+		flowType string
+		// startSlackMs is how far an absolute time may be from the truth:
+		// the v9 header carries whole seconds only.
+		startSlackMs float64
+	}{
+		{5, "NETFLOW_V5", 2},
+		{9, "NETFLOW_V9", 1000},
+		{10, "IPFIX", 2},
+	} {
+		t.Run(tc.flowType, func(t *testing.T) {
+			s := newFlowSetup(t, 300)
+			dec := s.export(t, tc.version)
+			events := s.settle(t, len(dec.Flows))
+			if len(events) != len(dec.Flows) {
+				t.Fatalf("intake got %d events, the exporter sent %d records", len(events), len(dec.Flows))
+			}
+			checkEvents(t, events, dec, s.flows, tc.flowType, tc.startSlackMs)
+		})
+	}
+}
+
+func TestNothingLostWhileTheIntakeAnswers503(t *testing.T) {
+	s := newFlowSetup(t, 200)
+	const refusals = 3
+	s.intake.Refuse(func(n int) (int, string) {
+		if n <= refusals {
+			return 503, ""
+		}
+		return 0, ""
+	})
+	dec := s.export(t, 9)
+	events := s.settle(t, len(dec.Flows))
+	if len(events) != len(dec.Flows) {
+		t.Fatalf("intake got %d events, the exporter sent %d records", len(events), len(dec.Flows))
+	}
+	if got := s.intake.Refused(); got != refusals {
+		t.Fatalf("intake refused %d requests, want %d", got, refusals)
+	}
+	if r := s.proc.Metric("flowgate_ship_failures_total", `status="503"`); r != refusals {
+		t.Fatalf("flowgate_ship_failures_total{status=503} = %v, want %d", r, refusals)
+	}
+	checkEvents(t, events, dec, s.flows, "NETFLOW_V9", 1000)
+}
+
+// flowKey identifies a flow across the exporter's view and ours.
+func flowKey(src, dst string, sport, dport, proto int) string {
+	return fmt.Sprintf("%s %d > %s %d / %d", src, sport, dst, dport, proto)
+}
+
+// checkEvents asserts that events hold each record tshark decoded exactly
+// once, with the values the exporter sent, and absolute times that match
+// the traffic in the capture.
+func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traffic []testtraffic.Flow, flowType string, slackMs float64) {
+	t.Helper()
+	truth := map[string]testtraffic.Flow{}
+	for _, f := range traffic {
+		truth[flowKey(f.Src.String(), f.Dst.String(), int(f.SrcPort), int(f.DstPort), int(f.Proto))] = f
+	}
+	byKey := map[string][]map[string]any{}
+	for _, e := range events {
+		src, _ := e["sourceIPv4Address"].(string)
+		if src == "" {
+			src, _ = e["sourceIPv6Address"].(string)
+		}
+		dst, _ := e["destinationIPv4Address"].(string)
+		if dst == "" {
+			dst, _ = e["destinationIPv6Address"].(string)
+		}
+		k := flowKey(src, dst, num(e["sourceTransportPort"]), num(e["destinationTransportPort"]), num(e["protocolIdentifier"]))
+		byKey[k] = append(byKey[k], e)
+	}
+	for _, rec := range dec.Flows {
+		f := rec.Fields
+		src, dst := f["cflow.srcaddr"], f["cflow.dstaddr"]
+		if src == "" {
+			src, dst = f["cflow.srcaddrv6"], f["cflow.dstaddrv6"]
+		}
+		k := flowKey(src, dst, atoi(t, f["cflow.srcport"]), atoi(t, f["cflow.dstport"]), atoi(t, f["cflow.protocol"]))
+		got := byKey[k]
+		if len(got) != 1 {
+			t.Errorf("record %s arrived %d times", k, len(got))
+			continue
+		}
+		e := got[0]
+		want := map[string]int{
+			"octetDeltaCount":    atoi(t, f["cflow.octets"]),
+			"packetDeltaCount":   atoi(t, f["cflow.packets"]),
+			"tcpControlBits":     atoi(t, f["cflow.tcpflags"]),
+			"ingressInterface":   atoi(t, f["cflow.inputint"]),
+			"egressInterface":    atoi(t, f["cflow.outputint"]),
+			"ipClassOfService":   atoi(t, f["cflow.tos"]),
+			"flowStartSysUpTime": millis(t, f["cflow.timestart"]),
+			"flowEndSysUpTime":   millis(t, f["cflow.timeend"]),
+		}
+		if v, ok := f["cflow.ip_version"]; ok {
+			want["ipVersion"] = atoi(t, v)
+		} else {
+			want["ipVersion"] = 4
+		}
+		for name, w := range want {
+			if g, ok := e[name]; !ok || num(g) != w {
+				t.Errorf("%s: %s = %v, the exporter sent %d", k, name, g, w)
+			}
+		}
+		if e["flowType"] != flowType {
+			t.Errorf("%s: flowType %v, want %s", k, e["flowType"], flowType)
+		}
+		if e["exporterIPv4Address"] != "127.0.0.1" {
+			t.Errorf("%s: exporterIPv4Address %v", k, e["exporterIPv4Address"])
+		}
+		// Absolute times: the capture says when the flow really was.
+		tf, ok := truth[k]
+		if !ok {
+			t.Errorf("%s: not a flow of the capture", k)
+			continue
+		}
+		start := float64(tf.Start.UnixMilli())
+		end := float64(tf.Start.Add(time.Duration(tf.Packets-1) * tf.Gap).UnixMilli())
+		for name, w := range map[string]float64{"flowStartMilliseconds": start, "flowEndMilliseconds": end} {
+			g, ok := e[name].(float64)
+			if !ok || math.Abs(g-w) > slackMs {
+				t.Errorf("%s: %s = %v, the flow was at %v (±%vms)", k, name, e[name], int64(w), slackMs)
+			}
+		}
+		if s, ok := e["flowStartSeconds"].(float64); !ok || s != math.Floor(e["flowStartMilliseconds"].(float64)/1000) {
+			t.Errorf("%s: flowStartSeconds %v does not match flowStartMilliseconds %v", k, e["flowStartSeconds"], e["flowStartMilliseconds"])
+		}
+		addrKey := "sourceIPv4Address"
+		if netip.MustParseAddr(src).Is6() {
+			addrKey = "sourceIPv6Address"
+		}
+		if e[addrKey] != src {
+			t.Errorf("%s: %s = %v", k, addrKey, e[addrKey])
+		}
+	}
+}
+
+// num reads a JSON number as an int (-1 when absent).
+func num(v any) int {
+	f, ok := v.(float64)
+	if !ok {
+		return -1
+	}
+	return int(f)
+}
+
+// atoi reads tshark's decimal or 0x-hex numbers.
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+	if err != nil {
+		t.Fatalf("tshark value %q: %v", s, err)
+	}
+	return int(n)
+}
+
+// millis reads tshark's "seconds.nanoseconds" uptimes as milliseconds.
+func millis(t *testing.T, s string) int {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("tshark time %q: %v", s, err)
+	}
+	return int(math.Round(f * 1000))
+}

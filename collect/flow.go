@@ -1,0 +1,194 @@
+// Package collect runs the receiving side of intakes: it binds the
+// listeners, hands each exporter's datagrams in order to one decoding
+// worker, enriches the records and publishes them to the buffer in
+// batches. It counts everything it receives, and everything it drops with
+// the reason.
+package collect
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/decoder/udp"
+	"github.com/flowgate/flowgate/enrich"
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// FlowConfig describes a flow intake.
+type FlowConfig struct {
+	// Intake names the intake, for logs and metrics.
+	Intake string
+	// Subject is where its records go in the buffer.
+	Subject string
+	// Port is the UDP port (every address, IPv4 and IPv6).
+	Port int
+	// Workers decode in parallel; one exporter always goes to the same one.
+	Workers int
+	// ReceiveBuffer is the socket buffer asked for (0: udp's default).
+	ReceiveBuffer int
+	// MaxFlowsPerMessage and FlushInterval bound how many records, and for
+	// how long, a worker gathers before publishing them as one message.
+	MaxFlowsPerMessage int
+	FlushInterval      time.Duration
+}
+
+// DefaultFlowConfig returns the settings for an intake on port.
+func DefaultFlowConfig(intake string, port int) FlowConfig {
+	return FlowConfig{
+		Intake:             intake,
+		Subject:            buffer.Subject(intake),
+		Port:               port,
+		Workers:            2,
+		MaxFlowsPerMessage: 256,
+		FlushInterval:      50 * time.Millisecond,
+	}
+}
+
+// FlowIntake receives NetFlow v5, v9 and IPFIX on one UDP port.
+type FlowIntake struct {
+	cfg       FlowConfig
+	listener  *udp.Listener
+	templates *flow.Templates
+	enricher  *enrich.Enricher
+	buf       *buffer.Buffer
+	m         *intakeMetrics
+	log       *slog.Logger
+	seed      maphash.Seed
+	packets   sync.Pool
+}
+
+// NewFlowIntake binds the intake's port.
+func NewFlowIntake(cfg FlowConfig, templates *flow.Templates, enricher *enrich.Enricher, buf *buffer.Buffer, m *Metrics, log *slog.Logger) (*FlowIntake, error) {
+	log = log.With("intake", cfg.Intake)
+	l, err := udp.Listen(udp.Config{Addr: ":" + strconv.Itoa(cfg.Port), ReceiveBuffer: cfg.ReceiveBuffer}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &FlowIntake{
+		cfg:       cfg,
+		listener:  l,
+		templates: templates,
+		enricher:  enricher,
+		buf:       buf,
+		m:         m.forIntake(cfg.Intake),
+		log:       log,
+		seed:      maphash.MakeSeed(),
+	}, nil
+}
+
+// datagram is a copy of a received packet on its way to a worker.
+type datagram struct {
+	data     []byte
+	from     netip.Addr
+	received time.Time
+}
+
+// Run receives until ctx ends, then publishes what the workers hold and
+// waits until the buffer has taken it.
+func (fi *FlowIntake) Run(ctx context.Context) error {
+	queues := make([]chan *datagram, fi.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan *datagram, 1024)
+		wg.Add(1)
+		go func(q <-chan *datagram) {
+			defer wg.Done()
+			fi.work(q)
+		}(queues[i])
+	}
+	err := fi.listener.Run(ctx, func(p *udp.Packet) {
+		fi.m.packets.Inc()
+		fi.m.bytes.Add(float64(len(p.Data)))
+		d, _ := fi.packets.Get().(*datagram)
+		if d == nil {
+			d = &datagram{}
+		}
+		d.data = append(d.data[:0], p.Data...)
+		d.from = p.From.Addr().Unmap()
+		d.received = p.Received
+		// Blocking here when a worker lags leaves the datagrams in the
+		// socket buffer, where the kernel counts what it must drop.
+		queues[fi.worker(d.from)] <- d
+	})
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return err
+}
+
+// worker picks the worker of an exporter: its datagrams are decoded in
+// order, so a template is always seen before the data that needs it.
+func (fi *FlowIntake) worker(a netip.Addr) int {
+	b := a.As16()
+	return int(maphash.Bytes(fi.seed, b[:]) % uint64(fi.cfg.Workers))
+}
+
+func (fi *FlowIntake) work(q <-chan *datagram) {
+	dec := flow.NewDecoder(fi.templates)
+	pub := fi.buf.Publisher(fi.cfg.Subject, fi.m.published)
+	defer pub.Close()
+	var batch pb.Batch
+	flush := func() {
+		if len(batch.Flows) == 0 {
+			return
+		}
+		data, err := proto.MarshalOptions{}.MarshalAppend(nil, &batch)
+		if err != nil {
+			fi.log.Error("encoding records for the buffer", "err", err)
+			fi.m.dropped("encode", len(batch.Flows))
+		} else {
+			pub.Publish(data, len(batch.Flows))
+		}
+		batch.Flows = batch.Flows[:0]
+	}
+	tick := time.NewTicker(fi.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case d, ok := <-q:
+			if !ok {
+				flush()
+				return
+			}
+			start, from := len(batch.Flows), d.from
+			res, err := dec.Decode(d.data, from, d.received, &batch)
+			fi.packets.Put(d)
+			if err != nil {
+				fi.m.malformed(err)
+				fi.log.Debug("datagram refused", "exporter", from, "err", err)
+				continue
+			}
+			if res.MissingTemplate > 0 {
+				fi.m.templateMissing.Add(float64(res.MissingTemplate))
+			}
+			for _, f := range batch.Flows[start:] {
+				fi.enricher.Flow(f)
+			}
+			fi.m.decoded.Add(float64(res.Flows))
+			if len(batch.Flows) >= fi.cfg.MaxFlowsPerMessage {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+// malformedReason labels a decoding error.
+func malformedReason(err error) string {
+	if errors.Is(err, flow.ErrVersion) {
+		return "unknown_version"
+	}
+	return "malformed"
+}

@@ -1,0 +1,130 @@
+// Package format turns records into the bytes an intake receives: flow
+// events as flat JSON objects named after IANA IPFIX elements, and JSON
+// string quoting for events carried inside other JSON. Encoders append to a
+// caller's buffer and use no reflection: they run once per record.
+package format
+
+import (
+	"net/netip"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// AppendBytes appends b as a quoted JSON string, as AppendString does.
+func AppendBytes(dst, b []byte) []byte {
+	// The string is only read, never kept: no copy needed.
+	return AppendString(dst, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// AppendString appends s as a quoted JSON string. Invalid UTF-8 becomes
+// U+FFFD, so the output is always valid JSON whatever the network sent.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but end lines in JavaScript.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// object writes the members of one JSON object; the first member is
+// written without a comma.
+type object struct {
+	b     []byte
+	first bool
+}
+
+func (o *object) key(k string) {
+	if o.first {
+		o.first = false
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':')
+}
+
+func (o *object) uint(k string, v uint64) {
+	o.key(k)
+	o.b = strconv.AppendUint(o.b, v, 10)
+}
+
+func (o *object) str(k, v string) {
+	o.key(k)
+	o.b = AppendString(o.b, v)
+}
+
+// addr writes an address held as 4 or 16 bytes; other lengths are skipped.
+func (o *object) addr(k4, k6 string, a []byte) {
+	var ip netip.Addr
+	switch len(a) {
+	case 4:
+		ip = netip.AddrFrom4([4]byte(a))
+		o.key(k4)
+	case 16:
+		ip = netip.AddrFrom16([16]byte(a))
+		o.key(k6)
+	default:
+		return
+	}
+	o.b = append(o.b, '"')
+	o.b = ip.AppendTo(o.b)
+	o.b = append(o.b, '"')
+}
+
+func (o *object) mac(k string, v uint64) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	for i := 5; i >= 0; i-- {
+		c := byte(v >> (8 * i))
+		o.b = append(o.b, hexDigits[c>>4], hexDigits[c&0xf])
+		if i > 0 {
+			o.b = append(o.b, ':')
+		}
+	}
+	o.b = append(o.b, '"')
+}

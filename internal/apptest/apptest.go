@@ -1,0 +1,263 @@
+// Package apptest runs the real flowgate binary for tests: it builds it
+// once, starts it on a configuration, waits for readiness by polling
+// /readyz, reads its metrics, and stops it (or kills it) at the end.
+package apptest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// Binary builds cmd/flowgate once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flowgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "flowgate")
+		cmd := exec.Command("go", "build", "-o", binary, "./cmd/flowgate")
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// FreePort returns a port free on loopback for network ("tcp" or "udp").
+func FreePort(t testing.TB, network string) int {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+}
+
+// Proc is a running flowgate.
+type Proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	HTTP   string // host:port of the monitoring listener
+	Stdout *syncBuffer
+	Stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start runs `flowgate run --config` on the file at configPath, whose
+// http.listen is httpAddr, with env added to the environment, and waits
+// until /readyz answers 200. The process is stopped with the test.
+func Start(t testing.TB, configPath, httpAddr string, env ...string) *Proc {
+	t.Helper()
+	p := StartUnready(t, configPath, httpAddr, env...)
+	p.WaitReady(30 * time.Second)
+	return p
+}
+
+// StartUnready starts flowgate without waiting for readiness.
+func StartUnready(t testing.TB, configPath, httpAddr string, env ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "run", "--config", configPath)
+	cmd.Env = append(os.Environ(), env...)
+	p := &Proc{t: t, cmd: cmd, HTTP: httpAddr, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop(20 * time.Second)
+		if t.Failed() {
+			t.Logf("flowgate log:\n%s", tail(p.Stderr.String(), 60))
+		}
+	})
+	return p
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (p *Proc) WaitReady(timeout time.Duration) {
+	p.t.Helper()
+	var last string
+	ok := Eventually(timeout, func() bool {
+		select {
+		case <-p.done:
+			return true
+		default:
+		}
+		status, body := p.Get("/readyz")
+		last = fmt.Sprintf("%d %s", status, body)
+		return status == http.StatusOK
+	})
+	select {
+	case <-p.done:
+		p.t.Fatalf("flowgate exited before it was ready (%v):\n%s", p.err, p.Stderr.String())
+	default:
+	}
+	if !ok {
+		p.t.Fatalf("flowgate not ready after %s: %s\n%s", timeout, last, tail(p.Stderr.String(), 40))
+	}
+}
+
+// Get fetches a path of the monitoring listener; status 0 means no answer.
+func (p *Proc) Get(path string) (int, string) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + p.HTTP + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Metric returns the sum of a metric's samples whose labels contain every
+// one of labels (`name="value"`), from /metrics.
+func (p *Proc) Metric(name string, labels ...string) float64 {
+	p.t.Helper()
+	status, body := p.Get("/metrics")
+	if status != http.StatusOK {
+		p.t.Fatalf("/metrics: %d %s", status, body)
+	}
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// Stop sends SIGTERM and waits for the exit, killing after timeout.
+func (p *Proc) Stop(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("flowgate did not stop within %s", timeout)
+	}
+	return p.err
+}
+
+// Kill stops the process at once, as a crash would.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Eventually polls cond until it is true or timeout passes.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return cond()
+		case <-tick.C:
+		}
+	}
+}

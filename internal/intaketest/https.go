@@ -1,0 +1,175 @@
+// Package intaketest provides local stand-ins for the remote intake, which
+// tests cannot reach: an HTTPS /jsons receiver that checks every request as
+// the real intake would, records the events it accepts, and can be told to
+// refuse for a while.
+package intaketest
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Event is one accepted event and the key it came with.
+type Event struct {
+	Key   string
+	Event string
+}
+
+// HTTPS is a local /jsons intake over TLS.
+type HTTPS struct {
+	// URL is the base URL to configure as output.endpoint.
+	URL string
+	// CAFile is the PEM file of the certificate to trust (output.ca_file).
+	CAFile string
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	events   []Event
+	requests int
+	refused  int
+	problems []string
+	// refuse, when set, answers a status instead of accepting.
+	refuse func(request int) (status int, retryAfter string)
+	changed  chan struct{}
+}
+
+// NewHTTPS starts an intake on loopback; it stops with the test.
+func NewHTTPS(t testing.TB) *HTTPS {
+	t.Helper()
+	in := &HTTPS{changed: make(chan struct{})}
+	in.srv = httptest.NewTLSServer(http.HandlerFunc(in.serve))
+	t.Cleanup(in.srv.Close)
+	in.URL = in.srv.URL
+	in.CAFile = filepath.Join(t.TempDir(), "intake-ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: in.srv.Certificate().Raw})
+	if err := os.WriteFile(in.CAFile, cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// Refuse makes the intake answer with fn's status (and Retry-After, when
+// not empty) for each request number from 1 on; a status of 0 accepts.
+func (in *HTTPS) Refuse(fn func(request int) (status int, retryAfter string)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.refuse = fn
+}
+
+func (in *HTTPS) problem(w http.ResponseWriter, format string, args ...any) {
+	in.mu.Lock()
+	in.problems = append(in.problems, fmt.Sprintf(format, args...))
+	in.mu.Unlock()
+	http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+}
+
+func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/jsons" {
+		in.problem(w, "%s %s: only POST /jsons is served", r.Method, r.URL.Path)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		in.problem(w, "Content-Type %q", ct)
+		return
+	}
+	key := r.Header.Get("X-SEKOIAIO-INTAKE-KEY")
+	if key == "" {
+		in.problem(w, "no X-SEKOIAIO-INTAKE-KEY")
+		return
+	}
+	body := io.Reader(r.Body)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			in.problem(w, "gzip: %v", err)
+			return
+		}
+		body = gz
+	}
+	var events []string
+	if err := json.NewDecoder(body).Decode(&events); err != nil {
+		in.problem(w, "body is not a JSON array of strings: %v", err)
+		return
+	}
+	in.mu.Lock()
+	in.requests++
+	n, refuse := in.requests, in.refuse
+	in.mu.Unlock()
+	if refuse != nil {
+		if status, after := refuse(n); status != 0 {
+			if after != "" {
+				w.Header().Set("Retry-After", after)
+			}
+			in.mu.Lock()
+			in.refused++
+			in.mu.Unlock()
+			http.Error(w, `{"message":"refused by the test"}`, status)
+			return
+		}
+	}
+	ids := make([]string, len(events))
+	in.mu.Lock()
+	for i, e := range events {
+		in.events = append(in.events, Event{Key: key, Event: e})
+		ids[i] = "id-" + strconv.Itoa(len(in.events))
+	}
+	close(in.changed)
+	in.changed = make(chan struct{})
+	in.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string][]string{"event_ids": ids})
+}
+
+// Events returns the events accepted so far.
+func (in *HTTPS) Events() []Event {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]Event(nil), in.events...)
+}
+
+// Refused is the number of requests refused on purpose.
+func (in *HTTPS) Refused() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.refused
+}
+
+// Problems lists requests the real intake would not have understood.
+func (in *HTTPS) Problems() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.problems...)
+}
+
+// WaitEvents waits until at least n events were accepted, failing the test
+// after timeout; it returns the events accepted.
+func (in *HTTPS) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		in.mu.Lock()
+		got, changed := len(in.events), in.changed
+		in.mu.Unlock()
+		if got >= n {
+			return in.Events()
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("intake: %d events accepted after %s, want %d (problems: %v)", got, timeout, n, in.Problems())
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package ship
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the shippers' counters, labelled by intake.
+type Metrics struct {
+	events   *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	retries  *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the shippers' metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_shipped_events_total", Help: "Events accepted by the intake.",
+		}, []string{"intake"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_shipped_bytes_total", Help: "Bytes of events accepted by the intake, before compression.",
+		}, []string{"intake"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_requests_total", Help: "Batches sent, accepted or not.",
+		}, []string{"intake"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_failures_total", Help: "Batches not accepted, by remote status (or error, timeout).",
+		}, []string{"intake", "status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_retries_total", Help: "Batches sent again after a failure.",
+		}, []string{"intake"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_unreadable_messages_total", Help: "Buffer messages that could not be read and were set aside.",
+		}, []string{"intake"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "flowgate_ship_request_seconds", Help: "Time to send one batch and get the answer.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"intake"}),
+	}
+	reg.MustRegister(m.events, m.bytes, m.requests, m.failures, m.retries, m.dropped, m.latency)
+	return m
+}
+
+// intakeMetrics are one intake's children, looked up once.
+type intakeMetrics struct {
+	intake   string
+	parent   *Metrics
+	events   prometheus.Counter
+	bytes    prometheus.Counter
+	requests prometheus.Counter
+	retries  prometheus.Counter
+	dropped  prometheus.Counter
+	latency  prometheus.Observer
+}
+
+func (m *Metrics) forIntake(intake string) *intakeMetrics {
+	return &intakeMetrics{
+		intake:   intake,
+		parent:   m,
+		events:   m.events.WithLabelValues(intake),
+		bytes:    m.bytes.WithLabelValues(intake),
+		requests: m.requests.WithLabelValues(intake),
+		retries:  m.retries.WithLabelValues(intake),
+		dropped:  m.dropped.WithLabelValues(intake),
+		latency:  m.latency.WithLabelValues(intake),
+	}
+}
+
+func (m *intakeMetrics) observe(b *Batch, took time.Duration, err error) {
+	m.requests.Inc()
+	m.latency.Observe(took.Seconds())
+	if err != nil {
+		m.parent.failures.WithLabelValues(m.intake, statusLabel(err)).Inc()
+		return
+	}
+	m.events.Add(float64(b.Len()))
+	m.bytes.Add(float64(b.Bytes()))
+}
