@@ -41,8 +41,8 @@ type HTTPS struct {
 	refused  int
 	problems []string
 	// refuse, when set, answers a status instead of accepting.
-	refuse func(request int) (status int, retryAfter string)
-	changed  chan struct{}
+	refuse  func(request int) (status int, retryAfter string)
+	changed chan struct{}
 }
 
 // NewHTTPS starts an intake on loopback; it stops with the test.

@@ -32,7 +32,7 @@ func Require(t testing.TB, programs ...string) {
 }
 
 var (
-	exportedRe  = regexp.MustCompile(`Flows exported: (\d+) \((\d+) records\) in (\d+) packets`)
+	exportedRe = regexp.MustCompile(`Flows exported: (\d+) \((\d+) records\) in (\d+) packets`)
 )
 
 // Export is what softflowd says it sent.
