@@ -35,6 +35,11 @@ func (b *Buffer) Consume(ctx context.Context, subject string, maxPending int) (*
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
+	// Messages delivered before a crash would wait AckWait to come again;
+	// this process was their only reader, so deliver them now.
+	if _, err := b.js.ResetConsumer(ctx, StreamName, name); err != nil {
+		return nil, fmt.Errorf("consumer %s: reset: %w", name, err)
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(min(maxPending, 512)))
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
@@ -50,3 +55,13 @@ func (c *Consumer) Next(ctx context.Context) (Msg, error) {
 // Stop ends delivery; messages delivered and not acknowledged go back to
 // the buffer.
 func (c *Consumer) Stop() { c.it.Stop() }
+
+// Depth returns the number of messages waiting in the buffer for a
+// subject: stored and not yet acknowledged.
+func (b *Buffer) Depth(ctx context.Context, subject string) (uint64, error) {
+	info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("buffer depth of %s: %w", subject, err)
+	}
+	return info.State.Subjects[subject], nil
+}

@@ -33,6 +33,13 @@ type flowSetup struct {
 
 func newFlowSetup(t *testing.T, nflows int) *flowSetup {
 	t.Helper()
+	return newFlowSetupTo(t, nflows, "")
+}
+
+// newFlowSetupTo is newFlowSetup with another output block; empty means the
+// local HTTPS intake.
+func newFlowSetupTo(t *testing.T, nflows int, output string) *flowSetup {
+	t.Helper()
 	peers.Require(t, "softflowd", "softflowctl", "tshark")
 	s := &flowSetup{intake: intaketest.NewHTTPS(t), port: apptest.FreePort(t, "udp")}
 	dir := t.TempDir()
@@ -45,20 +52,19 @@ func newFlowSetup(t *testing.T, nflows int) *flowSetup {
 		t.Fatal(err)
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+	if output == "" {
+		output = fmt.Sprintf("output:\n  transport: https\n  endpoint: %s\n  ca_file: %s\n", s.intake.URL, s.intake.CAFile)
+	}
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow
     port: %d
     intake_key: %s
-output:
-  transport: https
-  endpoint: %s
-  ca_file: %s
-buffer:
+%sbuffer:
   dir: %s
 http:
   listen: %s
-`, s.port, testKey, s.intake.URL, s.intake.CAFile, filepath.Join(dir, "data"), httpAddr)
+`, s.port, testKey, output, filepath.Join(dir, "data"), httpAddr)
 	path := filepath.Join(dir, "intakes.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,6 +143,40 @@ func TestFlowsReachTheIntake(t *testing.T) {
 			checkEvents(t, events, dec, s.flows, tc.flowType, tc.startSlackMs)
 		})
 	}
+}
+
+// The quick start's output: the same events, one JSON object a line.
+func TestFileOutputWritesOneEventALine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	s := newFlowSetupTo(t, 100, fmt.Sprintf("output:\n  transport: file\n  path: %s\n", path))
+	dec := s.export(t, 10)
+	var lines []string
+	if !apptest.Eventually(30*time.Second, func() bool {
+		data, _ := os.ReadFile(path)
+		lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		return len(lines) >= len(dec.Flows)
+	}) {
+		t.Fatalf("%d lines in %s, want %d", len(lines), path, len(dec.Flows))
+	}
+	if !apptest.Eventually(10*time.Second, func() bool {
+		return s.proc.Metric("flowgate_shipped_events_total") == float64(len(dec.Flows))
+	}) {
+		t.Fatalf("shipped %v events, want %d", s.proc.Metric("flowgate_shipped_events_total"), len(dec.Flows))
+	}
+	data, _ := os.ReadFile(path)
+	lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	events := make([]map[string]any, 0, len(lines))
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line is not a JSON object: %v: %s", err, l)
+		}
+		events = append(events, m)
+	}
+	if len(events) != len(dec.Flows) {
+		t.Fatalf("%d lines, the exporter sent %d records", len(events), len(dec.Flows))
+	}
+	checkEvents(t, events, dec, s.flows, "IPFIX", 2)
 }
 
 func TestNothingLostWhileTheIntakeAnswers503(t *testing.T) {

@@ -20,6 +20,15 @@ import (
 	"time"
 )
 
+// Request is one request the intake answered.
+type Request struct {
+	At     time.Time
+	Events int
+	Status int
+	// Bytes is the size of the body as sent (compressed).
+	Bytes int64
+}
+
 // Event is one accepted event and the key it came with.
 type Event struct {
 	Key   string
@@ -37,7 +46,7 @@ type HTTPS struct {
 
 	mu       sync.Mutex
 	events   []Event
-	requests int
+	requests []Request
 	refused  int
 	problems []string
 	// refuse, when set, answers a status instead of accepting.
@@ -104,23 +113,22 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.mu.Lock()
-	in.requests++
-	n, refuse := in.requests, in.refuse
-	in.mu.Unlock()
+	in.requests = append(in.requests, Request{At: time.Now(), Events: len(events), Status: http.StatusOK, Bytes: r.ContentLength})
+	req := &in.requests[len(in.requests)-1]
+	n, refuse := len(in.requests), in.refuse
 	if refuse != nil {
 		if status, after := refuse(n); status != 0 {
+			req.Status = status
+			in.refused++
+			in.mu.Unlock()
 			if after != "" {
 				w.Header().Set("Retry-After", after)
 			}
-			in.mu.Lock()
-			in.refused++
-			in.mu.Unlock()
 			http.Error(w, `{"message":"refused by the test"}`, status)
 			return
 		}
 	}
 	ids := make([]string, len(events))
-	in.mu.Lock()
 	for i, e := range events {
 		in.events = append(in.events, Event{Key: key, Event: e})
 		ids[i] = "id-" + strconv.Itoa(len(in.events))
@@ -137,6 +145,13 @@ func (in *HTTPS) Events() []Event {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return append([]Event(nil), in.events...)
+}
+
+// Requests returns the requests answered so far, in order.
+func (in *HTTPS) Requests() []Request {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]Request(nil), in.requests...)
 }
 
 // Refused is the number of requests refused on purpose.

@@ -1,0 +1,230 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// env returns an Env reading from pairs.
+func env(pairs ...string) Env {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// oldForwarderFile is an intakes.yaml as the rsyslog forwarder's users have
+// it, with every key it knew.
+const oldForwarderFile = `---
+intakes:
+- name: Techno1
+  protocol: tcp
+  port: 20516
+  intake_key: INTAKE_KEY_FOR_TECHNO_1
+- name: Techno2
+  protocol: udp
+  port: 20517
+  intake_key: INTAKE_KEY_FOR_TECHNO_2
+  debug: true
+  queue_size: 100000
+- name: Techno3
+  protocol: tls
+  port: 20518
+  intake_key: INTAKE_KEY_FOR_TECHNO_3
+  tls_key_name: server
+  tls_cert_name: server
+  tls_ca_name: ca
+- name: Monitoring
+  stats: true
+  intake_key: INTAKE_KEY_FOR_STATS
+`
+
+func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
+	c, err := Parse([]byte(oldForwarderFile), "intakes.yaml", "/etc/flowgate", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Intakes) != 4 {
+		t.Fatalf("%d intakes", len(c.Intakes))
+	}
+	in := c.Intakes[2]
+	if in.Name != "Techno3" || in.Protocol != "tls" || in.Port != 20518 || in.TLSCAName != "ca" || in.TLSKeyName != "server" || in.Line != 13 {
+		t.Fatalf("tls intake: %+v", in)
+	}
+	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats {
+		t.Fatalf("intakes: %+v", c.Intakes)
+	}
+	if c.Output.Transport != TransportHTTPS || c.Output.Endpoint != "https://intake.sekoia.io" {
+		t.Fatalf("output: %+v", c.Output)
+	}
+	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen {
+		t.Fatalf("defaults: %+v %+v", c.Buffer, c.HTTP)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      Env
+		endpoint string
+		disk     Size
+		memory   int
+	}{
+		{"defaults", env(), "https://intake.sekoia.io", defaultDiskSpace, defaultMemoryMessages},
+		{"region", env("REGION", "fra2"), "https://intake.fra2.sekoia.io/api/v1/intake-http", defaultDiskSpace, defaultMemoryMessages},
+		{"other", env("REGION", "OTHER", "ENDPOINT", "https://intake.example.net"), "https://intake.example.net", defaultDiskSpace, defaultMemoryMessages},
+		{"endpoint alone", env("ENDPOINT", "https://intake.example.net/base"), "https://intake.example.net/base", defaultDiskSpace, defaultMemoryMessages},
+		{"sizes", env("DISK_SPACE", "180g", "MEMORY_MESSAGES", "2000000"), "https://intake.sekoia.io", 180 << 30, 2_000_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(oldForwarderFile), "intakes.yaml", "/", tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Output.Endpoint != tc.endpoint || c.Buffer.DiskSpace != tc.disk || c.Buffer.MemoryMessages != tc.memory {
+				t.Fatalf("endpoint %q disk %v memory %d", c.Output.Endpoint, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
+			}
+		})
+	}
+}
+
+func TestFileKeysAndTheirPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := `intakes:
+  - {name: Routers, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678}
+output:
+  transport: https
+  endpoint: https://127.0.0.1:8443
+  ca_file: ca.pem
+buffer:
+  dir: data
+  disk_space: 2g
+  memory_messages: 5000
+http:
+  listen: 127.0.0.1:9999
+`
+	c, err := Parse([]byte(file), "intakes.yaml", dir, env("REGION", "USA1", "DISK_SPACE", "3g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file's endpoint wins over REGION; DISK_SPACE wins over the file.
+	if c.Output.Endpoint != "https://127.0.0.1:8443" || c.Buffer.DiskSpace != 3<<30 || c.Buffer.MemoryMessages != 5000 {
+		t.Fatalf("%+v %+v", c.Output, c.Buffer)
+	}
+	if c.Output.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" {
+		t.Fatalf("paths: %+v %+v", c.Output, c.Buffer)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	const ok = "ABCDEFGH12345678"
+	intake := func(fields string) string { return "intakes:\n  - " + fields + "\n" }
+	for _, tc := range []struct {
+		name string
+		file string
+		env  Env
+		want string
+	}{
+		{"empty file", "", nil, "the file is empty"},
+		{"no intakes", "intakes: []\n", nil, "no intakes"},
+		{"not yaml", "intakes: [\n", nil, "yaml"},
+		{"unknown key", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + ", colour: red}"), nil, "field colour not found"},
+		{"unknown top-level key", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "outputs: {}\n", nil, "field outputs not found"},
+		{"missing key", intake("{name: A, protocol: netflow, port: 2055}"), nil, `line 2: intake "A": intake_key is missing`},
+		{"malformed key", intake(`{name: A, protocol: netflow, port: 2055, intake_key: "has space in it"}`), nil, "intake_key has *********it is malformed"},
+		{"short key", intake("{name: A, protocol: netflow, port: 2055, intake_key: abc}"), nil, "is malformed"},
+		{"missing name", intake("{protocol: netflow, port: 2055, intake_key: " + ok + "}"), nil, "intake #1: name is missing"},
+		{"unknown protocol", intake("{name: A, protocol: smtp, port: 25, intake_key: " + ok + "}"), nil, `unknown protocol "smtp"`},
+		{"missing protocol", intake("{name: A, port: 25, intake_key: " + ok + "}"), nil, "protocol is missing"},
+		{"bad port", intake("{name: A, protocol: udp, port: 70000, intake_key: " + ok + "}"), nil, "port 70000 is not between 1 and 65535"},
+		{"port as text", intake("{name: A, protocol: udp, port: many, intake_key: " + ok + "}"), nil, "cannot unmarshal"},
+		{"duplicate name", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n", nil, `line 3: intake "A": name already used by the intake at line 2`},
+		{"duplicate udp port", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: B, protocol: netflow, port: 514, intake_key: " + ok + "}\n", nil, "UDP port 514 already used by the intake at line 2"},
+		{"duplicate tcp port", "intakes:\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n  - {name: B, protocol: tls, port: 601, intake_key: " + ok + "}\n", nil, "TCP port 601 already used"},
+		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol or port"},
+		{"unknown region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "MARS1"), `REGION "MARS1" is unknown`},
+		{"other without endpoint", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "OTHER"), "REGION=OTHER needs ENDPOINT"},
+		{"endpoint with a named region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "FRA1", "ENDPOINT", "https://x"), "set REGION=OTHER to use ENDPOINT"},
+		{"plain http endpoint", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "output: {endpoint: 'http://intake.example.net'}\n", nil, "expected an https:// URL"},
+		{"unknown transport", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "output: {transport: kafka}\n", nil, `unknown transport "kafka"`},
+		{"file without path", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "output: {transport: file}\n", nil, "output.path is missing"},
+		{"missing ca file", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "output: {ca_file: /nonexistent/ca.pem}\n", nil, "output.ca_file"},
+		{"bad disk space", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("DISK_SPACE", "lots"), `DISK_SPACE: size "lots"`},
+		{"tiny disk space", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "buffer: {disk_space: 1m}\n", nil, "below the minimum"},
+		{"bad memory", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("MEMORY_MESSAGES", "-4"), "MEMORY_MESSAGES"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.env
+			if e == nil {
+				e = env()
+			}
+			_, err := Parse([]byte(tc.file), "intakes.yaml", t.TempDir(), e)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.file)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "intakes.yaml: ") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestErrorsNeverShowAWholeKey(t *testing.T) {
+	key := "Secret key with spaces 0123456789"
+	_, err := Parse([]byte("intakes:\n  - {name: A, protocol: netflow, port: 2055, intake_key: '"+key+"'}\n"), "f", "/", env())
+	if err == nil || strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "Secret") {
+		t.Fatalf("error shows the key: %v", err)
+	}
+}
+
+func TestMaskKey(t *testing.T) {
+	for key, want := range map[string]string{
+		"":                                 "",
+		"short":                            "*****",
+		"ABCDEFGHIJKL":                     "ABCD******KL",
+		"bf0JgFm8uVvBcgzmsw0CIfIblRuBLQ1w": "bf0J**************************1w",
+	} {
+		if got := MaskKey(key); got != want {
+			t.Errorf("MaskKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for text, want := range map[string]Size{"180g": 180 << 30, "512M": 512 << 20, "64k": 64 << 10, "1t": 1 << 40, "1000": 1000, " 2gb ": 2 << 30} {
+		got, err := ParseSize(text)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v", text, got, err, want)
+		}
+		if back, err := ParseSize(got.String()); err != nil || back != got {
+			t.Errorf("%v does not read back: %v %v", got, back, err)
+		}
+	}
+	for _, bad := range []string{"", "g", "-1g", "1x", "99999999999t"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestEmbeddedDefaultRunsOffline(t *testing.T) {
+	c, err := Default(env("REGION", "MARS1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Output.Transport != TransportFile || c.Output.Path != "-" || len(c.Intakes) != 1 || c.Intakes[0].Protocol != ProtocolNetFlow {
+		t.Fatalf("%+v", c)
+	}
+}
