@@ -122,6 +122,8 @@ func StartUnready(t testing.TB, configPath, httpAddr string, env ...string) *Pro
 	t.Helper()
 	cmd := exec.Command(Binary(t), "run", "--config", configPath)
 	cmd.Env = append(os.Environ(), env...)
+	// A test binary that dies (a timeout panic) takes flowgate with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &Proc{t: t, cmd: cmd, HTTP: httpAddr, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
 	if err := cmd.Start(); err != nil {
