@@ -12,9 +12,9 @@ import (
 var received = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
 type want struct {
-	format                             pb.LogFormat
-	pri                                uint32
-	ts                                 string // RFC 3339 with nanoseconds, "" for none
+	format                            pb.LogFormat
+	pri                               uint32
+	ts                                string // RFC 3339 with nanoseconds, "" for none
 	host, app, procid, msgid, sd, msg string
 }
 
