@@ -113,6 +113,10 @@ type Output struct {
 	Endpoint string `yaml:"endpoint"`
 	// CAFile is an extra CA trusted for the endpoint, besides the system roots.
 	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate for syslog and relp
+	// receivers of one's own that require one (Sekoia's intake does not).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// Path is where transport file writes, one event a line; "-" is stdout.
 	Path string `yaml:"path"`
 }
@@ -365,6 +369,8 @@ func (c *Config) resolveOutputs(top Output, dir string) []error {
 			o.Endpoint = withPort(o.Endpoint, o.Transport)
 		}
 		o.CAFile = inDir(dir, o.CAFile)
+		o.CertFile = inDir(dir, o.CertFile)
+		o.KeyFile = inDir(dir, o.KeyFile)
 		o.Path = inDir(dir, o.Path)
 		in.Output = &o
 	}
@@ -483,10 +489,18 @@ func validateOutput(o *Output) []error {
 	default:
 		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, syslog, relp or file)", o.Transport))
 	}
-	if o.CAFile != "" {
-		if _, err := os.Stat(o.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("output.ca_file: %w", err))
+	for _, f := range []struct{ key, path string }{{"ca_file", o.CAFile}, {"cert_file", o.CertFile}, {"key_file", o.KeyFile}} {
+		if f.path == "" {
+			continue
 		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("output.%s: %w", f.key, err))
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("output.cert_file and output.key_file go together"))
+	} else if o.CertFile != "" && o.Transport != TransportSyslog && o.Transport != TransportRELP {
+		errs = append(errs, errors.New("output.cert_file applies to transports syslog and relp"))
 	}
 	return errs
 }

@@ -167,6 +167,10 @@ intakes:
 intakes:
   - {name: a, protocol: tcp, port: 514, intake_key: KEY, output: {transprot: relp}}
 `, nil, `field transprot not found`},
+		{"client certificate without its key", `
+intakes:
+  - {name: a, protocol: tcp, port: 514, intake_key: KEY, output: {transport: relp, cert_file: certs/server.crt}}
+`, nil, `output.cert_file and output.key_file go together`},
 		{"bad port in endpoint", `
 intakes:
   - {name: a, protocol: tcp, port: 514, intake_key: KEY, output: {transport: relp, endpoint: "h:99999"}}

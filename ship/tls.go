@@ -8,10 +8,10 @@ import (
 )
 
 // ClientTLS is the TLS configuration transports use to reach the intake:
-// the system roots plus caFile when given, TLS 1.2 at least. The server's
-// name is checked against the address dialed (crypto/tls does so when
-// ServerName is empty and the dial says the host).
-func ClientTLS(caFile string) (*tls.Config, error) {
+// the system roots plus caFile when given, TLS 1.2 at least, and the
+// client certificate in certFile and keyFile when given (receivers of
+// one's own that require one; Sekoia's intake does not).
+func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	roots, err := x509.SystemCertPool()
 	if err != nil {
 		roots = x509.NewCertPool()
@@ -25,5 +25,13 @@ func ClientTLS(caFile string) (*tls.Config, error) {
 			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", caFile)
 		}
 	}
-	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

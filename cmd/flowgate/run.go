@@ -149,7 +149,7 @@ func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.En
 	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
 		enc = format.Syslog{Key: in.IntakeKey}
 	}
-	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, in.IntakeKey}, "\x00")
+	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, in.IntakeKey}, "\x00")
 	if o.Transport == config.TransportFile {
 		id = o.Transport + "\x00" + o.Path
 	}
@@ -164,9 +164,13 @@ func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.En
 				t, err = file.New(o.Path)
 			}
 		case config.TransportSyslog:
-			t, err = syslog.New(syslog.DefaultConfig(o.Endpoint, o.CAFile))
+			sc := syslog.DefaultConfig(o.Endpoint, o.CAFile)
+			sc.CertFile, sc.KeyFile = o.CertFile, o.KeyFile
+			t, err = syslog.New(sc)
 		case config.TransportRELP:
-			t, err = relp.New(relp.DefaultConfig(o.Endpoint, o.CAFile))
+			rc := relp.DefaultConfig(o.Endpoint, o.CAFile)
+			rc.CertFile, rc.KeyFile = o.CertFile, o.KeyFile
+			t, err = relp.New(rc)
 		default:
 			t, err = https.New(https.Config{
 				URL:       config.HTTPSURL(o.Endpoint),

@@ -54,7 +54,7 @@ type Transport struct {
 
 // New returns a transport; it opens connections as batches come.
 func New(cfg Config) (*Transport, error) {
-	tlsCfg, err := ship.ClientTLS(cfg.CAFile)
+	tlsCfg, err := ship.ClientTLS(cfg.CAFile, "", "")
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	Addr string
 	// CAFile is an extra CA to trust besides the system roots.
 	CAFile string
+	// CertFile and KeyFile are a client certificate to present, for
+	// receivers that require one.
+	CertFile, KeyFile string
 	// Window bounds frames sent and not yet answered.
 	Window int
 	// DialTimeout bounds connecting, the TLS handshake and the open.
@@ -71,7 +74,7 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relp endpoint %q: %w", cfg.Addr, err)
 	}
-	tc, err := ship.ClientTLS(cfg.CAFile)
+	tc, err := ship.ClientTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return nil, err
 	}

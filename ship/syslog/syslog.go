@@ -35,6 +35,9 @@ type Config struct {
 	Addr string
 	// CAFile is an extra CA to trust besides the system roots.
 	CAFile string
+	// CertFile and KeyFile are a client certificate to present, for
+	// receivers that require one.
+	CertFile, KeyFile string
 	// DialTimeout bounds connecting and the TLS handshake.
 	DialTimeout time.Duration
 	// AckTimeout bounds the wait for a batch to be written and acknowledged.
@@ -83,7 +86,7 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog endpoint %q: %w", cfg.Addr, err)
 	}
-	tc, err := ship.ClientTLS(cfg.CAFile)
+	tc, err := ship.ClientTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return nil, err
 	}
