@@ -369,11 +369,7 @@ func (si *SyslogIntake) workUDP(q <-chan *datagram, pool *sync.Pool) {
 				flush()
 				return
 			}
-			frame := d.data
-			for len(frame) > 0 && (frame[len(frame)-1] == '\n' || frame[len(frame)-1] == 0 || frame[len(frame)-1] == '\r') {
-				frame = frame[:len(frame)-1]
-			}
-			if len(frame) > 0 {
+			if frame := syslog.TrimLineEnd(d.data); len(frame) > 0 {
 				si.received(b, frame, d.from, d.received)
 			}
 			pool.Put(d)

@@ -15,8 +15,12 @@ const DefaultPRI = 13
 // fields of l point into frame, which must stay unchanged while l is used.
 // It never fails: an RFC 5424 header that does not hold is read as RFC
 // 3164, and a frame with neither PRI nor timestamp is all message. received
-// supplies the year and zone that RFC 3164 timestamps lack.
+// supplies the year and zone that RFC 3164 timestamps lack. Trailing line
+// ends are framing, not message, and are dropped (as rsyslog does, for
+// senders that end octet-counted frames with LF); so are the spaces that
+// start a parsed MSG (as Sekoia's intake does).
 func Parse(l *pb.Log, frame []byte, received time.Time) {
+	frame = TrimLineEnd(frame)
 	l.Format, l.Pri, l.TimestampNs = pb.LogFormat_UNPARSED, DefaultPRI, 0
 	l.Hostname, l.AppName, l.Procid, l.Msgid, l.StructuredData, l.Msg = nil, nil, nil, nil, nil, frame
 	pri, rest, ok := parsePRI(frame)
@@ -99,8 +103,23 @@ func parse5424(l *pb.Log, b []byte) bool {
 	}
 	l.TimestampNs = tsNs
 	l.Hostname, l.AppName, l.Procid, l.Msgid = orNil(fields[0]), orNil(fields[1]), orNil(fields[2]), orNil(fields[3])
-	l.StructuredData, l.Msg = sd, rest
+	l.StructuredData, l.Msg = sd, trimSpaces(rest)
 	return true
+}
+
+// TrimLineEnd drops the LF, CRLF and NUL bytes that end b.
+func TrimLineEnd(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func trimSpaces(b []byte) []byte {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	return b
 }
 
 // field reads one header field of printable ASCII and the space after it.
@@ -212,10 +231,7 @@ func parse3164(l *pb.Log, b []byte, received time.Time) bool {
 	if app, pid, rest, ok := tag(b); ok {
 		l.AppName, l.Procid, b = app, pid, rest
 	}
-	for len(b) > 0 && b[0] == ' ' {
-		b = b[1:]
-	}
-	l.Msg = b
+	l.Msg = trimSpaces(b)
 	return hasTime
 }
 
