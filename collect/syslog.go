@@ -188,6 +188,11 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 		hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
+		if errors.Is(err, io.EOF) {
+			// Closed before saying anything: a health check or a scan.
+			log.Debug("connection closed before the TLS handshake")
+			return
+		}
 		if err != nil {
 			si.m.refused("tls_handshake")
 			log.Warn("TLS handshake failed", "err", err)
