@@ -1,8 +1,9 @@
 // Package collect runs the receiving side of intakes: it binds the
 // listeners, hands each exporter's datagrams in order to one decoding
 // worker, enriches the records and publishes them to the buffer in
-// batches. It counts everything it receives, and everything it drops with
-// the reason.
+// batches; syslog connections are read and stored by a goroutine each,
+// which stops reading while the buffer is full. It counts everything it
+// receives, and everything it drops with the reason.
 package collect
 
 import (

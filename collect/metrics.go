@@ -19,6 +19,9 @@ type Metrics struct {
 	droppedEvents   *prometheus.CounterVec
 	droppedPackets  *prometheus.CounterVec
 	templateMissing *prometheus.CounterVec
+	connections     *prometheus.GaugeVec
+	paused          *prometheus.GaugeVec
+	refused         *prometheus.CounterVec
 }
 
 // NewMetrics registers the receiving side's metrics.
@@ -38,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_buffered_events_total", Help: "Events stored in the buffer: from here on, nothing is lost.",
 		}, []string{"intake"}),
 		droppedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_dropped_events_total", Help: "Decoded events not stored, by reason (buffer_full, buffer_error, encode).",
+			Name: "flowgate_dropped_events_total", Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames).",
 		}, []string{"intake", "reason"}),
 		droppedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_dropped_packets_total", Help: "Datagrams refused, by reason (malformed, unknown_version).",
@@ -46,8 +49,18 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		templateMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_template_missing_total", Help: "Data sets skipped because the exporter had not sent their template.",
 		}, []string{"intake"}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flowgate_open_connections", Help: "TCP and TLS connections open on a syslog intake.",
+		}, []string{"intake"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flowgate_paused_connections", Help: "Connections not being read because the buffer is full: their senders keep the data.",
+		}, []string{"intake"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_refused_connections_total", Help: "Connections closed at once: over the intake's max_connections, or a failed TLS handshake.",
+		}, []string{"intake", "reason"}),
 	}
-	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing)
+	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing,
+		m.connections, m.paused, m.refused)
 	return m
 }
 
@@ -60,6 +73,8 @@ type intakeMetrics struct {
 	decoded         prometheus.Counter
 	buffered        prometheus.Counter
 	templateMissing prometheus.Counter
+	connections     prometheus.Gauge
+	paused          prometheus.Gauge
 }
 
 func (m *Metrics) forIntake(intake string) *intakeMetrics {
@@ -71,11 +86,17 @@ func (m *Metrics) forIntake(intake string) *intakeMetrics {
 		decoded:         m.decoded.WithLabelValues(intake),
 		buffered:        m.buffered.WithLabelValues(intake),
 		templateMissing: m.templateMissing.WithLabelValues(intake),
+		connections:     m.connections.WithLabelValues(intake),
+		paused:          m.paused.WithLabelValues(intake),
 	}
 }
 
 func (m *intakeMetrics) dropped(reason string, events int) {
 	m.parent.droppedEvents.WithLabelValues(m.intake, reason).Add(float64(events))
+}
+
+func (m *intakeMetrics) refused(reason string) {
+	m.parent.refused.WithLabelValues(m.intake, reason).Inc()
 }
 
 func (m *intakeMetrics) malformed(err error) {

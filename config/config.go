@@ -41,12 +41,24 @@ var defaultYAML []byte
 // Config is a loaded, validated intakes.yaml with the environment applied.
 type Config struct {
 	Intakes []Intake `yaml:"intakes"`
-	Output  Output   `yaml:"output"`
-	Buffer  Buffer   `yaml:"buffer"`
-	HTTP    HTTP     `yaml:"http"`
+	// Output is where intakes without an output block of their own ship;
+	// when it names no transport, flow intakes ship over https (this field
+	// is resolved for them) and log intakes over syslog, as the old
+	// forwarder did (relp with RELP_OUTPUT). Each intake's resolved output
+	// is Intake.Output.
+	Output Output `yaml:"output"`
+	Buffer Buffer `yaml:"buffer"`
+	HTTP   HTTP   `yaml:"http"`
+	// CertsDir holds the TLS intakes' key and certificate files, as /certs
+	// did in the old container.
+	CertsDir string `yaml:"certs_dir"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
+
+	// region, endpoint and relp are REGION, ENDPOINT and RELP_OUTPUT.
+	region, endpoint string
+	relp             bool
 }
 
 // Intake is one port mapped to one intake key.
@@ -61,23 +73,50 @@ type Intake struct {
 	// of buffer.memory_messages.
 	QueueSize int  `yaml:"queue_size"`
 	Stats     bool `yaml:"stats"`
-	// TLS files under the certs directory (tls intakes), as in the old forwarder.
+	// TLS files under the certs directory (tls intakes), as in the old
+	// forwarder: a name means <certs_dir>/<name>.key or .crt, an absolute
+	// path is used as given.
 	TLSKeyName  string `yaml:"tls_key_name"`
 	TLSCertName string `yaml:"tls_cert_name"`
 	TLSCAName   string `yaml:"tls_ca_name"`
+	// TLSClientAuth is "require" to accept only senders with a certificate
+	// signed by the CA file; "none" (the default) does not ask for one.
+	TLSClientAuth string `yaml:"tls_client_auth"`
+	// MaxConnections bounds a tcp or tls intake's open connections; 0 is
+	// the default.
+	MaxConnections int `yaml:"max_connections"`
+	// Output, when the file gives one, replaces the top-level output for
+	// this intake. After loading it is always set: the output this intake
+	// ships to, resolved.
+	Output *Output `yaml:"output"`
+
+	// TLSKeyFile, TLSCertFile and TLSCAFile are the TLS files' paths.
+	TLSKeyFile  string `yaml:"-"`
+	TLSCertFile string `yaml:"-"`
+	TLSCAFile   string `yaml:"-"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
+}
+
+// IsLog says whether the intake receives syslog (tcp, udp or tls).
+func (in *Intake) IsLog() bool {
+	return in.Protocol == ProtocolTCP || in.Protocol == ProtocolUDP || in.Protocol == ProtocolTLS
 }
 
 // Output says where events go.
 type Output struct {
 	// Transport is https, syslog, relp or file.
 	Transport string `yaml:"transport"`
-	// Endpoint overrides REGION: a base URL for https, host:port otherwise.
+	// Endpoint overrides REGION: a base URL for https, host[:port]
+	// otherwise (ports 10514 for syslog, 11514 for relp by default).
 	Endpoint string `yaml:"endpoint"`
 	// CAFile is an extra CA trusted for the endpoint, besides the system roots.
 	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate for syslog and relp
+	// receivers of one's own that require one (Sekoia's intake does not).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// Path is where transport file writes, one event a line; "-" is stdout.
 	Path string `yaml:"path"`
 }
@@ -106,6 +145,14 @@ const (
 	defaultMemoryMessages = 1_000_000
 	defaultHTTPListen     = "127.0.0.1:9740"
 	minDiskSpace          = Size(64 << 20)
+	defaultCertsDir       = "/certs"
+	defaultTLSName        = "server"
+)
+
+// Client certificate policies of tls intakes.
+const (
+	ClientAuthNone    = "none"
+	ClientAuthRequire = "require"
 )
 
 // Env reads an environment variable; tests pass their own.
@@ -157,11 +204,12 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 			}
 		}
 	}
+	top := c.Output
 	if err := c.applyEnv(env); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	c.applyDefaults(dir)
-	if err := c.validate(); err != nil {
+	if err := c.validate(c.resolveOutputs(top, dir)); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return c, nil
@@ -204,10 +252,12 @@ func (c *Config) applyEnv(env Env) error {
 		}
 		c.Buffer.MemoryMessages = n
 	}
-	region, _ := env("REGION")
-	endpoint, _ := env("ENDPOINT")
+	c.region, _ = env("REGION")
+	c.endpoint, _ = env("ENDPOINT")
+	relp, _ := env("RELP_OUTPUT")
+	c.relp = strings.TrimSpace(relp) != ""
 	if c.Output.Endpoint == "" {
-		e, err := regionEndpoint(region, endpoint, c.transport())
+		e, err := regionEndpoint(c.region, c.endpoint, c.transport())
 		if err != nil {
 			return err
 		}
@@ -245,17 +295,86 @@ func (c *Config) applyDefaults(dir string) {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = defaultHTTPListen
 	}
+	if c.CertsDir == "" {
+		c.CertsDir = defaultCertsDir
+	}
+	c.CertsDir = inDir(dir, c.CertsDir)
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
 		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
+		in.TLSClientAuth = strings.ToLower(strings.TrimSpace(in.TLSClientAuth))
 		if in.Protocol == ProtocolTLS {
 			for _, name := range []*string{&in.TLSKeyName, &in.TLSCertName, &in.TLSCAName} {
 				if *name == "" {
-					*name = "server"
+					*name = defaultTLSName
 				}
+			}
+			in.TLSKeyFile = certFile(c.CertsDir, in.TLSKeyName, ".key")
+			in.TLSCertFile = certFile(c.CertsDir, in.TLSCertName, ".crt")
+			in.TLSCAFile = certFile(c.CertsDir, in.TLSCAName, ".crt")
+			if in.TLSClientAuth == "" {
+				in.TLSClientAuth = ClientAuthNone
 			}
 		}
 	}
+}
+
+// inDir takes a relative path from the configuration file's folder.
+func inDir(dir, path string) string {
+	if path == "" || path == "-" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// certFile is the old forwarder's naming: a name is <dir>/<name><ext>, an
+// absolute path is used as given.
+func certFile(dir, name, ext string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(dir, name+ext)
+}
+
+// resolveOutputs sets each intake's Output from its own block or the
+// file's top-level one (top, as written): the transport its kind ships
+// with when none is named, the endpoint from REGION and ENDPOINT, paths
+// from the file's folder. It returns what cannot be resolved.
+func (c *Config) resolveOutputs(top Output, dir string) []error {
+	var errs []error
+	for i := range c.Intakes {
+		in := &c.Intakes[i]
+		o := top
+		if in.Output != nil {
+			o = *in.Output
+		}
+		o.Transport = strings.ToLower(strings.TrimSpace(o.Transport))
+		if o.Transport == "" {
+			o.Transport = TransportHTTPS
+			if in.IsLog() {
+				o.Transport = TransportSyslog
+				if c.relp {
+					o.Transport = TransportRELP
+				}
+			}
+		}
+		if o.Endpoint == "" {
+			e, err := regionEndpoint(c.region, c.endpoint, o.Transport)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			o.Endpoint = e
+		}
+		if o.Transport == TransportSyslog || o.Transport == TransportRELP {
+			o.Endpoint = withPort(o.Endpoint, o.Transport)
+		}
+		o.CAFile = inDir(dir, o.CAFile)
+		o.CertFile = inDir(dir, o.CertFile)
+		o.KeyFile = inDir(dir, o.KeyFile)
+		o.Path = inDir(dir, o.Path)
+		in.Output = &o
+	}
+	return errs
 }
 
 // intakeKeyPattern is what Sekoia intake keys look like; anything else (a
@@ -263,13 +382,14 @@ func (c *Config) applyDefaults(dir string) {
 // or break the syslog header it travels in.
 var intakeKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,256}$`)
 
-func (c *Config) validate() error {
-	var errs []error
+func (c *Config) validate(resolveErrs []error) error {
+	errs := dedupe(resolveErrs)
 	if len(c.Intakes) == 0 {
 		errs = append(errs, errors.New("no intakes: the file needs an intakes: list"))
 	}
 	names := map[string]int{}
 	ports := map[string]int{}
+	outputErrs := map[string]bool{}
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
 		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
@@ -290,12 +410,24 @@ func (c *Config) validate() error {
 		if in.QueueSize < 0 {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}
+		if in.Output != nil {
+			// Problems of the top-level output are said once, for the
+			// first intake that ships with it.
+			for _, err := range validateOutput(in.Output) {
+				if outputErrs[err.Error()] {
+					continue
+				}
+				outputErrs[err.Error()] = true
+				errs = append(errs, fmt.Errorf("%s ships to %s: %w", where, in.Output.Transport, err))
+			}
+		}
 		if in.Stats {
 			if in.Protocol != "" || in.Port != 0 {
 				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol or port: it ships the appliance's own counters", where))
 			}
 			continue
 		}
+		errs = append(errs, validateTLS(in, where)...)
 		family := ""
 		switch in.Protocol {
 		case ProtocolTCP, ProtocolTLS:
@@ -318,7 +450,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	errs = append(errs, c.validateOutput()...)
+	if c.Output.Transport != "" && !knownTransport(c.Output.Transport) {
+		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, syslog, relp or file)", c.Output.Transport))
+	}
 	if c.Buffer.DiskSpace < minDiskSpace {
 		errs = append(errs, fmt.Errorf("buffer.disk_space %s is below the minimum of %s", c.Buffer.DiskSpace, minDiskSpace))
 	}
@@ -328,29 +462,92 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) validateOutput() []error {
+func knownTransport(t string) bool {
+	switch t {
+	case TransportHTTPS, TransportSyslog, TransportRELP, TransportFile:
+		return true
+	}
+	return false
+}
+
+// validateOutput checks one resolved output.
+func validateOutput(o *Output) []error {
 	var errs []error
-	o := &c.Output
 	switch o.Transport {
 	case TransportHTTPS:
 		if err := validateBaseURL(o.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("output.endpoint: %w", err))
+		}
+	case TransportSyslog, TransportRELP:
+		if err := validateHostPort(o.Endpoint); err != nil {
 			errs = append(errs, fmt.Errorf("output.endpoint: %w", err))
 		}
 	case TransportFile:
 		if o.Path == "" {
 			errs = append(errs, errors.New("output.path is missing: transport file needs a file to write (\"-\" for stdout)"))
 		}
-	case TransportSyslog, TransportRELP:
-		errs = append(errs, fmt.Errorf("output.transport %q is not available yet in this version (https or file)", o.Transport))
 	default:
 		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, syslog, relp or file)", o.Transport))
 	}
-	if o.CAFile != "" {
-		if _, err := os.Stat(o.CAFile); err != nil {
-			errs = append(errs, fmt.Errorf("output.ca_file: %w", err))
+	for _, f := range []struct{ key, path string }{{"ca_file", o.CAFile}, {"cert_file", o.CertFile}, {"key_file", o.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("output.%s: %w", f.key, err))
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("output.cert_file and output.key_file go together"))
+	} else if o.CertFile != "" && o.Transport != TransportSyslog && o.Transport != TransportRELP {
+		errs = append(errs, errors.New("output.cert_file applies to transports syslog and relp"))
+	}
+	return errs
+}
+
+// validateTLS checks the TLS keys of an intake: files that exist for a tls
+// intake, no TLS policy on others.
+func validateTLS(in *Intake, where string) []error {
+	var errs []error
+	if in.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("%s: max_connections must not be negative", where))
+	}
+	if in.Protocol != ProtocolTLS {
+		if in.TLSClientAuth != "" {
+			errs = append(errs, fmt.Errorf("%s: tls_client_auth applies to tls intakes only", where))
+		}
+		if in.MaxConnections != 0 && in.Protocol != ProtocolTCP {
+			errs = append(errs, fmt.Errorf("%s: max_connections applies to tcp and tls intakes only", where))
+		}
+		return errs
+	}
+	files := []struct{ key, path string }{{"tls_key_name", in.TLSKeyFile}, {"tls_cert_name", in.TLSCertFile}}
+	switch in.TLSClientAuth {
+	case ClientAuthNone:
+	case ClientAuthRequire:
+		files = append(files, struct{ key, path string }{"tls_ca_name", in.TLSCAFile})
+	default:
+		errs = append(errs, fmt.Errorf("%s: tls_client_auth %q is not none or require", where, in.TLSClientAuth))
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w (set certs_dir, or give an absolute path)", where, f.key, err))
 		}
 	}
 	return errs
+}
+
+// dedupe drops repeated errors, keeping the first of each.
+func dedupe(errs []error) []error {
+	seen := map[string]bool{}
+	var out []error
+	for _, err := range errs {
+		if !seen[err.Error()] {
+			seen[err.Error()] = true
+			out = append(out, err)
+		}
+	}
+	return out
 }
 
 // MaskKey shows enough of an intake key to tell keys apart and never the

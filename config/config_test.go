@@ -45,8 +45,22 @@ intakes:
   intake_key: INTAKE_KEY_FOR_STATS
 `
 
+// parseOld parses oldForwarderFile with the TLS files of its tls intake
+// in a certs folder, as the container mounts ./certs at /certs: the test
+// only adds where that folder is.
+func parseOld(t *testing.T, e Env) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"server.key", "server.crt", "ca.crt"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Parse([]byte(oldForwarderFile+"certs_dir: "+dir+"\n"), "intakes.yaml", "/etc/flowgate", e)
+}
+
 func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
-	c, err := Parse([]byte(oldForwarderFile), "intakes.yaml", "/etc/flowgate", env())
+	c, err := parseOld(t, env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +74,9 @@ func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
 	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats {
 		t.Fatalf("intakes: %+v", c.Intakes)
 	}
-	if c.Output.Transport != TransportHTTPS || c.Output.Endpoint != "https://intake.sekoia.io" {
-		t.Fatalf("output: %+v", c.Output)
+	// As with the old forwarder, logs go over syslog-TLS to FRA1.
+	if o := c.Intakes[0].Output; o.Transport != TransportSyslog || o.Endpoint != "intake.sekoia.io:10514" {
+		t.Fatalf("output: %+v", o)
 	}
 	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen {
 		t.Fatalf("defaults: %+v %+v", c.Buffer, c.HTTP)
@@ -76,19 +91,19 @@ func TestEnvironment(t *testing.T) {
 		disk     Size
 		memory   int
 	}{
-		{"defaults", env(), "https://intake.sekoia.io", defaultDiskSpace, defaultMemoryMessages},
-		{"region", env("REGION", "fra2"), "https://intake.fra2.sekoia.io/api/v1/intake-http", defaultDiskSpace, defaultMemoryMessages},
-		{"other", env("REGION", "OTHER", "ENDPOINT", "https://intake.example.net"), "https://intake.example.net", defaultDiskSpace, defaultMemoryMessages},
-		{"endpoint alone", env("ENDPOINT", "https://intake.example.net/base"), "https://intake.example.net/base", defaultDiskSpace, defaultMemoryMessages},
-		{"sizes", env("DISK_SPACE", "180g", "MEMORY_MESSAGES", "2000000"), "https://intake.sekoia.io", 180 << 30, 2_000_000},
+		{"defaults", env(), "intake.sekoia.io:10514", defaultDiskSpace, defaultMemoryMessages},
+		{"region", env("REGION", "fra2"), "intake.fra2.sekoia.io:10514", defaultDiskSpace, defaultMemoryMessages},
+		{"other", env("REGION", "OTHER", "ENDPOINT", "https://intake.example.net"), "intake.example.net:10514", defaultDiskSpace, defaultMemoryMessages},
+		{"endpoint alone", env("ENDPOINT", "https://intake.example.net/base"), "intake.example.net:10514", defaultDiskSpace, defaultMemoryMessages},
+		{"sizes", env("DISK_SPACE", "180g", "MEMORY_MESSAGES", "2000000"), "intake.sekoia.io:10514", 180 << 30, 2_000_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(oldForwarderFile), "intakes.yaml", "/", tc.env)
+			c, err := parseOld(t, tc.env)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Output.Endpoint != tc.endpoint || c.Buffer.DiskSpace != tc.disk || c.Buffer.MemoryMessages != tc.memory {
-				t.Fatalf("endpoint %q disk %v memory %d", c.Output.Endpoint, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
+			if e := c.Intakes[0].Output.Endpoint; e != tc.endpoint || c.Buffer.DiskSpace != tc.disk || c.Buffer.MemoryMessages != tc.memory {
+				t.Fatalf("endpoint %q disk %v memory %d", e, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 			}
 		})
 	}
@@ -117,11 +132,12 @@ http:
 		t.Fatal(err)
 	}
 	// The file's endpoint wins over REGION; DISK_SPACE wins over the file.
-	if c.Output.Endpoint != "https://127.0.0.1:8443" || c.Buffer.DiskSpace != 3<<30 || c.Buffer.MemoryMessages != 5000 {
-		t.Fatalf("%+v %+v", c.Output, c.Buffer)
+	o := c.Intakes[0].Output
+	if o.Endpoint != "https://127.0.0.1:8443" || c.Buffer.DiskSpace != 3<<30 || c.Buffer.MemoryMessages != 5000 {
+		t.Fatalf("%+v %+v", o, c.Buffer)
 	}
-	if c.Output.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" {
-		t.Fatalf("paths: %+v %+v", c.Output, c.Buffer)
+	if o.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" {
+		t.Fatalf("paths: %+v %+v", o, c.Buffer)
 	}
 }
 
@@ -224,7 +240,7 @@ func TestEmbeddedDefaultRunsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Output.Transport != TransportFile || c.Output.Path != "-" || len(c.Intakes) != 1 || c.Intakes[0].Protocol != ProtocolNetFlow {
+	if o := c.Intakes[0].Output; o.Transport != TransportFile || o.Path != "-" || len(c.Intakes) != 1 || c.Intakes[0].Protocol != ProtocolNetFlow {
 		t.Fatalf("%+v", c)
 	}
 }

@@ -2,9 +2,17 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+)
+
+// Default ports of the intake's syslog-TLS and RELP-TLS endpoints.
+const (
+	DefaultSyslogPort = 10514
+	DefaultRELPPort   = 11514
 )
 
 // regionHTTPS maps REGION to the HTTPS intake's base URL (reference/sekoia.md).
@@ -39,7 +47,14 @@ func regionEndpoint(region, endpoint, transport string) (string, error) {
 		if endpoint == "" {
 			return "", fmt.Errorf("REGION=OTHER needs ENDPOINT (or output.endpoint in the file)")
 		}
-		return endpoint, nil
+		if transport == TransportHTTPS {
+			return endpoint, nil
+		}
+		// One ENDPOINT serves every transport: an https URL gives the host.
+		if u, err := url.Parse(endpoint); err == nil && u.Scheme != "" && u.Hostname() != "" {
+			return net.JoinHostPort(u.Hostname(), strconv.Itoa(defaultPort(transport))), nil
+		}
+		return withPort(endpoint, transport), nil
 	}
 	base, ok := regionHTTPS[region]
 	if !ok {
@@ -57,7 +72,44 @@ func regionEndpoint(region, endpoint, transport string) (string, error) {
 		return base, nil
 	}
 	u, _ := url.Parse(base)
-	return u.Host, nil
+	return withPort(u.Hostname(), transport), nil
+}
+
+// withPort completes a syslog or RELP endpoint: a host alone gets the
+// transport's default port.
+func withPort(endpoint, transport string) string {
+	if endpoint == "" || strings.Contains(endpoint, "://") {
+		return endpoint
+	}
+	if _, _, err := net.SplitHostPort(endpoint); err == nil {
+		return endpoint
+	}
+	return net.JoinHostPort(strings.Trim(endpoint, "[]"), strconv.Itoa(defaultPort(transport)))
+}
+
+func defaultPort(transport string) int {
+	if transport == TransportRELP {
+		return DefaultRELPPort
+	}
+	return DefaultSyslogPort
+}
+
+// validateHostPort checks a syslog or RELP endpoint.
+func validateHostPort(endpoint string) error {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil || strings.Contains(endpoint, "://") {
+		return fmt.Errorf("%q: expected host:port", endpoint)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: no host", endpoint)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not between 1 and 65535", endpoint, port)
+	}
+	if strings.ContainsAny(host, "/?#@ ") {
+		return fmt.Errorf("%q: expected host:port", endpoint)
+	}
+	return nil
 }
 
 // validateBaseURL checks an HTTPS intake base URL.

@@ -216,6 +216,57 @@ func (Field) EnumDescriptor() ([]byte, []int) {
 	return file_flowgate_proto_rawDescGZIP(), []int{1}
 }
 
+// LogFormat says which syslog header a message was sent with.
+type LogFormat int32
+
+const (
+	// UNPARSED: no header was recognised; the whole frame is msg.
+	LogFormat_UNPARSED LogFormat = 0
+	LogFormat_RFC5424  LogFormat = 1
+	LogFormat_RFC3164  LogFormat = 2
+)
+
+// Enum value maps for LogFormat.
+var (
+	LogFormat_name = map[int32]string{
+		0: "UNPARSED",
+		1: "RFC5424",
+		2: "RFC3164",
+	}
+	LogFormat_value = map[string]int32{
+		"UNPARSED": 0,
+		"RFC5424":  1,
+		"RFC3164":  2,
+	}
+)
+
+func (x LogFormat) Enum() *LogFormat {
+	p := new(LogFormat)
+	*p = x
+	return p
+}
+
+func (x LogFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LogFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_flowgate_proto_enumTypes[2].Descriptor()
+}
+
+func (LogFormat) Type() protoreflect.EnumType {
+	return &file_flowgate_proto_enumTypes[2]
+}
+
+func (x LogFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LogFormat.Descriptor instead.
+func (LogFormat) EnumDescriptor() ([]byte, []int) {
+	return file_flowgate_proto_rawDescGZIP(), []int{2}
+}
+
 // Flow is one flow record.
 type Flow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -531,17 +582,152 @@ func (x *Flow) GetFlowEndReason() uint32 {
 	return 0
 }
 
+// Log is one syslog message. Text fields are bytes: they hold what the
+// sender sent, which need not be UTF-8.
+type Log struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Receive time at the collector, Unix nanoseconds.
+	TimeReceivedNs uint64 `protobuf:"varint,1,opt,name=time_received_ns,json=timeReceivedNs,proto3" json:"time_received_ns,omitempty"`
+	// Address of the sender: 4 or 16 bytes.
+	Sender []byte    `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
+	Format LogFormat `protobuf:"varint,3,opt,name=format,proto3,enum=flowgate.LogFormat" json:"format,omitempty"`
+	// PRI as sent (facility * 8 + severity), or 13 (user.notice) when the
+	// message had none; facility and severity are derived from it.
+	Pri uint32 `protobuf:"varint,4,opt,name=pri,proto3" json:"pri,omitempty"`
+	// The message's own timestamp, Unix nanoseconds; 0 when it had none.
+	// RFC 3164 times carry no year or zone: the collector's are assumed.
+	TimestampNs int64 `protobuf:"varint,5,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	// Header fields as sent; empty when absent or "-".
+	Hostname []byte `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	AppName  []byte `protobuf:"bytes,7,opt,name=app_name,json=appName,proto3" json:"app_name,omitempty"`
+	Procid   []byte `protobuf:"bytes,8,opt,name=procid,proto3" json:"procid,omitempty"`
+	Msgid    []byte `protobuf:"bytes,9,opt,name=msgid,proto3" json:"msgid,omitempty"`
+	// RFC 5424 structured data as sent, brackets included; empty for "-".
+	StructuredData []byte `protobuf:"bytes,10,opt,name=structured_data,json=structuredData,proto3" json:"structured_data,omitempty"`
+	Msg            []byte `protobuf:"bytes,11,opt,name=msg,proto3" json:"msg,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Log) Reset() {
+	*x = Log{}
+	mi := &file_flowgate_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Log) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Log) ProtoMessage() {}
+
+func (x *Log) ProtoReflect() protoreflect.Message {
+	mi := &file_flowgate_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Log.ProtoReflect.Descriptor instead.
+func (*Log) Descriptor() ([]byte, []int) {
+	return file_flowgate_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Log) GetTimeReceivedNs() uint64 {
+	if x != nil {
+		return x.TimeReceivedNs
+	}
+	return 0
+}
+
+func (x *Log) GetSender() []byte {
+	if x != nil {
+		return x.Sender
+	}
+	return nil
+}
+
+func (x *Log) GetFormat() LogFormat {
+	if x != nil {
+		return x.Format
+	}
+	return LogFormat_UNPARSED
+}
+
+func (x *Log) GetPri() uint32 {
+	if x != nil {
+		return x.Pri
+	}
+	return 0
+}
+
+func (x *Log) GetTimestampNs() int64 {
+	if x != nil {
+		return x.TimestampNs
+	}
+	return 0
+}
+
+func (x *Log) GetHostname() []byte {
+	if x != nil {
+		return x.Hostname
+	}
+	return nil
+}
+
+func (x *Log) GetAppName() []byte {
+	if x != nil {
+		return x.AppName
+	}
+	return nil
+}
+
+func (x *Log) GetProcid() []byte {
+	if x != nil {
+		return x.Procid
+	}
+	return nil
+}
+
+func (x *Log) GetMsgid() []byte {
+	if x != nil {
+		return x.Msgid
+	}
+	return nil
+}
+
+func (x *Log) GetStructuredData() []byte {
+	if x != nil {
+		return x.StructuredData
+	}
+	return nil
+}
+
+func (x *Log) GetMsg() []byte {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
 // Batch is one buffer message: the records of one intake, in arrival order.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Flows         []*Flow                `protobuf:"bytes,1,rep,name=flows,proto3" json:"flows,omitempty"`
+	Logs          []*Log                 `protobuf:"bytes,2,rep,name=logs,proto3" json:"logs,omitempty"` // Field 3 belongs to sFlow interface counters.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +739,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,12 +752,19 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{1}
+	return file_flowgate_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Batch) GetFlows() []*Flow {
 	if x != nil {
 		return x.Flows
+	}
+	return nil
+}
+
+func (x *Batch) GetLogs() []*Log {
+	if x != nil {
+		return x.Logs
 	}
 	return nil
 }
@@ -618,9 +811,23 @@ const file_flowgate_proto_rawDesc = "" +
 	"\tdirection\x18\x1f \x01(\rR\tdirection\x12$\n" +
 	"\x0eicmp_type_code\x18  \x01(\rR\ficmpTypeCode\x12#\n" +
 	"\rsampling_rate\x18! \x01(\x04R\fsamplingRate\x12&\n" +
-	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\"-\n" +
+	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\"\xc9\x02\n" +
+	"\x03Log\x12(\n" +
+	"\x10time_received_ns\x18\x01 \x01(\x04R\x0etimeReceivedNs\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\fR\x06sender\x12+\n" +
+	"\x06format\x18\x03 \x01(\x0e2\x13.flowgate.LogFormatR\x06format\x12\x10\n" +
+	"\x03pri\x18\x04 \x01(\rR\x03pri\x12!\n" +
+	"\ftimestamp_ns\x18\x05 \x01(\x03R\vtimestampNs\x12\x1a\n" +
+	"\bhostname\x18\x06 \x01(\fR\bhostname\x12\x19\n" +
+	"\bapp_name\x18\a \x01(\fR\aappName\x12\x16\n" +
+	"\x06procid\x18\b \x01(\fR\x06procid\x12\x14\n" +
+	"\x05msgid\x18\t \x01(\fR\x05msgid\x12'\n" +
+	"\x0fstructured_data\x18\n" +
+	" \x01(\fR\x0estructuredData\x12\x10\n" +
+	"\x03msg\x18\v \x01(\fR\x03msg\"P\n" +
 	"\x05Batch\x12$\n" +
-	"\x05flows\x18\x01 \x03(\v2\x0e.flowgate.FlowR\x05flows*Y\n" +
+	"\x05flows\x18\x01 \x03(\v2\x0e.flowgate.FlowR\x05flows\x12!\n" +
+	"\x04logs\x18\x02 \x03(\v2\r.flowgate.LogR\x04logs*Y\n" +
 	"\bFlowType\x12\x15\n" +
 	"\x11FLOW_TYPE_UNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -667,7 +874,11 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x12OBSERVATION_DOMAIN\x10\x1c\x12\x0e\n" +
 	"\n" +
 	"IP_VERSION\x10\x1d\x12\x13\n" +
-	"\x0fFLOW_END_REASON\x10\x1eB'Z%github.com/flowgate/flowgate/proto;pbb\x06proto3"
+	"\x0fFLOW_END_REASON\x10\x1e*3\n" +
+	"\tLogFormat\x12\f\n" +
+	"\bUNPARSED\x10\x00\x12\v\n" +
+	"\aRFC5424\x10\x01\x12\v\n" +
+	"\aRFC3164\x10\x02B'Z%github.com/flowgate/flowgate/proto;pbb\x06proto3"
 
 var (
 	file_flowgate_proto_rawDescOnce sync.Once
@@ -681,22 +892,26 @@ func file_flowgate_proto_rawDescGZIP() []byte {
 	return file_flowgate_proto_rawDescData
 }
 
-var file_flowgate_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_flowgate_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_flowgate_proto_goTypes = []any{
-	(FlowType)(0), // 0: flowgate.FlowType
-	(Field)(0),    // 1: flowgate.Field
-	(*Flow)(nil),  // 2: flowgate.Flow
-	(*Batch)(nil), // 3: flowgate.Batch
+	(FlowType)(0),  // 0: flowgate.FlowType
+	(Field)(0),     // 1: flowgate.Field
+	(LogFormat)(0), // 2: flowgate.LogFormat
+	(*Flow)(nil),   // 3: flowgate.Flow
+	(*Log)(nil),    // 4: flowgate.Log
+	(*Batch)(nil),  // 5: flowgate.Batch
 }
 var file_flowgate_proto_depIdxs = []int32{
 	0, // 0: flowgate.Flow.type:type_name -> flowgate.FlowType
-	2, // 1: flowgate.Batch.flows:type_name -> flowgate.Flow
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 1: flowgate.Log.format:type_name -> flowgate.LogFormat
+	3, // 2: flowgate.Batch.flows:type_name -> flowgate.Flow
+	4, // 3: flowgate.Batch.logs:type_name -> flowgate.Log
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_flowgate_proto_init() }
@@ -709,8 +924,8 @@ func file_flowgate_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowgate_proto_rawDesc), len(file_flowgate_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   2,
+			NumEnums:      3,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,16 +24,11 @@ type Transport interface {
 	Close() error
 }
 
-// Encoder turns records into events.
+// Encoder turns records into events (format.JSON, format.Syslog).
 type Encoder interface {
 	AppendFlow(dst []byte, f *pb.Flow) []byte
+	AppendLog(dst []byte, l *pb.Log) []byte
 }
-
-// EncoderFunc adapts a function to Encoder.
-type EncoderFunc func(dst []byte, f *pb.Flow) []byte
-
-// AppendFlow calls e.
-func (e EncoderFunc) AppendFlow(dst []byte, f *pb.Flow) []byte { return e(dst, f) }
 
 // Batch is a run of events sent in one request.
 type Batch struct {

@@ -11,7 +11,7 @@ import (
 
 // check prints each intake and where its events would go.
 func check(c *config.Config, stdout io.Writer) error {
-	fmt.Fprintf(stdout, "%s: %d intakes, output %s\n", c.Source, len(c.Intakes), describeOutput(&c.Output))
+	fmt.Fprintf(stdout, "%s: %d intakes\n", c.Source, len(c.Intakes))
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tPROTOCOL\tPORT\tINTAKE KEY\tOUTPUT")
 	for _, in := range c.Intakes {
@@ -19,7 +19,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), describeOutput(&c.Output))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), describeOutput(in.Output))
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -24,6 +25,8 @@ import (
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/ship/file"
 	"github.com/flowgate/flowgate/ship/https"
+	"github.com/flowgate/flowgate/ship/relp"
+	"github.com/flowgate/flowgate/ship/syslog"
 )
 
 // eventsPerMessage is about how many records a buffer message holds; it
@@ -39,6 +42,9 @@ type appliance struct {
 	intakes  []interface{ Run(context.Context) error }
 	shippers []*ship.Shipper
 	closers  []io.Closer
+	// transports are the outputs' transports, by output and key.
+	transports map[string]ship.Transport
+	stdout     *lineWriter
 }
 
 // runAppliance runs until SIGINT or SIGTERM, or until a component fails.
@@ -46,7 +52,7 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := build(ctx, c, log)
+	a, err := build(ctx, c, log, stdout)
 	if a != nil {
 		defer a.close()
 	}
@@ -54,19 +60,23 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("flowgate started", "version", buildVersion(), "config", c.Source, "intakes", len(c.Intakes),
-		"output", describeOutput(&c.Output), "buffer", c.Buffer.Dir, "http", a.http.Addr().String())
+		"buffer", c.Buffer.Dir, "http", a.http.Addr().String())
+	for _, in := range c.Intakes {
+		log.Info("intake", "name", in.Name, "protocol", protocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", describeOutput(in.Output))
+	}
 	return a.run(ctx)
 }
 
 // build opens and binds everything, so that any problem (a port in use, a
-// store that cannot open) stops the start before anything runs.
-func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance, error) {
+// store that cannot open) stops the start before anything runs. stdout
+// takes debug lines and the file output "-", one whole line per write.
+func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer) (*appliance, error) {
 	for _, in := range c.Intakes {
-		if in.Stats || in.Protocol != config.ProtocolNetFlow {
-			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow)", c.Source, in.Line, in.Name, protocolName(in))
+		if in.Stats || (in.Protocol != config.ProtocolNetFlow && !in.IsLog()) {
+			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow, tcp, udp, tls)", c.Source, in.Line, in.Name, protocolName(in))
 		}
 	}
-	a := &appliance{log: log, reg: prometheus.NewRegistry()}
+	a := &appliance{log: log, reg: prometheus.NewRegistry(), transports: map[string]ship.Transport{}, stdout: &lineWriter{w: stdout}}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
 	var err error
 	a.buf, err = buffer.Open(ctx, buffer.Config{Dir: c.Buffer.Dir, MaxBytes: int64(c.Buffer.DiskSpace)}, log)
@@ -83,46 +93,115 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 	sm := ship.NewMetrics(a.reg)
 	templates := flow.NewTemplates()
 	enricher := enrich.New(enrich.DefaultConfig())
-	var shared ship.Transport
-	if c.Output.Transport == config.TransportFile {
-		t, err := file.New(c.Output.Path)
-		if err != nil {
-			return a, err
-		}
-		shared = t
-		a.closers = append(a.closers, t)
-	}
 	for _, in := range c.Intakes {
-		fc := collect.DefaultFlowConfig(in.Name, in.Port)
-		fi, err := collect.NewFlowIntake(fc, templates, enricher, a.buf, cm, log)
+		var intake interface{ Run(context.Context) error }
+		subject := buffer.Subject(in.Name)
+		switch in.Protocol {
+		case config.ProtocolNetFlow:
+			intake, err = collect.NewFlowIntake(collect.DefaultFlowConfig(in.Name, in.Port), templates, enricher, a.buf, cm, log)
+		default: // tcp, udp, tls
+			intake, err = a.syslogIntake(in, cm)
+		}
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
 		}
-		a.intakes = append(a.intakes, fi)
+		a.intakes = append(a.intakes, intake)
 
-		transport := shared
 		scfg := ship.DefaultConfig(in.Name)
-		if transport == nil {
-			t, err := https.New(https.Config{
-				URL:       config.HTTPSURL(c.Output.Endpoint),
-				IntakeKey: in.IntakeKey,
-				CAFile:    c.Output.CAFile,
-				UserAgent: "flowgate/" + buildVersion(),
-				Conns:     scfg.InFlight,
-			})
-			if err != nil {
-				return a, fmt.Errorf("intake %q: %w", in.Name, err)
-			}
-			transport = t
-			a.closers = append(a.closers, t)
-		}
-		cons, err := a.buf.Consume(ctx, fc.Subject, maxPendingMessages(c, in))
+		transport, enc, err := a.output(in, scfg.InFlight)
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
 		}
-		a.shippers = append(a.shippers, ship.New(scfg, cons, ship.EncoderFunc(format.AppendFlow), transport, sm, log))
+		cons, err := a.buf.Consume(ctx, subject, maxPendingMessages(c, in))
+		if err != nil {
+			return a, fmt.Errorf("intake %q: %w", in.Name, err)
+		}
+		a.shippers = append(a.shippers, ship.New(scfg, cons, enc, transport, sm, log))
 	}
 	return a, nil
+}
+
+// syslogIntake binds a tcp, udp or tls intake.
+func (a *appliance) syslogIntake(in config.Intake, cm *collect.Metrics) (*collect.SyslogIntake, error) {
+	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
+	if in.MaxConnections > 0 {
+		sc.MaxConnections = in.MaxConnections
+	}
+	if in.Protocol == config.ProtocolTLS {
+		tc, err := collect.ServerTLS(in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
+		if err != nil {
+			return nil, err
+		}
+		sc.TLS = tc
+	}
+	if in.Debug {
+		sc.Debug, sc.DebugKey = a.stdout, config.MaskKey(in.IntakeKey)
+	}
+	return collect.NewSyslogIntake(sc, a.buf, cm, a.log)
+}
+
+// output returns the transport and encoder of an intake's output. One
+// transport serves every intake with the same output and key; the file
+// output is one per file.
+func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.Encoder, error) {
+	o := in.Output
+	var enc ship.Encoder = format.JSON{}
+	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
+		enc = format.Syslog{Key: in.IntakeKey}
+	}
+	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, in.IntakeKey}, "\x00")
+	if o.Transport == config.TransportFile {
+		id = o.Transport + "\x00" + o.Path
+	}
+	t, ok := a.transports[id]
+	if !ok {
+		var err error
+		switch o.Transport {
+		case config.TransportFile:
+			if o.Path == "-" {
+				t = file.NewWriter(a.stdout, "stdout")
+			} else {
+				t, err = file.New(o.Path)
+			}
+		case config.TransportSyslog:
+			sc := syslog.DefaultConfig(o.Endpoint, o.CAFile)
+			sc.CertFile, sc.KeyFile = o.CertFile, o.KeyFile
+			t, err = syslog.New(sc)
+		case config.TransportRELP:
+			rc := relp.DefaultConfig(o.Endpoint, o.CAFile)
+			rc.CertFile, rc.KeyFile = o.CertFile, o.KeyFile
+			t, err = relp.New(rc)
+		default:
+			t, err = https.New(https.Config{
+				URL:       config.HTTPSURL(o.Endpoint),
+				IntakeKey: in.IntakeKey,
+				CAFile:    o.CAFile,
+				UserAgent: "flowgate/" + buildVersion(),
+				Conns:     conns,
+			})
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		a.transports[id] = t
+		a.closers = append(a.closers, t)
+	}
+	if in.Debug {
+		t = ship.Printing(t, a.stdout, in.IntakeKey, config.MaskKey(in.IntakeKey))
+	}
+	return t, enc, nil
+}
+
+// lineWriter serialises writers of whole lines to one output (stdout).
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // maxPendingMessages is how many buffer messages an intake's shipper may

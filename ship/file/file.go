@@ -7,6 +7,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -16,21 +17,29 @@ import (
 // Transport appends events to a file.
 type Transport struct {
 	mu   sync.Mutex
+	w    io.Writer
+	name string
+	// f is set for a file of our own, synced after each batch and closed.
 	f    *os.File
-	sync bool
 	line []byte
 }
 
 // New opens path for appending; "-" is stdout.
 func New(path string) (*Transport, error) {
 	if path == "-" {
-		return &Transport{f: os.Stdout}, nil
+		return NewWriter(os.Stdout, "stdout"), nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
 	}
-	return &Transport{f: f, sync: true}, nil
+	return &Transport{w: f, name: path, f: f}, nil
+}
+
+// NewWriter writes to w, which it neither syncs nor closes: stdout shared
+// with other writers of whole lines.
+func NewWriter(w io.Writer, name string) *Transport {
+	return &Transport{w: w, name: name}
 }
 
 // Send writes every event of b followed by a newline, in one write.
@@ -43,20 +52,20 @@ func (t *Transport) Send(_ context.Context, b *ship.Batch) error {
 		buf = append(buf, '\n')
 	}
 	t.line = buf
-	if _, err := t.f.Write(buf); err != nil {
-		return fmt.Errorf("output file %s: %w", t.f.Name(), err)
+	if _, err := t.w.Write(buf); err != nil {
+		return fmt.Errorf("output file %s: %w", t.name, err)
 	}
-	if t.sync {
+	if t.f != nil {
 		if err := t.f.Sync(); err != nil {
-			return fmt.Errorf("output file %s: %w", t.f.Name(), err)
+			return fmt.Errorf("output file %s: %w", t.name, err)
 		}
 	}
 	return nil
 }
 
-// Close closes the file (never stdout).
+// Close closes the file (never a writer it was given).
 func (t *Transport) Close() error {
-	if t.f == os.Stdout {
+	if t.f == nil {
 		return nil
 	}
 	return t.f.Close()

@@ -7,13 +7,10 @@ package https
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -57,23 +54,14 @@ type Transport struct {
 
 // New returns a transport; it opens connections as batches come.
 func New(cfg Config) (*Transport, error) {
-	roots, err := x509.SystemCertPool()
+	tlsCfg, err := ship.ClientTLS(cfg.CAFile, "", "")
 	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile)
-		}
+		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: max(cfg.Conns, 1),
 		IdleConnTimeout:     90 * time.Second,

@@ -1,0 +1,450 @@
+package collect
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/decoder/syslog"
+	"github.com/flowgate/flowgate/decoder/udp"
+	"github.com/flowgate/flowgate/format"
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// SyslogConfig describes a syslog intake.
+type SyslogConfig struct {
+	// Intake names the intake, for logs and metrics.
+	Intake string
+	// Subject is where its records go in the buffer.
+	Subject string
+	// Protocol is tcp, udp or tls (config.Protocol*).
+	Protocol string
+	// Addr is host:port to listen on; ":514" is every address.
+	Addr string
+	// TLS is the server configuration of a tls intake (ServerTLS).
+	TLS *tls.Config
+	// MaxConnections bounds open TCP/TLS connections; more are closed at once.
+	MaxConnections int
+	// IdleTimeout closes a connection that sent nothing for that long.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds a TLS handshake.
+	HandshakeTimeout time.Duration
+	// MaxLogsPerMessage, MaxBytesPerMessage and FlushInterval bound how many
+	// messages, how many bytes, and for how long, records are gathered
+	// before they go to the buffer as one message.
+	MaxLogsPerMessage  int
+	MaxBytesPerMessage int
+	FlushInterval      time.Duration
+	// ReceiveBuffer is the UDP socket buffer asked for (0: udp's default).
+	ReceiveBuffer int
+	// Debug, when set, gets a line `[Input "KEY"] frame` for each frame
+	// received, KEY being DebugKey (masked). Each line is one Write.
+	Debug    io.Writer
+	DebugKey string
+}
+
+// DefaultSyslogConfig returns the settings for an intake on port.
+func DefaultSyslogConfig(intake, protocol string, port int) SyslogConfig {
+	return SyslogConfig{
+		Intake:             intake,
+		Subject:            buffer.Subject(intake),
+		Protocol:           protocol,
+		Addr:               ":" + strconv.Itoa(port),
+		MaxConnections:     1000,
+		IdleTimeout:        time.Hour,
+		HandshakeTimeout:   10 * time.Second,
+		MaxLogsPerMessage:  256,
+		MaxBytesPerMessage: 1 << 20,
+		FlushInterval:      50 * time.Millisecond,
+	}
+}
+
+const (
+	// shutdownGrace is how long connections are still read once the
+	// intake stops, so that what their senders already sent is kept.
+	shutdownGrace = 200 * time.Millisecond
+	// finalPublishTimeout bounds the last publish of a stopping connection.
+	finalPublishTimeout = 10 * time.Second
+	// pauseMin and pauseMax pace publish retries while the buffer is full.
+	pauseMin = 50 * time.Millisecond
+	pauseMax = 2 * time.Second
+)
+
+// SyslogIntake receives syslog on one TCP, TLS or UDP port.
+type SyslogIntake struct {
+	cfg SyslogConfig
+	buf *buffer.Buffer
+	m   *intakeMetrics
+	log *slog.Logger
+	// Exactly one of these is set.
+	ln  net.Listener
+	udp *udp.Listener
+}
+
+// NewSyslogIntake binds the intake's port.
+func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog.Logger) (*SyslogIntake, error) {
+	si := &SyslogIntake{cfg: cfg, buf: buf, m: m.forIntake(cfg.Intake), log: log.With("intake", cfg.Intake)}
+	switch cfg.Protocol {
+	case "udp":
+		l, err := udp.Listen(udp.Config{Addr: cfg.Addr, ReceiveBuffer: cfg.ReceiveBuffer}, si.log)
+		if err != nil {
+			return nil, err
+		}
+		si.udp = l
+	case "tcp", "tls":
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("tcp %s: %w", cfg.Addr, err)
+		}
+		if cfg.Protocol == "tls" {
+			if cfg.TLS == nil {
+				ln.Close()
+				return nil, errors.New("tls intake without a TLS configuration")
+			}
+			ln = tls.NewListener(ln, cfg.TLS)
+		}
+		si.ln = ln
+	default:
+		return nil, fmt.Errorf("protocol %q is not a syslog protocol", cfg.Protocol)
+	}
+	return si, nil
+}
+
+// Addr is the bound address.
+func (si *SyslogIntake) Addr() net.Addr {
+	if si.udp != nil {
+		return si.udp.Addr()
+	}
+	return si.ln.Addr()
+}
+
+// Run receives until ctx ends, then stores what it holds.
+func (si *SyslogIntake) Run(ctx context.Context) error {
+	if si.udp != nil {
+		return si.runUDP(ctx)
+	}
+	return si.runStream(ctx)
+}
+
+// runStream accepts connections, each served by its own goroutine.
+func (si *SyslogIntake) runStream(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { si.ln.Close() })
+	defer stop()
+	slots := make(chan struct{}, max(si.cfg.MaxConnections, 1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var lastWarn time.Time
+	for {
+		conn, err := si.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("intake %q: accept: %w", si.cfg.Intake, err)
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			si.m.refused("max_connections")
+			if time.Since(lastWarn) > time.Minute {
+				lastWarn = time.Now()
+				si.log.Warn("connection refused: the intake has max_connections open", "from", conn.RemoteAddr(), "max_connections", si.cfg.MaxConnections)
+			}
+			conn.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			si.serve(ctx, conn)
+		}()
+	}
+}
+
+// serve reads one connection until it ends, it idles past IdleTimeout, or
+// the intake stops. Records go to the buffer synchronously: while the
+// buffer is full the connection is not read, so its sender keeps the data.
+func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	from := addrOf(conn.RemoteAddr())
+	log := si.log.With("from", conn.RemoteAddr().String())
+	if tc, ok := conn.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if errors.Is(err, io.EOF) {
+			// Closed before saying anything: a health check or a scan.
+			log.Debug("connection closed before the TLS handshake")
+			return
+		}
+		if err != nil {
+			si.m.refused("tls_handshake")
+			log.Warn("TLS handshake failed", "err", err)
+			return
+		}
+	}
+	si.m.connections.Inc()
+	defer si.m.connections.Dec()
+	// Stopping: read what the sender already sent for a moment, then end.
+	stopping := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now().Add(shutdownGrace)) })
+	defer stopping()
+
+	// setDeadline never undoes the stop's deadline.
+	setDeadline := func(t time.Time) {
+		_ = conn.SetReadDeadline(t)
+		if ctx.Err() != nil {
+			_ = conn.SetReadDeadline(time.Now().Add(shutdownGrace))
+		}
+	}
+	fr := syslog.NewFramer(conn)
+	b := newLogBatch()
+	lastRead := time.Now()
+	setDeadline(lastRead.Add(si.cfg.IdleTimeout))
+	for {
+		frame, err := fr.Next()
+		now := time.Now()
+		switch {
+		case err == nil:
+			lastRead = now
+			if b.len() == 0 && ctx.Err() == nil {
+				// Read until the flush is due, then store what came.
+				setDeadline(now.Add(si.cfg.FlushInterval))
+			}
+			si.received(b, frame, from, now)
+			if b.len() >= si.cfg.MaxLogsPerMessage || b.bytes() >= si.cfg.MaxBytesPerMessage {
+				si.publishSync(ctx, b, log)
+			}
+			continue
+		case errors.Is(err, syslog.ErrFrameTooLong):
+			lastRead = now
+			si.m.dropped("oversize", 1)
+			log.Warn("syslog frame over 250 KiB dropped")
+			continue
+		case errors.Is(err, syslog.ErrTruncated):
+			si.m.dropped("truncated", 1)
+		}
+		if isTimeout(err) && ctx.Err() == nil {
+			if b.len() > 0 {
+				si.publishSync(ctx, b, log)
+			}
+			if ctx.Err() == nil {
+				idleUntil := lastRead.Add(si.cfg.IdleTimeout)
+				if now.Before(idleUntil) {
+					setDeadline(idleUntil)
+					continue
+				}
+				log.Info("closing a connection idle for too long", "idle_timeout", si.cfg.IdleTimeout)
+			}
+		}
+		// End of stream, error, idle, or the grace after a stop is over.
+		if b.len() > 0 {
+			si.publishSync(ctx, b, log)
+		}
+		if err != nil && err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syslog.ErrTruncated) {
+			log.Debug("connection ended", "err", err)
+		}
+		return
+	}
+}
+
+// received counts a frame, prints it when debugging, and adds it to b.
+func (si *SyslogIntake) received(b *logBatch, frame []byte, from netip.Addr, now time.Time) {
+	si.m.packets.Inc()
+	si.m.bytes.Add(float64(len(frame)))
+	if si.cfg.Debug != nil {
+		line := make([]byte, 0, len(frame)+len(si.cfg.DebugKey)+16)
+		line = append(line, `[Input "`...)
+		line = append(line, si.cfg.DebugKey...)
+		line = append(line, `"] `...)
+		line = format.AppendPrintable(line, frame)
+		_, _ = si.cfg.Debug.Write(append(line, '\n'))
+	}
+	b.add(frame, from, now)
+	si.m.decoded.Inc()
+}
+
+// publishSync stores b, waiting while the buffer is full: the connection
+// is not read meanwhile. Once the intake stops, it tries once more and
+// counts what it could not store.
+func (si *SyslogIntake) publishSync(ctx context.Context, b *logBatch, log *slog.Logger) {
+	data, err := b.marshal()
+	n := b.len()
+	b.reset()
+	if err != nil {
+		si.m.dropped("encode", n)
+		log.Error("encoding records for the buffer", "err", err)
+		return
+	}
+	wait := pauseMin
+	paused := false
+	defer func() {
+		if paused {
+			si.m.paused.Dec()
+		}
+	}()
+	for {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalPublishTimeout)
+		err = si.buf.Publish(pctx, si.cfg.Subject, data)
+		cancel()
+		if err == nil {
+			si.m.buffered.Add(float64(n))
+			return
+		}
+		if ctx.Err() != nil {
+			si.m.published(n, err)
+			return
+		}
+		if !paused {
+			paused = true
+			si.m.paused.Inc()
+			log.Warn("buffer refused records: not reading this connection until it takes them", "err", err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, pauseMax)
+	}
+}
+
+// runUDP receives datagrams, each one message, and publishes them without
+// waiting: when the buffer is full they are dropped and counted.
+func (si *SyslogIntake) runUDP(ctx context.Context) error {
+	q := make(chan *datagram, 1024)
+	var pool sync.Pool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		si.workUDP(q, &pool)
+	}()
+	err := si.udp.Run(ctx, func(p *udp.Packet) {
+		d, _ := pool.Get().(*datagram)
+		if d == nil {
+			d = &datagram{}
+		}
+		d.data = append(d.data[:0], p.Data...)
+		d.from = p.From.Addr().Unmap()
+		d.received = p.Received
+		q <- d
+	})
+	close(q)
+	<-done
+	return err
+}
+
+func (si *SyslogIntake) workUDP(q <-chan *datagram, pool *sync.Pool) {
+	pub := si.buf.Publisher(si.cfg.Subject, si.m.published)
+	defer pub.Close()
+	b := newLogBatch()
+	flush := func() {
+		if b.len() == 0 {
+			return
+		}
+		data, err := b.marshal()
+		if err != nil {
+			si.m.dropped("encode", b.len())
+			si.log.Error("encoding records for the buffer", "err", err)
+		} else {
+			pub.Publish(data, b.len())
+		}
+		b.reset()
+	}
+	tick := time.NewTicker(si.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case d, ok := <-q:
+			if !ok {
+				flush()
+				return
+			}
+			if frame := syslog.TrimLineEnd(d.data); len(frame) > 0 {
+				si.received(b, frame, d.from, d.received)
+			}
+			pool.Put(d)
+			if b.len() >= si.cfg.MaxLogsPerMessage || b.bytes() >= si.cfg.MaxBytesPerMessage {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+// logBatch gathers records for one buffer message. The records' bytes live
+// in one arena, reused from message to message, as are the records.
+type logBatch struct {
+	batch pb.Batch
+	logs  []*pb.Log
+	arena []byte
+}
+
+func newLogBatch() *logBatch { return &logBatch{arena: make([]byte, 0, 64<<10)} }
+
+func (b *logBatch) len() int   { return len(b.batch.Logs) }
+func (b *logBatch) bytes() int { return len(b.arena) }
+
+// add parses a frame into the next record. The frame is copied into the
+// arena first: the record's fields point into the copy. When the arena
+// grows, earlier records keep the old one.
+func (b *logBatch) add(frame []byte, from netip.Addr, received time.Time) {
+	n := len(b.batch.Logs)
+	if n == len(b.logs) {
+		b.logs = append(b.logs, &pb.Log{})
+	}
+	l := b.logs[n]
+	start := len(b.arena)
+	b.arena = append(b.arena, frame...)
+	syslog.Parse(l, b.arena[start:len(b.arena):len(b.arena)], received)
+	l.TimeReceivedNs = uint64(received.UnixNano())
+	start = len(b.arena)
+	if from.Is4() {
+		a := from.As4()
+		b.arena = append(b.arena, a[:]...)
+	} else {
+		a := from.As16()
+		b.arena = append(b.arena, a[:]...)
+	}
+	l.Sender = b.arena[start:len(b.arena):len(b.arena)]
+	b.batch.Logs = append(b.batch.Logs, l)
+}
+
+// marshal encodes the batch into a new buffer: the publisher may keep it.
+func (b *logBatch) marshal() ([]byte, error) {
+	return proto.MarshalOptions{}.MarshalAppend(make([]byte, 0, len(b.arena)+len(b.batch.Logs)*32), &b.batch)
+}
+
+func (b *logBatch) reset() {
+	b.batch.Logs = b.batch.Logs[:0]
+	b.arena = b.arena[:0]
+}
+
+// addrOf is the address of a connection's peer.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
