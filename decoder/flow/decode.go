@@ -31,6 +31,8 @@ type Result struct {
 	// MissingTemplate counts data sets skipped because their template has
 	// not arrived (yet) from this exporter and domain.
 	MissingTemplate int
+	// Counters is the number of interface counter records appended (sFlow).
+	Counters int
 }
 
 // Decoder decodes datagrams of one worker. It is not safe for concurrent
@@ -119,6 +121,7 @@ func (d *Decoder) decodeV5(data []byte, exporter netip.Addr, received time.Time,
 		f.SrcPort, f.DstPort = uint32(r.SrcPort), uint32(r.DstPort)
 		f.TcpFlags, f.Proto, f.Tos = uint32(r.TCPFlags), uint32(r.Proto), uint32(r.Tos)
 		f.SrcAs, f.DstAs = uint32(r.SrcAS), uint32(r.DstAS)
+		f.SequenceNum = p.FlowSequence
 		f.SrcMask, f.DstMask = uint32(r.SrcMask), uint32(r.DstMask)
 		f.IpVersion = 4
 		f.Present = v5Present
@@ -141,6 +144,7 @@ var v5Present = bits(pb.Field_SRC_ADDR, pb.Field_DST_ADDR, pb.Field_NEXT_HOP, pb
 type header struct {
 	version  uint16
 	domain   uint32
+	sequence uint32
 	exportMs uint64
 	// uptimeMs is the exporter's uptime at export (v9 only).
 	uptimeMs uint32
@@ -159,7 +163,7 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		}
 		p := &d.v9
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, p, nil)
-		h = header{version: 9, domain: p.SourceId, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
+		h = header{version: 9, domain: p.SourceId, sequence: p.SequenceNumber, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
 		sets = p.FlowSets
 	} else {
 		if len(data) < ipfixHdrBytes {
@@ -170,7 +174,7 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		}
 		p := &d.ipfix
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, nil, p)
-		h = header{version: 10, domain: p.ObservationDomainId, exportMs: uint64(p.ExportTime) * 1000}
+		h = header{version: 10, domain: p.ObservationDomainId, sequence: p.SequenceNumber, exportMs: uint64(p.ExportTime) * 1000}
 		sets = p.FlowSets
 	}
 	if derr != nil && !errors.Is(derr, netflow.ErrorTemplateNotFound) {
@@ -189,6 +193,7 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 			for _, rec := range s.Records {
 				f := appendFlow(batch)
 				fillTemplated(f, rec.Values, &h, &st, exporter, received)
+				f.SequenceNum = h.sequence
 				res.Flows++
 			}
 		case netflow.RawFlowSet:
