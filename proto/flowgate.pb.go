@@ -642,26 +642,25 @@ type InterfaceCounters struct {
 	// The agent address: 4 or 16 bytes.
 	Exporter            []byte `protobuf:"bytes,3,opt,name=exporter,proto3" json:"exporter,omitempty"`
 	ObservationDomainId uint32 `protobuf:"varint,4,opt,name=observation_domain_id,json=observationDomainId,proto3" json:"observation_domain_id,omitempty"` // the sFlow sub-agent ID
-	SequenceNum         uint32 `protobuf:"varint,5,opt,name=sequence_num,json=sequenceNum,proto3" json:"sequence_num,omitempty"`                           // the counter sample's sequence number
-	IfIndex             uint32 `protobuf:"varint,6,opt,name=if_index,json=ifIndex,proto3" json:"if_index,omitempty"`
-	IfType              uint32 `protobuf:"varint,7,opt,name=if_type,json=ifType,proto3" json:"if_type,omitempty"`                // IANAifType
-	IfSpeed             uint64 `protobuf:"varint,8,opt,name=if_speed,json=ifSpeed,proto3" json:"if_speed,omitempty"`             // bits per second
-	IfDirection         uint32 `protobuf:"varint,9,opt,name=if_direction,json=ifDirection,proto3" json:"if_direction,omitempty"` // 0 unknown, 1 full-duplex, 2 half-duplex, 3 in, 4 out
-	IfStatus            uint32 `protobuf:"varint,10,opt,name=if_status,json=ifStatus,proto3" json:"if_status,omitempty"`         // bit 0 admin up, bit 1 operationally up
-	InOctets            uint64 `protobuf:"varint,11,opt,name=in_octets,json=inOctets,proto3" json:"in_octets,omitempty"`
-	InUcastPkts         uint32 `protobuf:"varint,12,opt,name=in_ucast_pkts,json=inUcastPkts,proto3" json:"in_ucast_pkts,omitempty"`
-	InMulticastPkts     uint32 `protobuf:"varint,13,opt,name=in_multicast_pkts,json=inMulticastPkts,proto3" json:"in_multicast_pkts,omitempty"`
-	InBroadcastPkts     uint32 `protobuf:"varint,14,opt,name=in_broadcast_pkts,json=inBroadcastPkts,proto3" json:"in_broadcast_pkts,omitempty"`
-	InDiscards          uint32 `protobuf:"varint,15,opt,name=in_discards,json=inDiscards,proto3" json:"in_discards,omitempty"`
-	InErrors            uint32 `protobuf:"varint,16,opt,name=in_errors,json=inErrors,proto3" json:"in_errors,omitempty"`
-	InUnknownProtos     uint32 `protobuf:"varint,17,opt,name=in_unknown_protos,json=inUnknownProtos,proto3" json:"in_unknown_protos,omitempty"`
-	OutOctets           uint64 `protobuf:"varint,18,opt,name=out_octets,json=outOctets,proto3" json:"out_octets,omitempty"`
-	OutUcastPkts        uint32 `protobuf:"varint,19,opt,name=out_ucast_pkts,json=outUcastPkts,proto3" json:"out_ucast_pkts,omitempty"`
-	OutMulticastPkts    uint32 `protobuf:"varint,20,opt,name=out_multicast_pkts,json=outMulticastPkts,proto3" json:"out_multicast_pkts,omitempty"`
-	OutBroadcastPkts    uint32 `protobuf:"varint,21,opt,name=out_broadcast_pkts,json=outBroadcastPkts,proto3" json:"out_broadcast_pkts,omitempty"`
-	OutDiscards         uint32 `protobuf:"varint,22,opt,name=out_discards,json=outDiscards,proto3" json:"out_discards,omitempty"`
-	OutErrors           uint32 `protobuf:"varint,23,opt,name=out_errors,json=outErrors,proto3" json:"out_errors,omitempty"`
-	PromiscuousMode     uint32 `protobuf:"varint,24,opt,name=promiscuous_mode,json=promiscuousMode,proto3" json:"promiscuous_mode,omitempty"` // 1 when the interface is promiscuous
+	IfIndex             uint32 `protobuf:"varint,5,opt,name=if_index,json=ifIndex,proto3" json:"if_index,omitempty"`
+	IfType              uint32 `protobuf:"varint,6,opt,name=if_type,json=ifType,proto3" json:"if_type,omitempty"`                // IANAifType
+	IfSpeed             uint64 `protobuf:"varint,7,opt,name=if_speed,json=ifSpeed,proto3" json:"if_speed,omitempty"`             // bits per second
+	IfDirection         uint32 `protobuf:"varint,8,opt,name=if_direction,json=ifDirection,proto3" json:"if_direction,omitempty"` // 0 unknown, 1 full-duplex, 2 half-duplex, 3 in, 4 out
+	IfStatus            uint32 `protobuf:"varint,9,opt,name=if_status,json=ifStatus,proto3" json:"if_status,omitempty"`          // bit 0 admin up, bit 1 operationally up
+	InOctets            uint64 `protobuf:"varint,10,opt,name=in_octets,json=inOctets,proto3" json:"in_octets,omitempty"`
+	InUcastPkts         uint32 `protobuf:"varint,11,opt,name=in_ucast_pkts,json=inUcastPkts,proto3" json:"in_ucast_pkts,omitempty"`
+	InMulticastPkts     uint32 `protobuf:"varint,12,opt,name=in_multicast_pkts,json=inMulticastPkts,proto3" json:"in_multicast_pkts,omitempty"`
+	InBroadcastPkts     uint32 `protobuf:"varint,13,opt,name=in_broadcast_pkts,json=inBroadcastPkts,proto3" json:"in_broadcast_pkts,omitempty"`
+	InDiscards          uint32 `protobuf:"varint,14,opt,name=in_discards,json=inDiscards,proto3" json:"in_discards,omitempty"`
+	InErrors            uint32 `protobuf:"varint,15,opt,name=in_errors,json=inErrors,proto3" json:"in_errors,omitempty"`
+	InUnknownProtos     uint32 `protobuf:"varint,16,opt,name=in_unknown_protos,json=inUnknownProtos,proto3" json:"in_unknown_protos,omitempty"`
+	OutOctets           uint64 `protobuf:"varint,17,opt,name=out_octets,json=outOctets,proto3" json:"out_octets,omitempty"`
+	OutUcastPkts        uint32 `protobuf:"varint,18,opt,name=out_ucast_pkts,json=outUcastPkts,proto3" json:"out_ucast_pkts,omitempty"`
+	OutMulticastPkts    uint32 `protobuf:"varint,19,opt,name=out_multicast_pkts,json=outMulticastPkts,proto3" json:"out_multicast_pkts,omitempty"`
+	OutBroadcastPkts    uint32 `protobuf:"varint,20,opt,name=out_broadcast_pkts,json=outBroadcastPkts,proto3" json:"out_broadcast_pkts,omitempty"`
+	OutDiscards         uint32 `protobuf:"varint,21,opt,name=out_discards,json=outDiscards,proto3" json:"out_discards,omitempty"`
+	OutErrors           uint32 `protobuf:"varint,22,opt,name=out_errors,json=outErrors,proto3" json:"out_errors,omitempty"`
+	PromiscuousMode     uint32 `protobuf:"varint,23,opt,name=promiscuous_mode,json=promiscuousMode,proto3" json:"promiscuous_mode,omitempty"` // 1 when the interface is promiscuous
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -720,13 +719,6 @@ func (x *InterfaceCounters) GetExporter() []byte {
 func (x *InterfaceCounters) GetObservationDomainId() uint32 {
 	if x != nil {
 		return x.ObservationDomainId
-	}
-	return 0
-}
-
-func (x *InterfaceCounters) GetSequenceNum() uint32 {
-	if x != nil {
-		return x.SequenceNum
 	}
 	return 0
 }
@@ -973,36 +965,35 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x0ffragment_offset\x18. \x01(\rR\x0efragmentOffset\x12%\n" +
 	"\x0efragment_flags\x18/ \x01(\rR\rfragmentFlags\x12\x1d\n" +
 	"\n" +
-	"flow_label\x180 \x01(\rR\tflowLabel\"\xf8\x06\n" +
+	"flow_label\x180 \x01(\rR\tflowLabel\"\xd5\x06\n" +
 	"\x11InterfaceCounters\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12(\n" +
 	"\x10time_received_ns\x18\x02 \x01(\x04R\x0etimeReceivedNs\x12\x1a\n" +
 	"\bexporter\x18\x03 \x01(\fR\bexporter\x122\n" +
-	"\x15observation_domain_id\x18\x04 \x01(\rR\x13observationDomainId\x12!\n" +
-	"\fsequence_num\x18\x05 \x01(\rR\vsequenceNum\x12\x19\n" +
-	"\bif_index\x18\x06 \x01(\rR\aifIndex\x12\x17\n" +
-	"\aif_type\x18\a \x01(\rR\x06ifType\x12\x19\n" +
-	"\bif_speed\x18\b \x01(\x04R\aifSpeed\x12!\n" +
-	"\fif_direction\x18\t \x01(\rR\vifDirection\x12\x1b\n" +
-	"\tif_status\x18\n" +
-	" \x01(\rR\bifStatus\x12\x1b\n" +
-	"\tin_octets\x18\v \x01(\x04R\binOctets\x12\"\n" +
-	"\rin_ucast_pkts\x18\f \x01(\rR\vinUcastPkts\x12*\n" +
-	"\x11in_multicast_pkts\x18\r \x01(\rR\x0finMulticastPkts\x12*\n" +
-	"\x11in_broadcast_pkts\x18\x0e \x01(\rR\x0finBroadcastPkts\x12\x1f\n" +
-	"\vin_discards\x18\x0f \x01(\rR\n" +
+	"\x15observation_domain_id\x18\x04 \x01(\rR\x13observationDomainId\x12\x19\n" +
+	"\bif_index\x18\x05 \x01(\rR\aifIndex\x12\x17\n" +
+	"\aif_type\x18\x06 \x01(\rR\x06ifType\x12\x19\n" +
+	"\bif_speed\x18\a \x01(\x04R\aifSpeed\x12!\n" +
+	"\fif_direction\x18\b \x01(\rR\vifDirection\x12\x1b\n" +
+	"\tif_status\x18\t \x01(\rR\bifStatus\x12\x1b\n" +
+	"\tin_octets\x18\n" +
+	" \x01(\x04R\binOctets\x12\"\n" +
+	"\rin_ucast_pkts\x18\v \x01(\rR\vinUcastPkts\x12*\n" +
+	"\x11in_multicast_pkts\x18\f \x01(\rR\x0finMulticastPkts\x12*\n" +
+	"\x11in_broadcast_pkts\x18\r \x01(\rR\x0finBroadcastPkts\x12\x1f\n" +
+	"\vin_discards\x18\x0e \x01(\rR\n" +
 	"inDiscards\x12\x1b\n" +
-	"\tin_errors\x18\x10 \x01(\rR\binErrors\x12*\n" +
-	"\x11in_unknown_protos\x18\x11 \x01(\rR\x0finUnknownProtos\x12\x1d\n" +
+	"\tin_errors\x18\x0f \x01(\rR\binErrors\x12*\n" +
+	"\x11in_unknown_protos\x18\x10 \x01(\rR\x0finUnknownProtos\x12\x1d\n" +
 	"\n" +
-	"out_octets\x18\x12 \x01(\x04R\toutOctets\x12$\n" +
-	"\x0eout_ucast_pkts\x18\x13 \x01(\rR\foutUcastPkts\x12,\n" +
-	"\x12out_multicast_pkts\x18\x14 \x01(\rR\x10outMulticastPkts\x12,\n" +
-	"\x12out_broadcast_pkts\x18\x15 \x01(\rR\x10outBroadcastPkts\x12!\n" +
-	"\fout_discards\x18\x16 \x01(\rR\voutDiscards\x12\x1d\n" +
+	"out_octets\x18\x11 \x01(\x04R\toutOctets\x12$\n" +
+	"\x0eout_ucast_pkts\x18\x12 \x01(\rR\foutUcastPkts\x12,\n" +
+	"\x12out_multicast_pkts\x18\x13 \x01(\rR\x10outMulticastPkts\x12,\n" +
+	"\x12out_broadcast_pkts\x18\x14 \x01(\rR\x10outBroadcastPkts\x12!\n" +
+	"\fout_discards\x18\x15 \x01(\rR\voutDiscards\x12\x1d\n" +
 	"\n" +
-	"out_errors\x18\x17 \x01(\rR\toutErrors\x12)\n" +
-	"\x10promiscuous_mode\x18\x18 \x01(\rR\x0fpromiscuousMode\"f\n" +
+	"out_errors\x18\x16 \x01(\rR\toutErrors\x12)\n" +
+	"\x10promiscuous_mode\x18\x17 \x01(\rR\x0fpromiscuousMode\"f\n" +
 	"\x05Batch\x12$\n" +
 	"\x05flows\x18\x01 \x03(\v2\x0e.flowgate.FlowR\x05flows\x127\n" +
 	"\bcounters\x18\x03 \x03(\v2\x1b.flowgate.InterfaceCountersR\bcounters*Y\n" +

@@ -1,18 +1,16 @@
 package flow
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowgate/flowgate/internal/fuzzcorpus"
 	"github.com/flowgate/flowgate/internal/peers"
 	"github.com/flowgate/flowgate/internal/testtraffic"
 	pb "github.com/flowgate/flowgate/proto"
@@ -48,7 +46,7 @@ func TestCaptureCorpus(t *testing.T) {
 		if len(ds) < 2 {
 			t.Fatalf("softflowd v%d sent %d datagrams, want 2 or more", v, len(ds))
 		}
-		writeCorpus(t, "testdata/fuzz/FuzzDecode", fmt.Sprintf("softflowd-v%d", v), ds[0], ds[1])
+		fuzzcorpus.Write(t, "testdata/fuzz/FuzzDecode", fmt.Sprintf("softflowd-v%d", v), ds[0], ds[1])
 		for _, d := range ds {
 			if _, err := dec.Decode(d, testExporter, testReceived, &batch); err != nil {
 				t.Fatal(err)
@@ -69,7 +67,7 @@ func TestCaptureCorpus(t *testing.T) {
 		if res.Counters > 0 || i < 2 || res.Flows < 3 && !short {
 			short = short || res.Flows < 3
 			counters += res.Counters
-			writeCorpus(t, "testdata/fuzz/FuzzDecodeSFlow", fmt.Sprintf("pmacctd-sfprobe-%03d", i), d)
+			fuzzcorpus.Write(t, "testdata/fuzz/FuzzDecodeSFlow", fmt.Sprintf("pmacctd-sfprobe-%03d", i), d)
 		}
 	}
 	if counters == 0 {
@@ -89,7 +87,7 @@ func TestCaptureCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, target := range []string{"FuzzAppendFlow", "FuzzAppendGoFlow2"} {
-			writeCorpus(t, "../../format/testdata/fuzz/"+target, k, b)
+			fuzzcorpus.Write(t, "../../format/testdata/fuzz/"+target, k, b)
 		}
 	}
 	for i, c := range batch.Counters[:1] {
@@ -97,53 +95,6 @@ func TestCaptureCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeCorpus(t, "../../format/testdata/fuzz/FuzzAppendCounters", fmt.Sprintf("sflow-%d", i), b)
+		fuzzcorpus.Write(t, "../../format/testdata/fuzz/FuzzAppendCounters", fmt.Sprintf("sflow-%d", i), b)
 	}
-}
-
-// writeCorpus writes one seed in the "go test fuzz v1" format.
-func writeCorpus(t *testing.T, dir, name string, args ...[]byte) {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(a)))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readCorpus returns the seeds of a fuzz target's corpus by file name, each
-// as its []byte arguments.
-func readCorpus(t *testing.T, target string) map[string][][]byte {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata/fuzz", target, "*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no seed corpus for %s: %v", target, err)
-	}
-	seeds := map[string][][]byte{}
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if lines[0] != "go test fuzz v1" {
-			t.Fatalf("%s: not a fuzz corpus file", file)
-		}
-		for _, l := range lines[1:] {
-			q, ok := strings.CutPrefix(l, "[]byte(")
-			q, ok2 := strings.CutSuffix(q, ")")
-			s, err := strconv.Unquote(q)
-			if !ok || !ok2 || err != nil {
-				t.Fatalf("%s: cannot read %q", file, l)
-			}
-			seeds[filepath.Base(file)] = append(seeds[filepath.Base(file)], bytes.Clone([]byte(s)))
-		}
-	}
-	return seeds
 }

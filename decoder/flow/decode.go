@@ -161,6 +161,9 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		if len(data) < v9HeaderBytes {
 			return Result{}, fmt.Errorf("%w: NetFlow v9 header needs %d bytes, got %d", ErrMalformed, v9HeaderBytes, len(data))
 		}
+		if err := checkTemplateSets(data, version); err != nil {
+			return Result{}, err
+		}
 		p := &d.v9
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, p, nil)
 		h = header{version: 9, domain: p.SourceId, sequence: p.SequenceNumber, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
@@ -171,6 +174,9 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		}
 		if n := int(binary.BigEndian.Uint16(data[2:])); n != len(data) {
 			return Result{}, fmt.Errorf("%w: IPFIX length says %d bytes, datagram has %d", ErrMalformed, n, len(data))
+		}
+		if err := checkTemplateSets(data, version); err != nil {
+			return Result{}, err
 		}
 		p := &d.ipfix
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, nil, p)

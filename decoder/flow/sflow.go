@@ -272,7 +272,7 @@ func sampledIP(f *pb.Flow, p uint64, v *sflow.SampledIPBase, version uint32) uin
 // other counter blocks flowgate does not ship).
 func (d *Decoder) sflowCounterSample(body []byte, expanded bool, dg *sflowDatagram, batch *pb.Batch) (ok bool, err error) {
 	r := xdr{b: body}
-	seq := r.u32()
+	r.u32() // sample sequence number
 	r.u32() // source ID
 	if expanded {
 		r.u32()
@@ -310,7 +310,6 @@ func (d *Decoder) sflowCounterSample(body []byte, expanded bool, dg *sflowDatagr
 		c.TimeReceivedNs = uint64(dg.received.UnixNano())
 		c.Exporter = dg.agent.AsSlice()
 		c.ObservationDomainId = dg.subAgent
-		c.SequenceNum = seq
 		c.IfIndex, c.IfType, c.IfSpeed, c.IfDirection, c.IfStatus = v.IfIndex, v.IfType, v.IfSpeed, v.IfDirection, v.IfStatus
 		c.InOctets, c.InUcastPkts, c.InMulticastPkts, c.InBroadcastPkts = v.IfInOctets, v.IfInUcastPkts, v.IfInMulticastPkts, v.IfInBroadcastPkts
 		c.InDiscards, c.InErrors, c.InUnknownProtos = v.IfInDiscards, v.IfInErrors, v.IfInUnknownProtos

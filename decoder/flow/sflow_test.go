@@ -15,6 +15,7 @@ import (
 	flowpb "github.com/netsampler/goflow2/v2/pb"
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
+	"github.com/flowgate/flowgate/internal/fuzzcorpus"
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -29,7 +30,7 @@ var (
 func TestDecodeSFlowAgreesWithGoflow2(t *testing.T) {
 	dec := NewDecoder(NewTemplates())
 	flows, counters := 0, 0
-	for name, seed := range readCorpus(t, "FuzzDecodeSFlow") {
+	for name, seed := range fuzzcorpus.Read(t, "testdata/fuzz/FuzzDecodeSFlow") {
 		data := seed[0]
 		var batch pb.Batch
 		res, err := dec.DecodeSFlow(data, testExporter, testReceived, &batch)
@@ -409,7 +410,7 @@ func TestDecodeSFlowCounters(t *testing.T) {
 		}
 		want := &pb.InterfaceCounters{
 			Type: pb.FlowType_SFLOW_5, TimeReceivedNs: uint64(testReceived.UnixNano()), Exporter: []byte{192, 0, 2, 7},
-			ObservationDomainId: 4, SequenceNum: 9, IfIndex: 12, IfType: 6, IfSpeed: 10_000_000_000, IfDirection: 1,
+			ObservationDomainId: 4, IfIndex: 12, IfType: 6, IfSpeed: 10_000_000_000, IfDirection: 1,
 			IfStatus: 3, InOctets: 1 << 40, InUcastPkts: 100, InMulticastPkts: 2, InBroadcastPkts: 3, InDiscards: 4,
 			InErrors: 5, InUnknownProtos: 6, OutOctets: 1 << 33, OutUcastPkts: 200, OutMulticastPkts: 7,
 			OutBroadcastPkts: 8, OutDiscards: 9, OutErrors: 10,
