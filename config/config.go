@@ -35,6 +35,12 @@ const (
 	ProtocolSFlow   = "sflow"
 )
 
+// Formats flow events can be written in.
+const (
+	FormatIPFIX   = "ipfix"
+	FormatGoFlow2 = "goflow2"
+)
+
 //go:embed default.yaml
 var defaultYAML []byte
 
@@ -65,6 +71,10 @@ type Intake struct {
 	TLSKeyName  string `yaml:"tls_key_name"`
 	TLSCertName string `yaml:"tls_cert_name"`
 	TLSCAName   string `yaml:"tls_ca_name"`
+	// Format is how flow events are written (netflow and sflow intakes):
+	// ipfix, keys named after IANA IPFIX elements (the default), or
+	// goflow2, goflow2's JSON for pipelines built on it.
+	Format string `yaml:"format"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -248,6 +258,10 @@ func (c *Config) applyDefaults(dir string) {
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
 		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
+		in.Format = strings.ToLower(strings.TrimSpace(in.Format))
+		if in.Format == "" && (in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow) {
+			in.Format = FormatIPFIX
+		}
 		if in.Protocol == ProtocolTLS {
 			for _, name := range []*string{&in.TLSKeyName, &in.TLSCertName, &in.TLSCAName} {
 				if *name == "" {
@@ -291,10 +305,18 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}
 		if in.Stats {
-			if in.Protocol != "" || in.Port != 0 {
-				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol or port: it ships the appliance's own counters", where))
+			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
+				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))
 			}
 			continue
+		}
+		switch {
+		case in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow:
+			if in.Format != "" {
+				errs = append(errs, fmt.Errorf("%s: format applies to netflow and sflow intakes only", where))
+			}
+		case in.Format != FormatIPFIX && in.Format != FormatGoFlow2:
+			errs = append(errs, fmt.Errorf("%s: unknown format %q (ipfix or goflow2)", where, in.Format))
 		}
 		family := ""
 		switch in.Protocol {

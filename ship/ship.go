@@ -24,16 +24,12 @@ type Transport interface {
 	Close() error
 }
 
-// Encoder turns records into events.
+// Encoder turns records into events, one per record (format.IANA and
+// format.GoFlow2 are two).
 type Encoder interface {
 	AppendFlow(dst []byte, f *pb.Flow) []byte
+	AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte
 }
-
-// EncoderFunc adapts a function to Encoder.
-type EncoderFunc func(dst []byte, f *pb.Flow) []byte
-
-// AppendFlow calls e.
-func (e EncoderFunc) AppendFlow(dst []byte, f *pb.Flow) []byte { return e(dst, f) }
 
 // Batch is a run of events sent in one request.
 type Batch struct {

@@ -62,8 +62,8 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 // store that cannot open) stops the start before anything runs.
 func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance, error) {
 	for _, in := range c.Intakes {
-		if in.Stats || in.Protocol != config.ProtocolNetFlow {
-			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow)", c.Source, in.Line, in.Name, protocolName(in))
+		if in.Stats || in.Protocol != config.ProtocolNetFlow && in.Protocol != config.ProtocolSFlow {
+			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow, sflow)", c.Source, in.Line, in.Name, protocolName(in))
 		}
 	}
 	a := &appliance{log: log, reg: prometheus.NewRegistry()}
@@ -94,6 +94,7 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 	}
 	for _, in := range c.Intakes {
 		fc := collect.DefaultFlowConfig(in.Name, in.Port)
+		fc.SFlow = in.Protocol == config.ProtocolSFlow
 		fi, err := collect.NewFlowIntake(fc, templates, enricher, a.buf, cm, log)
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
@@ -120,7 +121,11 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
 		}
-		a.shippers = append(a.shippers, ship.New(scfg, cons, ship.EncoderFunc(format.AppendFlow), transport, sm, log))
+		var enc ship.Encoder = format.IANA{}
+		if in.Format == config.FormatGoFlow2 {
+			enc = format.GoFlow2{}
+		}
+		a.shippers = append(a.shippers, ship.New(scfg, cons, enc, transport, sm, log))
 	}
 	return a, nil
 }
