@@ -12,10 +12,11 @@ import (
 )
 
 // sFlow v5 structure numbers (sflow.org SFLOW-DATAGRAM5 and SFLOW-STRUCTS5),
-// enterprise 0. goflow2 decodes the records; the datagram and sample framing
-// is walked here so that one bad record or an unknown sample kind does not
-// lose the rest of the datagram, and so that no count read from the wire
-// sizes an allocation.
+// enterprise 0. goflow2 decodes the records (but sampled Ethernet, which it
+// reads without XDR's padding); the datagram and sample framing is walked
+// here so that one bad record or an unknown sample kind does not lose the
+// rest of the datagram, and so that no count read from the wire sizes an
+// allocation (goflow2's expanded flow sample does).
 const (
 	sflowVersion = 5
 
@@ -176,7 +177,10 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 	if outFormat == 0 && out != ifIndexNone {
 		f.OutIf, p = out, p|bit(pb.Field_OUT_IF)
 	}
-	packet := false
+	// packet is set once a record described the sampled packet; frame
+	// once one gave its frame length, which wins over a sampled IP record's
+	// IP length whatever their order.
+	packet, frame := false, false
 	for i := range records {
 		format := r.u32()
 		rec := r.next(int(r.u32()))
@@ -185,7 +189,17 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 			return false, fmt.Errorf("flow record %d of %d runs past the sample", i+1, records)
 		}
 		switch format {
-		case recordSampledHeader, recordSampledEthernet, recordSampledIPv4, recordSampledIPv6,
+		case recordSampledEthernet:
+			// goflow2 reads the two MACs unpadded; XDR pads each to 8 bytes.
+			if len(rec) >= 24 {
+				packet, frame = true, true
+				f.Bytes = uint64(binary.BigEndian.Uint32(rec))
+				f.SrcMac, f.DstMac = beUint(rec[4:10]), beUint(rec[12:18])
+				f.Etype = binary.BigEndian.Uint32(rec[20:])
+				p |= bits(pb.Field_BYTES, pb.Field_SRC_MAC, pb.Field_DST_MAC, pb.Field_ETYPE)
+			}
+			continue
+		case recordSampledHeader, recordSampledIPv4, recordSampledIPv6,
 			recordExtendedSwitch, recordExtendedRouter, recordExtendedGateway:
 		default:
 			continue
@@ -199,26 +213,20 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 		}
 		switch v := fr.Data.(type) {
 		case sflow.SampledHeader:
-			packet = true
+			packet, frame = true, true
 			f.Bytes, p = uint64(v.FrameLength), p|bit(pb.Field_BYTES)
 			h := v.HeaderData
 			if int(v.OriginalLength) < len(h) { // goflow2's name for the header length
 				h = h[:v.OriginalLength]
 			}
 			p = parseSampledHeader(f, p, v.Protocol, h)
-		case sflow.SampledEthernet:
-			packet = true
-			f.Bytes, p = uint64(v.Length), p|bit(pb.Field_BYTES)
-			f.SrcMac, f.DstMac = beUint(v.SrcMac), beUint(v.DstMac)
-			f.Etype = v.EthType
-			p |= bits(pb.Field_SRC_MAC, pb.Field_DST_MAC, pb.Field_ETYPE)
 		case sflow.SampledIPv4:
 			packet = true
-			p = sampledIP(f, p, &v.SampledIPBase, 4)
+			p = sampledIP(f, p, &v.SampledIPBase, 4, frame)
 			f.Tos, p = v.Tos, p|bit(pb.Field_TOS)
 		case sflow.SampledIPv6:
 			packet = true
-			p = sampledIP(f, p, &v.SampledIPBase, 6)
+			p = sampledIP(f, p, &v.SampledIPBase, 6, frame)
 			f.Tos, p = v.Priority, p|bit(pb.Field_TOS)
 		case sflow.ExtendedSwitch:
 			if v.SrcVlan != sflowUnknownVLAN {
@@ -257,9 +265,12 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 	return true, nil
 }
 
-// sampledIP sets what a sampled IPv4 or IPv6 record says.
-func sampledIP(f *pb.Flow, p uint64, v *sflow.SampledIPBase, version uint32) uint64 {
-	f.Bytes = uint64(v.Length)
+// sampledIP sets what a sampled IPv4 or IPv6 record says; its length
+// counts unless the frame's is known.
+func sampledIP(f *pb.Flow, p uint64, v *sflow.SampledIPBase, version uint32, frame bool) uint64 {
+	if !frame {
+		f.Bytes = uint64(v.Length)
+	}
 	f.SrcAddr, f.DstAddr = v.SrcIP, v.DstIP
 	f.Proto, f.SrcPort, f.DstPort, f.TcpFlags = v.Protocol, v.SrcPort, v.DstPort, v.TcpFlags
 	f.IpVersion = version

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ func TestDecodeSFlowAgreesWithGoflow2(t *testing.T) {
 	dec := NewDecoder(NewTemplates())
 	flows, counters := 0, 0
 	for name, seed := range fuzzcorpus.Read(t, "testdata/fuzz/FuzzDecodeSFlow") {
+		if !strings.HasPrefix(name, "pmacctd-") {
+			continue // inputs the fuzzer found, not exports
+		}
 		data := seed[0]
 		var batch pb.Batch
 		res, err := dec.DecodeSFlow(data, testExporter, testReceived, &batch)
@@ -352,6 +356,25 @@ func TestDecodeSFlow(t *testing.T) {
 			checkFlow(t, f, want, bits(pb.Field_BYTES, pb.Field_PACKETS, pb.Field_SAMPLING, pb.Field_IN_IF,
 				pb.Field_OUT_IF, pb.Field_SRC_ADDR, pb.Field_DST_ADDR, pb.Field_IP_VERSION, pb.Field_PROTO,
 				pb.Field_SRC_PORT, pb.Field_DST_PORT, pb.Field_TCP_FLAGS, pb.Field_TOS))
+		},
+	}, {
+		name: "sampled IPv6 and Ethernet records: the frame's length counts, MACs are padded to 8 bytes",
+		datagram: sflowPacket(agent4, 0, 1, compactFlowSample(8, 2, 3,
+			tlv(recordSampledIPv6, u32s(1000, protoUDP), netip.MustParseAddr("2001:db8::1").AsSlice(),
+				netip.MustParseAddr("2001:db8::2").AsSlice(), u32s(53, 5353, 0, 0x20)),
+			tlv(recordSampledEthernet, u32s(1018), []byte{2, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0}, u32s(etherIPv6)),
+		)),
+		check: func(t *testing.T, f *pb.Flow) {
+			want := &pb.Flow{
+				Bytes: 1018, Packets: 1, SamplingRate: 8, InIf: 2, OutIf: 3,
+				SrcMac: 0x020000000001, DstMac: 0x020000000002, Etype: etherIPv6,
+				SrcAddr: netip.MustParseAddr("2001:db8::1").AsSlice(), DstAddr: netip.MustParseAddr("2001:db8::2").AsSlice(),
+				IpVersion: 6, Proto: protoUDP, SrcPort: 53, DstPort: 5353, Tos: 0x20,
+			}
+			checkFlow(t, f, want, bits(pb.Field_BYTES, pb.Field_PACKETS, pb.Field_SAMPLING, pb.Field_IN_IF,
+				pb.Field_OUT_IF, pb.Field_SRC_MAC, pb.Field_DST_MAC, pb.Field_ETYPE, pb.Field_SRC_ADDR,
+				pb.Field_DST_ADDR, pb.Field_IP_VERSION, pb.Field_PROTO, pb.Field_SRC_PORT, pb.Field_DST_PORT,
+				pb.Field_TCP_FLAGS, pb.Field_TOS))
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
