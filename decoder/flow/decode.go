@@ -1,6 +1,6 @@
-// Package flow decodes NetFlow v5, v9 and IPFIX datagrams into flow records
-// (proto.Flow), with goflow2's decoders and templates kept per exporter
-// address and observation domain. Decoding is a pure function of the
+// Package flow decodes NetFlow v5, v9, IPFIX and sFlow v5 datagrams into
+// flow records (proto.Flow) and interface counters, with goflow2's decoders
+// and templates kept per exporter address and observation domain. Decoding is a pure function of the
 // datagram and the template store: no I/O, no globals.
 package flow
 
