@@ -184,8 +184,7 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 	for i := range records {
 		format := r.u32()
 		rec := r.next(int(r.u32()))
-		if r.bad {
-			batch.Flows = batch.Flows[:len(batch.Flows)-1]
+		if r.bad { // DecodeSFlow drops what the datagram appended
 			return false, fmt.Errorf("flow record %d of %d runs past the sample", i+1, records)
 		}
 		switch format {
@@ -295,10 +294,7 @@ func (d *Decoder) sflowCounterSample(body []byte, expanded bool, dg *sflowDatagr
 	for i := range records {
 		format := r.u32()
 		rec := r.next(int(r.u32()))
-		if r.bad {
-			if ok {
-				batch.Counters = batch.Counters[:len(batch.Counters)-1]
-			}
+		if r.bad { // DecodeSFlow drops what the datagram appended
 			return false, fmt.Errorf("counter record %d of %d runs past the sample", i+1, records)
 		}
 		if format != recordGenericCounters || ok {
