@@ -33,6 +33,8 @@ type FlowConfig struct {
 	Subject string
 	// Port is the UDP port (every address, IPv4 and IPv6).
 	Port int
+	// SFlow says the port receives sFlow v5 rather than NetFlow/IPFIX.
+	SFlow bool
 	// Workers decode in parallel; one exporter always goes to the same one.
 	Workers int
 	// ReceiveBuffer is the socket buffer asked for (0: udp's default).
@@ -55,7 +57,7 @@ func DefaultFlowConfig(intake string, port int) FlowConfig {
 	}
 }
 
-// FlowIntake receives NetFlow v5, v9 and IPFIX on one UDP port.
+// FlowIntake receives NetFlow v5, v9 and IPFIX, or sFlow, on one UDP port.
 type FlowIntake struct {
 	cfg       FlowConfig
 	listener  *udp.Listener
@@ -137,21 +139,27 @@ func (fi *FlowIntake) worker(a netip.Addr) int {
 
 func (fi *FlowIntake) work(q <-chan *datagram) {
 	dec := flow.NewDecoder(fi.templates)
+	decode := dec.Decode
+	if fi.cfg.SFlow {
+		decode = dec.DecodeSFlow
+	}
 	pub := fi.buf.Publisher(fi.cfg.Subject, fi.m.published)
 	defer pub.Close()
 	var batch pb.Batch
+	records := func() int { return len(batch.Flows) + len(batch.Counters) }
 	flush := func() {
-		if len(batch.Flows) == 0 {
+		n := records()
+		if n == 0 {
 			return
 		}
 		data, err := proto.MarshalOptions{}.MarshalAppend(nil, &batch)
 		if err != nil {
 			fi.log.Error("encoding records for the buffer", "err", err)
-			fi.m.dropped("encode", len(batch.Flows))
+			fi.m.dropped("encode", n)
 		} else {
-			pub.Publish(data, len(batch.Flows))
+			pub.Publish(data, n)
 		}
-		batch.Flows = batch.Flows[:0]
+		batch.Flows, batch.Counters = batch.Flows[:0], batch.Counters[:0]
 	}
 	tick := time.NewTicker(fi.cfg.FlushInterval)
 	defer tick.Stop()
@@ -163,7 +171,7 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 				return
 			}
 			start, from := len(batch.Flows), d.from
-			res, err := dec.Decode(d.data, from, d.received, &batch)
+			res, err := decode(d.data, from, d.received, &batch)
 			fi.packets.Put(d)
 			if err != nil {
 				fi.m.malformed(err)
@@ -176,8 +184,8 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 			for _, f := range batch.Flows[start:] {
 				fi.enricher.Flow(f)
 			}
-			fi.m.decoded.Add(float64(res.Flows))
-			if len(batch.Flows) >= fi.cfg.MaxFlowsPerMessage {
+			fi.m.decoded.Add(float64(res.Flows + res.Counters))
+			if records() >= fi.cfg.MaxFlowsPerMessage {
 				flush()
 			}
 		case <-tick.C:

@@ -35,6 +35,12 @@ const (
 	ProtocolSFlow   = "sflow"
 )
 
+// Formats flow events can be written in.
+const (
+	FormatIPFIX   = "ipfix"
+	FormatGoFlow2 = "goflow2"
+)
+
 //go:embed default.yaml
 var defaultYAML []byte
 
@@ -94,6 +100,10 @@ type Intake struct {
 	TLSKeyFile  string `yaml:"-"`
 	TLSCertFile string `yaml:"-"`
 	TLSCAFile   string `yaml:"-"`
+	// Format is how flow events are written (netflow and sflow intakes):
+	// ipfix, keys named after IANA IPFIX elements (the default), or
+	// goflow2, goflow2's JSON for pipelines built on it.
+	Format string `yaml:"format"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -303,6 +313,10 @@ func (c *Config) applyDefaults(dir string) {
 		in := &c.Intakes[i]
 		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
 		in.TLSClientAuth = strings.ToLower(strings.TrimSpace(in.TLSClientAuth))
+		in.Format = strings.ToLower(strings.TrimSpace(in.Format))
+		if in.Format == "" && (in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow) {
+			in.Format = FormatIPFIX
+		}
 		if in.Protocol == ProtocolTLS {
 			for _, name := range []*string{&in.TLSKeyName, &in.TLSCertName, &in.TLSCAName} {
 				if *name == "" {
@@ -422,12 +436,20 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 		if in.Stats {
-			if in.Protocol != "" || in.Port != 0 {
-				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol or port: it ships the appliance's own counters", where))
+			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
+				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))
 			}
 			continue
 		}
 		errs = append(errs, validateTLS(in, where)...)
+		switch {
+		case in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow:
+			if in.Format != "" {
+				errs = append(errs, fmt.Errorf("%s: format applies to netflow and sflow intakes only", where))
+			}
+		case in.Format != FormatIPFIX && in.Format != FormatGoFlow2:
+			errs = append(errs, fmt.Errorf("%s: unknown format %q (ipfix or goflow2)", where, in.Format))
+		}
 		family := ""
 		switch in.Protocol {
 		case ProtocolTCP, ProtocolTLS:

@@ -166,7 +166,7 @@ func TestRefusals(t *testing.T) {
 		{"duplicate name", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n", nil, `line 3: intake "A": name already used by the intake at line 2`},
 		{"duplicate udp port", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: B, protocol: netflow, port: 514, intake_key: " + ok + "}\n", nil, "UDP port 514 already used by the intake at line 2"},
 		{"duplicate tcp port", "intakes:\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n  - {name: B, protocol: tls, port: 601, intake_key: " + ok + "}\n", nil, "TCP port 601 already used"},
-		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol or port"},
+		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol, port or format"},
 		{"unknown region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "MARS1"), `REGION "MARS1" is unknown`},
 		{"other without endpoint", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "OTHER"), "REGION=OTHER needs ENDPOINT"},
 		{"endpoint with a named region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "FRA1", "ENDPOINT", "https://x"), "set REGION=OTHER to use ENDPOINT"},
@@ -240,7 +240,7 @@ func TestEmbeddedDefaultRunsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := c.Intakes[0].Output; o.Transport != TransportFile || o.Path != "-" || len(c.Intakes) != 1 || c.Intakes[0].Protocol != ProtocolNetFlow {
+	if o := c.Intakes[0].Output; o.Transport != TransportFile || o.Path != "-" || len(c.Intakes) != 2 || c.Intakes[0].Protocol != ProtocolNetFlow || c.Intakes[1].Protocol != ProtocolSFlow {
 		t.Fatalf("%+v", c)
 	}
 }

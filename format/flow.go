@@ -33,6 +33,21 @@ func AppendFlow(dst []byte, f *pb.Flow) []byte {
 	if has(f, pb.Field_TOS) {
 		o.uint("ipClassOfService", uint64(f.Tos))
 	}
+	if has(f, pb.Field_IP_TTL) {
+		o.uint("ipTTL", uint64(f.IpTtl))
+	}
+	if has(f, pb.Field_FLOW_LABEL) {
+		o.uint("flowLabelIPv6", uint64(f.FlowLabel))
+	}
+	if has(f, pb.Field_FRAGMENT_ID) {
+		o.uint("fragmentIdentification", uint64(f.FragmentId))
+	}
+	if has(f, pb.Field_FRAGMENT_OFFSET) {
+		o.uint("fragmentOffset", uint64(f.FragmentOffset))
+	}
+	if has(f, pb.Field_FRAGMENT_FLAGS) {
+		o.uint("fragmentFlags", uint64(f.FragmentFlags))
+	}
 	if has(f, pb.Field_TCP_FLAGS) {
 		o.uint("tcpControlBits", uint64(f.TcpFlags))
 	}
@@ -94,8 +109,17 @@ func AppendFlow(dst []byte, f *pb.Flow) []byte {
 	if has(f, pb.Field_DST_MAC) {
 		o.mac("destinationMacAddress", f.DstMac)
 	}
+	if has(f, pb.Field_ETYPE) {
+		o.uint("ethernetType", uint64(f.Etype))
+	}
 	if has(f, pb.Field_VLAN) {
 		o.uint("vlanId", uint64(f.Vlan))
+	}
+	if has(f, pb.Field_POST_VLAN) {
+		o.uint("postVlanId", uint64(f.PostVlan))
+	}
+	if has(f, pb.Field_DOT1Q_VLAN) {
+		o.uint("dot1qVlanId", uint64(f.Dot1QVlan))
 	}
 	if has(f, pb.Field_DIRECTION) {
 		o.uint("flowDirection", uint64(f.Direction))

@@ -1,7 +1,8 @@
 // Package format turns records into the bytes an intake receives: flow
-// events as flat JSON objects named after IANA IPFIX elements, RFC 5424
-// lines carrying the intake key for the syslog and RELP endpoints, and JSON
-// string quoting for events carried inside other JSON. Encoders append to a
+// events as flat JSON objects named after IANA IPFIX elements (or as
+// goflow2 writes them), interface counter events, RFC 5424 lines carrying
+// the intake key for the syslog and RELP endpoints, and JSON string quoting
+// for events carried inside other JSON. Encoders append to a
 // caller's buffer and use no reflection: they run once per record.
 package format
 

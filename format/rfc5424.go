@@ -108,6 +108,12 @@ func AppendSDValue(dst []byte, s string) []byte {
 // RELP endpoints, each carrying the intake key in its SEKOIA element.
 type Syslog struct {
 	Key string
+	// Events writes the MSG of flows and counters: their JSON event
+	// (IANA or GoFlow2).
+	Events interface {
+		AppendFlow(dst []byte, f *pb.Flow) []byte
+		AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte
+	}
 }
 
 // AppendLog writes a syslog message with the sender's PRI, HOSTNAME (its
@@ -127,10 +133,20 @@ func (s Syslog) AppendLog(dst []byte, l *pb.Log) []byte {
 // AppendFlow writes a flow as user.info from APP-NAME flowgate, HOSTNAME
 // the exporter, with the flow's JSON event as MSG.
 func (s Syslog) AppendFlow(dst []byte, f *pb.Flow) []byte {
+	dst = s.appendFlowHeader(dst, f.TimeReceivedNs, f.Exporter)
+	return s.Events.AppendFlow(dst, f)
+}
+
+// AppendCounters writes interface counters as a flow is written.
+func (s Syslog) AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
+	dst = s.appendFlowHeader(dst, c.TimeReceivedNs, c.Exporter)
+	return s.Events.AppendCounters(dst, c)
+}
+
+func (s Syslog) appendFlowHeader(dst []byte, receivedNs uint64, exporter []byte) []byte {
 	var host [64]byte
-	h := Header{PRI: flowPRI, Time: time.Unix(0, int64(f.TimeReceivedNs)), Hostname: appendAddr(host[:0], f.Exporter), AppName: []byte(flowAppName)}
-	dst = AppendRFC5424(dst, &h, s.Key)
-	return AppendFlow(dst, f)
+	h := Header{PRI: flowPRI, Time: time.Unix(0, int64(receivedNs)), Hostname: appendAddr(host[:0], exporter), AppName: []byte(flowAppName)}
+	return AppendRFC5424(dst, &h, s.Key)
 }
 
 // appendAddr writes an address held as 4 or 16 bytes, nothing otherwise.
@@ -143,16 +159,3 @@ func appendAddr(dst, a []byte) []byte {
 	}
 	return dst
 }
-
-// JSON encodes records as the events of the HTTPS /jsons endpoint: a flow
-// is its JSON object; a log is its MSG, which is what the intake's parsers
-// read as the event's message when it arrives over syslog (the header's
-// fields cannot travel in /jsons).
-type JSON struct{}
-
-// AppendFlow writes the flow's JSON object.
-func (JSON) AppendFlow(dst []byte, f *pb.Flow) []byte { return AppendFlow(dst, f) }
-
-// AppendLog writes the message's MSG: the whole frame when no header was
-// recognised.
-func (JSON) AppendLog(dst []byte, l *pb.Log) []byte { return append(dst, l.Msg...) }

@@ -55,7 +55,7 @@ func TestSyslogRoundTrip(t *testing.T) {
 
 func TestSyslogAppendFlow(t *testing.T) {
 	f := &pb.Flow{Type: pb.FlowType_IPFIX, TimeReceivedNs: uint64(at.UnixNano()), Exporter: []byte{10, 0, 0, 1}, Present: 1 << uint(pb.Field_PROTO), Proto: 6}
-	got := string(Syslog{Key: "KEY-1234567"}.AppendFlow(nil, f))
+	got := string(Syslog{Key: "KEY-1234567", Events: IANA{}}.AppendFlow(nil, f))
 	want := `<14>1 2026-11-23T10:00:00.123456Z 10.0.0.1 flowgate - LOG [SEKOIA@53288 intake_key="KEY-1234567"] ` + string(AppendFlow(nil, f))
 	if got != want {
 		t.Fatalf("\n got %s\nwant %s", got, want)
@@ -64,7 +64,7 @@ func TestSyslogAppendFlow(t *testing.T) {
 
 func TestJSONAppendLog(t *testing.T) {
 	l := &pb.Log{Hostname: []byte("h"), AppName: []byte("a"), Msg: []byte("the message")}
-	if got := string(JSON{}.AppendLog(nil, l)); got != "the message" {
+	if got := string(IANA{}.AppendLog(nil, l)); got != "the message" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -72,7 +72,7 @@ func TestJSONAppendLog(t *testing.T) {
 func BenchmarkSyslogAppendLog(b *testing.B) {
 	l := &pb.Log{TimeReceivedNs: uint64(at.UnixNano()), Sender: []byte{192, 0, 2, 1}, Pri: 34, AppName: []byte("sshd"), Procid: []byte("4242"),
 		Msg: []byte("Accepted publickey for admin from 192.0.2.10 port 52144 ssh2")}
-	enc := Syslog{Key: "AbCdEfGhIjKlMnOpQrStUvWxYz012345"}
+	enc := Syslog{Key: "AbCdEfGhIjKlMnOpQrStUvWxYz012345", Events: IANA{}}
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {

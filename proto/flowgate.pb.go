@@ -117,6 +117,16 @@ const (
 	Field_OBSERVATION_DOMAIN Field = 28
 	Field_IP_VERSION         Field = 29
 	Field_FLOW_END_REASON    Field = 30
+	// Values read from a sampled packet's headers (sFlow). Numbered apart
+	// from the block above so that both can grow.
+	Field_ETYPE           Field = 40
+	Field_IP_TTL          Field = 41
+	Field_POST_VLAN       Field = 42
+	Field_DOT1Q_VLAN      Field = 43
+	Field_FRAGMENT_ID     Field = 44
+	Field_FRAGMENT_OFFSET Field = 45
+	Field_FRAGMENT_FLAGS  Field = 46
+	Field_FLOW_LABEL      Field = 47
 )
 
 // Enum value maps for Field.
@@ -153,6 +163,14 @@ var (
 		28: "OBSERVATION_DOMAIN",
 		29: "IP_VERSION",
 		30: "FLOW_END_REASON",
+		40: "ETYPE",
+		41: "IP_TTL",
+		42: "POST_VLAN",
+		43: "DOT1Q_VLAN",
+		44: "FRAGMENT_ID",
+		45: "FRAGMENT_OFFSET",
+		46: "FRAGMENT_FLAGS",
+		47: "FLOW_LABEL",
 	}
 	Field_value = map[string]int32{
 		"FIELD_NONE":         0,
@@ -186,6 +204,14 @@ var (
 		"OBSERVATION_DOMAIN": 28,
 		"IP_VERSION":         29,
 		"FLOW_END_REASON":    30,
+		"ETYPE":              40,
+		"IP_TTL":             41,
+		"POST_VLAN":          42,
+		"DOT1Q_VLAN":         43,
+		"FRAGMENT_ID":        44,
+		"FRAGMENT_OFFSET":    45,
+		"FRAGMENT_FLAGS":     46,
+		"FLOW_LABEL":         47,
 	}
 )
 
@@ -310,8 +336,19 @@ type Flow struct {
 	IcmpTypeCode  uint32 `protobuf:"varint,32,opt,name=icmp_type_code,json=icmpTypeCode,proto3" json:"icmp_type_code,omitempty"`    // icmpTypeCodeIPv4 / icmpTypeCodeIPv6
 	SamplingRate  uint64 `protobuf:"varint,33,opt,name=sampling_rate,json=samplingRate,proto3" json:"sampling_rate,omitempty"`      // samplingPacketInterval
 	FlowEndReason uint32 `protobuf:"varint,34,opt,name=flow_end_reason,json=flowEndReason,proto3" json:"flow_end_reason,omitempty"` // flowEndReason
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The sequence number of the export datagram (v5, v9, IPFIX, sFlow
+	// headers): goflow2's sequence_num. IPFIX has no per-record element.
+	SequenceNum    uint32 `protobuf:"varint,40,opt,name=sequence_num,json=sequenceNum,proto3" json:"sequence_num,omitempty"`
+	Etype          uint32 `protobuf:"varint,41,opt,name=etype,proto3" json:"etype,omitempty"`                                         // ethernetType
+	IpTtl          uint32 `protobuf:"varint,42,opt,name=ip_ttl,json=ipTtl,proto3" json:"ip_ttl,omitempty"`                            // ipTTL
+	PostVlan       uint32 `protobuf:"varint,43,opt,name=post_vlan,json=postVlan,proto3" json:"post_vlan,omitempty"`                   // postVlanId
+	Dot1QVlan      uint32 `protobuf:"varint,44,opt,name=dot1q_vlan,json=dot1qVlan,proto3" json:"dot1q_vlan,omitempty"`                // dot1qVlanId (the 802.1Q tag of the frame)
+	FragmentId     uint32 `protobuf:"varint,45,opt,name=fragment_id,json=fragmentId,proto3" json:"fragment_id,omitempty"`             // fragmentIdentification
+	FragmentOffset uint32 `protobuf:"varint,46,opt,name=fragment_offset,json=fragmentOffset,proto3" json:"fragment_offset,omitempty"` // fragmentOffset (in 8-byte units, as on the wire)
+	FragmentFlags  uint32 `protobuf:"varint,47,opt,name=fragment_flags,json=fragmentFlags,proto3" json:"fragment_flags,omitempty"`    // fragmentFlags (the 3 flag bits of the IPv4 header)
+	FlowLabel      uint32 `protobuf:"varint,48,opt,name=flow_label,json=flowLabel,proto3" json:"flow_label,omitempty"`                // flowLabelIPv6
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
@@ -582,6 +619,294 @@ func (x *Flow) GetFlowEndReason() uint32 {
 	return 0
 }
 
+func (x *Flow) GetSequenceNum() uint32 {
+	if x != nil {
+		return x.SequenceNum
+	}
+	return 0
+}
+
+func (x *Flow) GetEtype() uint32 {
+	if x != nil {
+		return x.Etype
+	}
+	return 0
+}
+
+func (x *Flow) GetIpTtl() uint32 {
+	if x != nil {
+		return x.IpTtl
+	}
+	return 0
+}
+
+func (x *Flow) GetPostVlan() uint32 {
+	if x != nil {
+		return x.PostVlan
+	}
+	return 0
+}
+
+func (x *Flow) GetDot1QVlan() uint32 {
+	if x != nil {
+		return x.Dot1QVlan
+	}
+	return 0
+}
+
+func (x *Flow) GetFragmentId() uint32 {
+	if x != nil {
+		return x.FragmentId
+	}
+	return 0
+}
+
+func (x *Flow) GetFragmentOffset() uint32 {
+	if x != nil {
+		return x.FragmentOffset
+	}
+	return 0
+}
+
+func (x *Flow) GetFragmentFlags() uint32 {
+	if x != nil {
+		return x.FragmentFlags
+	}
+	return 0
+}
+
+func (x *Flow) GetFlowLabel() uint32 {
+	if x != nil {
+		return x.FlowLabel
+	}
+	return 0
+}
+
+// InterfaceCounters is one interface's counters as an sFlow agent polled
+// them (sFlow generic interface counters: the RFC 2863 ifTable values).
+// A value of all ones means the agent does not know it.
+type InterfaceCounters struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  FlowType               `protobuf:"varint,1,opt,name=type,proto3,enum=flowgate.FlowType" json:"type,omitempty"`
+	// Receive time at the collector, Unix nanoseconds.
+	TimeReceivedNs uint64 `protobuf:"varint,2,opt,name=time_received_ns,json=timeReceivedNs,proto3" json:"time_received_ns,omitempty"`
+	// The agent address: 4 or 16 bytes.
+	Exporter            []byte `protobuf:"bytes,3,opt,name=exporter,proto3" json:"exporter,omitempty"`
+	ObservationDomainId uint32 `protobuf:"varint,4,opt,name=observation_domain_id,json=observationDomainId,proto3" json:"observation_domain_id,omitempty"` // the sFlow sub-agent ID
+	IfIndex             uint32 `protobuf:"varint,5,opt,name=if_index,json=ifIndex,proto3" json:"if_index,omitempty"`
+	IfType              uint32 `protobuf:"varint,6,opt,name=if_type,json=ifType,proto3" json:"if_type,omitempty"`                // IANAifType
+	IfSpeed             uint64 `protobuf:"varint,7,opt,name=if_speed,json=ifSpeed,proto3" json:"if_speed,omitempty"`             // bits per second
+	IfDirection         uint32 `protobuf:"varint,8,opt,name=if_direction,json=ifDirection,proto3" json:"if_direction,omitempty"` // 0 unknown, 1 full-duplex, 2 half-duplex, 3 in, 4 out
+	IfStatus            uint32 `protobuf:"varint,9,opt,name=if_status,json=ifStatus,proto3" json:"if_status,omitempty"`          // bit 0 admin up, bit 1 operationally up
+	InOctets            uint64 `protobuf:"varint,10,opt,name=in_octets,json=inOctets,proto3" json:"in_octets,omitempty"`
+	InUcastPkts         uint32 `protobuf:"varint,11,opt,name=in_ucast_pkts,json=inUcastPkts,proto3" json:"in_ucast_pkts,omitempty"`
+	InMulticastPkts     uint32 `protobuf:"varint,12,opt,name=in_multicast_pkts,json=inMulticastPkts,proto3" json:"in_multicast_pkts,omitempty"`
+	InBroadcastPkts     uint32 `protobuf:"varint,13,opt,name=in_broadcast_pkts,json=inBroadcastPkts,proto3" json:"in_broadcast_pkts,omitempty"`
+	InDiscards          uint32 `protobuf:"varint,14,opt,name=in_discards,json=inDiscards,proto3" json:"in_discards,omitempty"`
+	InErrors            uint32 `protobuf:"varint,15,opt,name=in_errors,json=inErrors,proto3" json:"in_errors,omitempty"`
+	InUnknownProtos     uint32 `protobuf:"varint,16,opt,name=in_unknown_protos,json=inUnknownProtos,proto3" json:"in_unknown_protos,omitempty"`
+	OutOctets           uint64 `protobuf:"varint,17,opt,name=out_octets,json=outOctets,proto3" json:"out_octets,omitempty"`
+	OutUcastPkts        uint32 `protobuf:"varint,18,opt,name=out_ucast_pkts,json=outUcastPkts,proto3" json:"out_ucast_pkts,omitempty"`
+	OutMulticastPkts    uint32 `protobuf:"varint,19,opt,name=out_multicast_pkts,json=outMulticastPkts,proto3" json:"out_multicast_pkts,omitempty"`
+	OutBroadcastPkts    uint32 `protobuf:"varint,20,opt,name=out_broadcast_pkts,json=outBroadcastPkts,proto3" json:"out_broadcast_pkts,omitempty"`
+	OutDiscards         uint32 `protobuf:"varint,21,opt,name=out_discards,json=outDiscards,proto3" json:"out_discards,omitempty"`
+	OutErrors           uint32 `protobuf:"varint,22,opt,name=out_errors,json=outErrors,proto3" json:"out_errors,omitempty"`
+	PromiscuousMode     uint32 `protobuf:"varint,23,opt,name=promiscuous_mode,json=promiscuousMode,proto3" json:"promiscuous_mode,omitempty"` // 1 when the interface is promiscuous
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *InterfaceCounters) Reset() {
+	*x = InterfaceCounters{}
+	mi := &file_flowgate_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterfaceCounters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterfaceCounters) ProtoMessage() {}
+
+func (x *InterfaceCounters) ProtoReflect() protoreflect.Message {
+	mi := &file_flowgate_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterfaceCounters.ProtoReflect.Descriptor instead.
+func (*InterfaceCounters) Descriptor() ([]byte, []int) {
+	return file_flowgate_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InterfaceCounters) GetType() FlowType {
+	if x != nil {
+		return x.Type
+	}
+	return FlowType_FLOW_TYPE_UNKNOWN
+}
+
+func (x *InterfaceCounters) GetTimeReceivedNs() uint64 {
+	if x != nil {
+		return x.TimeReceivedNs
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetExporter() []byte {
+	if x != nil {
+		return x.Exporter
+	}
+	return nil
+}
+
+func (x *InterfaceCounters) GetObservationDomainId() uint32 {
+	if x != nil {
+		return x.ObservationDomainId
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetIfIndex() uint32 {
+	if x != nil {
+		return x.IfIndex
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetIfType() uint32 {
+	if x != nil {
+		return x.IfType
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetIfSpeed() uint64 {
+	if x != nil {
+		return x.IfSpeed
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetIfDirection() uint32 {
+	if x != nil {
+		return x.IfDirection
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetIfStatus() uint32 {
+	if x != nil {
+		return x.IfStatus
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInOctets() uint64 {
+	if x != nil {
+		return x.InOctets
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInUcastPkts() uint32 {
+	if x != nil {
+		return x.InUcastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInMulticastPkts() uint32 {
+	if x != nil {
+		return x.InMulticastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInBroadcastPkts() uint32 {
+	if x != nil {
+		return x.InBroadcastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInDiscards() uint32 {
+	if x != nil {
+		return x.InDiscards
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInErrors() uint32 {
+	if x != nil {
+		return x.InErrors
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetInUnknownProtos() uint32 {
+	if x != nil {
+		return x.InUnknownProtos
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutOctets() uint64 {
+	if x != nil {
+		return x.OutOctets
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutUcastPkts() uint32 {
+	if x != nil {
+		return x.OutUcastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutMulticastPkts() uint32 {
+	if x != nil {
+		return x.OutMulticastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutBroadcastPkts() uint32 {
+	if x != nil {
+		return x.OutBroadcastPkts
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutDiscards() uint32 {
+	if x != nil {
+		return x.OutDiscards
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetOutErrors() uint32 {
+	if x != nil {
+		return x.OutErrors
+	}
+	return 0
+}
+
+func (x *InterfaceCounters) GetPromiscuousMode() uint32 {
+	if x != nil {
+		return x.PromiscuousMode
+	}
+	return 0
+}
+
 // Log is one syslog message. Text fields are bytes: they hold what the
 // sender sent, which need not be UTF-8.
 type Log struct {
@@ -611,7 +936,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +948,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +961,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{1}
+	return file_flowgate_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Log) GetTimeReceivedNs() uint64 {
@@ -720,14 +1045,15 @@ func (x *Log) GetMsg() []byte {
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Flows         []*Flow                `protobuf:"bytes,1,rep,name=flows,proto3" json:"flows,omitempty"`
-	Logs          []*Log                 `protobuf:"bytes,2,rep,name=logs,proto3" json:"logs,omitempty"` // Field 3 belongs to sFlow interface counters.
+	Logs          []*Log                 `protobuf:"bytes,2,rep,name=logs,proto3" json:"logs,omitempty"`
+	Counters      []*InterfaceCounters   `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_flowgate_proto_msgTypes[2]
+	mi := &file_flowgate_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1065,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[2]
+	mi := &file_flowgate_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1078,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{2}
+	return file_flowgate_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Batch) GetFlows() []*Flow {
@@ -769,11 +1095,19 @@ func (x *Batch) GetLogs() []*Log {
 	return nil
 }
 
+func (x *Batch) GetCounters() []*InterfaceCounters {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
 var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\xe4\a\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\x80\n" +
+	"\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
 	"\apresent\x18\x02 \x01(\x04R\apresent\x12(\n" +
@@ -811,7 +1145,47 @@ const file_flowgate_proto_rawDesc = "" +
 	"\tdirection\x18\x1f \x01(\rR\tdirection\x12$\n" +
 	"\x0eicmp_type_code\x18  \x01(\rR\ficmpTypeCode\x12#\n" +
 	"\rsampling_rate\x18! \x01(\x04R\fsamplingRate\x12&\n" +
-	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\"\xc9\x02\n" +
+	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\x12!\n" +
+	"\fsequence_num\x18( \x01(\rR\vsequenceNum\x12\x14\n" +
+	"\x05etype\x18) \x01(\rR\x05etype\x12\x15\n" +
+	"\x06ip_ttl\x18* \x01(\rR\x05ipTtl\x12\x1b\n" +
+	"\tpost_vlan\x18+ \x01(\rR\bpostVlan\x12\x1d\n" +
+	"\n" +
+	"dot1q_vlan\x18, \x01(\rR\tdot1qVlan\x12\x1f\n" +
+	"\vfragment_id\x18- \x01(\rR\n" +
+	"fragmentId\x12'\n" +
+	"\x0ffragment_offset\x18. \x01(\rR\x0efragmentOffset\x12%\n" +
+	"\x0efragment_flags\x18/ \x01(\rR\rfragmentFlags\x12\x1d\n" +
+	"\n" +
+	"flow_label\x180 \x01(\rR\tflowLabel\"\xd5\x06\n" +
+	"\x11InterfaceCounters\x12&\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12(\n" +
+	"\x10time_received_ns\x18\x02 \x01(\x04R\x0etimeReceivedNs\x12\x1a\n" +
+	"\bexporter\x18\x03 \x01(\fR\bexporter\x122\n" +
+	"\x15observation_domain_id\x18\x04 \x01(\rR\x13observationDomainId\x12\x19\n" +
+	"\bif_index\x18\x05 \x01(\rR\aifIndex\x12\x17\n" +
+	"\aif_type\x18\x06 \x01(\rR\x06ifType\x12\x19\n" +
+	"\bif_speed\x18\a \x01(\x04R\aifSpeed\x12!\n" +
+	"\fif_direction\x18\b \x01(\rR\vifDirection\x12\x1b\n" +
+	"\tif_status\x18\t \x01(\rR\bifStatus\x12\x1b\n" +
+	"\tin_octets\x18\n" +
+	" \x01(\x04R\binOctets\x12\"\n" +
+	"\rin_ucast_pkts\x18\v \x01(\rR\vinUcastPkts\x12*\n" +
+	"\x11in_multicast_pkts\x18\f \x01(\rR\x0finMulticastPkts\x12*\n" +
+	"\x11in_broadcast_pkts\x18\r \x01(\rR\x0finBroadcastPkts\x12\x1f\n" +
+	"\vin_discards\x18\x0e \x01(\rR\n" +
+	"inDiscards\x12\x1b\n" +
+	"\tin_errors\x18\x0f \x01(\rR\binErrors\x12*\n" +
+	"\x11in_unknown_protos\x18\x10 \x01(\rR\x0finUnknownProtos\x12\x1d\n" +
+	"\n" +
+	"out_octets\x18\x11 \x01(\x04R\toutOctets\x12$\n" +
+	"\x0eout_ucast_pkts\x18\x12 \x01(\rR\foutUcastPkts\x12,\n" +
+	"\x12out_multicast_pkts\x18\x13 \x01(\rR\x10outMulticastPkts\x12,\n" +
+	"\x12out_broadcast_pkts\x18\x14 \x01(\rR\x10outBroadcastPkts\x12!\n" +
+	"\fout_discards\x18\x15 \x01(\rR\voutDiscards\x12\x1d\n" +
+	"\n" +
+	"out_errors\x18\x16 \x01(\rR\toutErrors\x12)\n" +
+	"\x10promiscuous_mode\x18\x17 \x01(\rR\x0fpromiscuousMode\"\xc9\x02\n" +
 	"\x03Log\x12(\n" +
 	"\x10time_received_ns\x18\x01 \x01(\x04R\x0etimeReceivedNs\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\fR\x06sender\x12+\n" +
@@ -824,10 +1198,11 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x05msgid\x18\t \x01(\fR\x05msgid\x12'\n" +
 	"\x0fstructured_data\x18\n" +
 	" \x01(\fR\x0estructuredData\x12\x10\n" +
-	"\x03msg\x18\v \x01(\fR\x03msg\"P\n" +
+	"\x03msg\x18\v \x01(\fR\x03msg\"\x89\x01\n" +
 	"\x05Batch\x12$\n" +
 	"\x05flows\x18\x01 \x03(\v2\x0e.flowgate.FlowR\x05flows\x12!\n" +
-	"\x04logs\x18\x02 \x03(\v2\r.flowgate.LogR\x04logs*Y\n" +
+	"\x04logs\x18\x02 \x03(\v2\r.flowgate.LogR\x04logs\x127\n" +
+	"\bcounters\x18\x03 \x03(\v2\x1b.flowgate.InterfaceCountersR\bcounters*Y\n" +
 	"\bFlowType\x12\x15\n" +
 	"\x11FLOW_TYPE_UNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -835,7 +1210,7 @@ const file_flowgate_proto_rawDesc = "" +
 	"\n" +
 	"NETFLOW_V9\x10\x02\x12\t\n" +
 	"\x05IPFIX\x10\x03\x12\v\n" +
-	"\aSFLOW_5\x10\x04*\xbd\x03\n" +
+	"\aSFLOW_5\x10\x04*\xbd\x04\n" +
 	"\x05Field\x12\x0e\n" +
 	"\n" +
 	"FIELD_NONE\x10\x00\x12\f\n" +
@@ -874,7 +1249,18 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x12OBSERVATION_DOMAIN\x10\x1c\x12\x0e\n" +
 	"\n" +
 	"IP_VERSION\x10\x1d\x12\x13\n" +
-	"\x0fFLOW_END_REASON\x10\x1e*3\n" +
+	"\x0fFLOW_END_REASON\x10\x1e\x12\t\n" +
+	"\x05ETYPE\x10(\x12\n" +
+	"\n" +
+	"\x06IP_TTL\x10)\x12\r\n" +
+	"\tPOST_VLAN\x10*\x12\x0e\n" +
+	"\n" +
+	"DOT1Q_VLAN\x10+\x12\x0f\n" +
+	"\vFRAGMENT_ID\x10,\x12\x13\n" +
+	"\x0fFRAGMENT_OFFSET\x10-\x12\x12\n" +
+	"\x0eFRAGMENT_FLAGS\x10.\x12\x0e\n" +
+	"\n" +
+	"FLOW_LABEL\x10/*3\n" +
 	"\tLogFormat\x12\f\n" +
 	"\bUNPARSED\x10\x00\x12\v\n" +
 	"\aRFC5424\x10\x01\x12\v\n" +
@@ -893,25 +1279,28 @@ func file_flowgate_proto_rawDescGZIP() []byte {
 }
 
 var file_flowgate_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_flowgate_proto_goTypes = []any{
-	(FlowType)(0),  // 0: flowgate.FlowType
-	(Field)(0),     // 1: flowgate.Field
-	(LogFormat)(0), // 2: flowgate.LogFormat
-	(*Flow)(nil),   // 3: flowgate.Flow
-	(*Log)(nil),    // 4: flowgate.Log
-	(*Batch)(nil),  // 5: flowgate.Batch
+	(FlowType)(0),             // 0: flowgate.FlowType
+	(Field)(0),                // 1: flowgate.Field
+	(LogFormat)(0),            // 2: flowgate.LogFormat
+	(*Flow)(nil),              // 3: flowgate.Flow
+	(*InterfaceCounters)(nil), // 4: flowgate.InterfaceCounters
+	(*Log)(nil),               // 5: flowgate.Log
+	(*Batch)(nil),             // 6: flowgate.Batch
 }
 var file_flowgate_proto_depIdxs = []int32{
 	0, // 0: flowgate.Flow.type:type_name -> flowgate.FlowType
-	2, // 1: flowgate.Log.format:type_name -> flowgate.LogFormat
-	3, // 2: flowgate.Batch.flows:type_name -> flowgate.Flow
-	4, // 3: flowgate.Batch.logs:type_name -> flowgate.Log
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0, // 1: flowgate.InterfaceCounters.type:type_name -> flowgate.FlowType
+	2, // 2: flowgate.Log.format:type_name -> flowgate.LogFormat
+	3, // 3: flowgate.Batch.flows:type_name -> flowgate.Flow
+	5, // 4: flowgate.Batch.logs:type_name -> flowgate.Log
+	4, // 5: flowgate.Batch.counters:type_name -> flowgate.InterfaceCounters
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_flowgate_proto_init() }
@@ -925,7 +1314,7 @@ func file_flowgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowgate_proto_rawDesc), len(file_flowgate_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,9 +24,11 @@ type Transport interface {
 	Close() error
 }
 
-// Encoder turns records into events (format.JSON, format.Syslog).
+// Encoder turns records into events, one per record: format.IANA and
+// format.GoFlow2 for JSON events, format.Syslog for RFC 5424 lines.
 type Encoder interface {
 	AppendFlow(dst []byte, f *pb.Flow) []byte
+	AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte
 	AppendLog(dst []byte, l *pb.Log) []byte
 }
 

@@ -79,7 +79,7 @@ func (r *rig) run(t *testing.T, cfg ship.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ship.New(cfg, cons, format.JSON{}, tr, ship.NewMetrics(prometheus.NewRegistry()), quiet)
+	s := ship.New(cfg, cons, format.IANA{}, tr, ship.NewMetrics(prometheus.NewRegistry()), quiet)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {

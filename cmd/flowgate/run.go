@@ -72,8 +72,8 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 // takes debug lines and the file output "-", one whole line per write.
 func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer) (*appliance, error) {
 	for _, in := range c.Intakes {
-		if in.Stats || (in.Protocol != config.ProtocolNetFlow && !in.IsLog()) {
-			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow, tcp, udp, tls)", c.Source, in.Line, in.Name, protocolName(in))
+		if in.Stats {
+			return nil, fmt.Errorf("%s: line %d: intake %q: stats intakes are not available yet in this version", c.Source, in.Line, in.Name)
 		}
 	}
 	a := &appliance{log: log, reg: prometheus.NewRegistry(), transports: map[string]ship.Transport{}, stdout: &lineWriter{w: stdout}}
@@ -97,8 +97,10 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 		var intake interface{ Run(context.Context) error }
 		subject := buffer.Subject(in.Name)
 		switch in.Protocol {
-		case config.ProtocolNetFlow:
-			intake, err = collect.NewFlowIntake(collect.DefaultFlowConfig(in.Name, in.Port), templates, enricher, a.buf, cm, log)
+		case config.ProtocolNetFlow, config.ProtocolSFlow:
+			fc := collect.DefaultFlowConfig(in.Name, in.Port)
+			fc.SFlow = in.Protocol == config.ProtocolSFlow
+			intake, err = collect.NewFlowIntake(fc, templates, enricher, a.buf, cm, log)
 		default: // tcp, udp, tls
 			intake, err = a.syslogIntake(in, cm)
 		}
@@ -145,9 +147,12 @@ func (a *appliance) syslogIntake(in config.Intake, cm *collect.Metrics) (*collec
 // output is one per file.
 func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.Encoder, error) {
 	o := in.Output
-	var enc ship.Encoder = format.JSON{}
+	var enc ship.Encoder = format.IANA{}
+	if in.Format == config.FormatGoFlow2 {
+		enc = format.GoFlow2{}
+	}
 	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
-		enc = format.Syslog{Key: in.IntakeKey}
+		enc = format.Syslog{Key: in.IntakeKey, Events: enc}
 	}
 	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, in.IntakeKey}, "\x00")
 	if o.Transport == config.TransportFile {

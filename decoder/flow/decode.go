@@ -1,6 +1,6 @@
-// Package flow decodes NetFlow v5, v9 and IPFIX datagrams into flow records
-// (proto.Flow), with goflow2's decoders and templates kept per exporter
-// address and observation domain. Decoding is a pure function of the
+// Package flow decodes NetFlow v5, v9, IPFIX and sFlow v5 datagrams into
+// flow records (proto.Flow) and interface counters, with goflow2's decoders
+// and templates kept per exporter address and observation domain. Decoding is a pure function of the
 // datagram and the template store: no I/O, no globals.
 package flow
 
@@ -31,6 +31,8 @@ type Result struct {
 	// MissingTemplate counts data sets skipped because their template has
 	// not arrived (yet) from this exporter and domain.
 	MissingTemplate int
+	// Counters is the number of interface counter records appended (sFlow).
+	Counters int
 }
 
 // Decoder decodes datagrams of one worker. It is not safe for concurrent
@@ -119,6 +121,7 @@ func (d *Decoder) decodeV5(data []byte, exporter netip.Addr, received time.Time,
 		f.SrcPort, f.DstPort = uint32(r.SrcPort), uint32(r.DstPort)
 		f.TcpFlags, f.Proto, f.Tos = uint32(r.TCPFlags), uint32(r.Proto), uint32(r.Tos)
 		f.SrcAs, f.DstAs = uint32(r.SrcAS), uint32(r.DstAS)
+		f.SequenceNum = p.FlowSequence
 		f.SrcMask, f.DstMask = uint32(r.SrcMask), uint32(r.DstMask)
 		f.IpVersion = 4
 		f.Present = v5Present
@@ -141,6 +144,7 @@ var v5Present = bits(pb.Field_SRC_ADDR, pb.Field_DST_ADDR, pb.Field_NEXT_HOP, pb
 type header struct {
 	version  uint16
 	domain   uint32
+	sequence uint32
 	exportMs uint64
 	// uptimeMs is the exporter's uptime at export (v9 only).
 	uptimeMs uint32
@@ -157,9 +161,12 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		if len(data) < v9HeaderBytes {
 			return Result{}, fmt.Errorf("%w: NetFlow v9 header needs %d bytes, got %d", ErrMalformed, v9HeaderBytes, len(data))
 		}
+		if err := checkTemplateSets(data, version); err != nil {
+			return Result{}, err
+		}
 		p := &d.v9
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, p, nil)
-		h = header{version: 9, domain: p.SourceId, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
+		h = header{version: 9, domain: p.SourceId, sequence: p.SequenceNumber, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
 		sets = p.FlowSets
 	} else {
 		if len(data) < ipfixHdrBytes {
@@ -168,9 +175,12 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 		if n := int(binary.BigEndian.Uint16(data[2:])); n != len(data) {
 			return Result{}, fmt.Errorf("%w: IPFIX length says %d bytes, datagram has %d", ErrMalformed, n, len(data))
 		}
+		if err := checkTemplateSets(data, version); err != nil {
+			return Result{}, err
+		}
 		p := &d.ipfix
 		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, nil, p)
-		h = header{version: 10, domain: p.ObservationDomainId, exportMs: uint64(p.ExportTime) * 1000}
+		h = header{version: 10, domain: p.ObservationDomainId, sequence: p.SequenceNumber, exportMs: uint64(p.ExportTime) * 1000}
 		sets = p.FlowSets
 	}
 	if derr != nil && !errors.Is(derr, netflow.ErrorTemplateNotFound) {
@@ -189,6 +199,7 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 			for _, rec := range s.Records {
 				f := appendFlow(batch)
 				fillTemplated(f, rec.Values, &h, &st, exporter, received)
+				f.SequenceNum = h.sequence
 				res.Flows++
 			}
 		case netflow.RawFlowSet:

@@ -1,6 +1,8 @@
 package peers
 
 import (
+	"bytes"
+	"crypto/rand"
 	"net"
 	"sync"
 	"testing"
@@ -18,6 +20,9 @@ type Relay struct {
 	mu        sync.Mutex
 	datagrams [][]byte
 	changed   chan struct{}
+	// marker is the datagram Drain sends itself, never forwarded.
+	marker  []byte
+	drained chan struct{}
 }
 
 // NewRelay relays to dst ("127.0.0.1:port") until the test ends.
@@ -56,6 +61,14 @@ func (r *Relay) run(done chan<- struct{}) {
 			return
 		}
 		d := append([]byte(nil), buf[:n]...)
+		r.mu.Lock()
+		if r.marker != nil && bytes.Equal(d, r.marker) {
+			close(r.drained)
+			r.marker = nil
+			r.mu.Unlock()
+			continue
+		}
+		r.mu.Unlock()
 		_, _ = r.out.Write(d)
 		r.mu.Lock()
 		r.datagrams = append(r.datagrams, d)
@@ -63,6 +76,36 @@ func (r *Relay) run(done chan<- struct{}) {
 		r.changed = make(chan struct{})
 		r.mu.Unlock()
 	}
+}
+
+// Drain waits until every datagram sent to the relay before the call has
+// passed, and returns them all: for exporters that do not say how many
+// datagrams they sent, once they have exited. A socket queues datagrams in
+// the order they came, so a marker sent now arrives after all of them.
+func (r *Relay) Drain(t testing.TB, timeout time.Duration) [][]byte {
+	t.Helper()
+	marker := make([]byte, 32)
+	_, _ = rand.Read(marker)
+	drained := make(chan struct{})
+	r.mu.Lock()
+	r.marker, r.drained = marker, drained
+	r.mu.Unlock()
+	c, err := net.Dial("udp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(marker); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-drained:
+	case <-time.After(timeout):
+		t.Fatalf("relay: not drained after %s", timeout)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.datagrams...)
 }
 
 // Wait waits until n datagrams have passed, or fails the test.

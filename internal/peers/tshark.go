@@ -40,45 +40,10 @@ type Decoded struct {
 // the order given: templates must come before the data they describe.
 func Tshark(t testing.TB, datagrams [][]byte) Decoded {
 	t.Helper()
-	Require(t, "tshark")
 	const port = 2055
-	path := filepath.Join(t.TempDir(), "export.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := testtraffic.NewPcapWriter(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := netip.MustParseAddrPort("127.0.0.1:40000")
-	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	at := time.Unix(1_700_000_000, 0)
-	for i, d := range datagrams {
-		if err := pw.Write(at.Add(time.Duration(i)*time.Millisecond), testtraffic.UDPFrame(nil, src, dst, d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("tshark", "-r", path, "-d", fmt.Sprintf("udp.port==%d,cflow", port), "-T", "json")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v %s", err, stderr.String())
-	}
-	var packets []struct {
-		Source struct {
-			Layers map[string]json.RawMessage `json:"layers"`
-		} `json:"_source"`
-	}
-	if err := json.Unmarshal(out, &packets); err != nil {
-		t.Fatalf("tshark output: %v", err)
-	}
+	out := tsharkJSON(t, datagrams, port, "cflow")
 	var dec Decoded
-	for i, p := range packets {
+	for i, p := range out {
 		raw, ok := p.Source.Layers["cflow"]
 		if !ok {
 			t.Fatalf("tshark: datagram %d is not NetFlow/IPFIX", i)
@@ -102,6 +67,55 @@ func Tshark(t testing.TB, datagrams [][]byte) Decoded {
 		})
 	}
 	return dec
+}
+
+// tsharkPacket is one packet of tshark's JSON output.
+type tsharkPacket struct {
+	Source struct {
+		Layers map[string]json.RawMessage `json:"layers"`
+	} `json:"_source"`
+}
+
+// tsharkJSON has tshark decode datagrams, sent to port in a capture file
+// in the order given, with the dissector named.
+func tsharkJSON(t testing.TB, datagrams [][]byte, port uint16, dissector string) []tsharkPacket {
+	t.Helper()
+	Require(t, "tshark")
+	path := filepath.Join(t.TempDir(), "export.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := testtraffic.NewPcapWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	at := time.Unix(1_700_000_000, 0)
+	for i, d := range datagrams {
+		if err := pw.Write(at.Add(time.Duration(i)*time.Millisecond), testtraffic.UDPFrame(nil, src, dst, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("tshark", "-r", path, "-d", fmt.Sprintf("udp.port==%d,%s", port, dissector), "-T", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v %s", err, stderr.String())
+	}
+	var packets []tsharkPacket
+	if err := json.Unmarshal(out, &packets); err != nil {
+		t.Fatalf("tshark output: %v", err)
+	}
+	if len(packets) != len(datagrams) {
+		t.Fatalf("tshark read %d packets of %d", len(packets), len(datagrams))
+	}
+	return packets
 }
 
 // isRecord says whether a subtree name is one data record: "pdu 3/29"

@@ -15,7 +15,7 @@ import (
 
 // batch makes n RFC 5424 events numbered from first.
 func batch(first, n int) *ship.Batch {
-	enc := format.Syslog{Key: "TestKey-0123456789"}
+	enc := format.Syslog{Key: "TestKey-0123456789", Events: format.IANA{}}
 	var events [][]byte
 	for i := first; i < first+n; i++ {
 		events = append(events, enc.AppendLog(nil, &pb.Log{TimeReceivedNs: uint64(time.Now().UnixNano()), Pri: 13, Hostname: []byte("h"), AppName: []byte("tlstest"), Msg: []byte(fmt.Sprintf("event %d\nsecond line", i))}))

@@ -1,0 +1,139 @@
+package format
+
+import (
+	"net/netip"
+
+	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
+
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// AppendGoFlow2 appends f as goflow2 v2 writes a flow with its default
+// JSON format, for pipelines built on goflow2's output: its keys in its
+// order, and its value shapes (protocol and Ethernet type names, MACs as
+// text, prefixes for src_net and dst_net, "" for an address not sent, 0 for
+// a number not sent). Keys of values flowgate does not keep are left out:
+// forwarding_status, next_hop_as, bgp_communities, as_path, mpls_ttl,
+// mpls_label, mpls_ip, observation_point_id, layer_stack, layer_size and
+// the ipv6_routing_header ones. bytes and packets are as enrich left them
+// (scaled by the sampling rate unless scaling is off, where goflow2 never
+// scales). An interface word that is not an ifIndex (sFlow's "none",
+// "dropped", "several") is 0 where goflow2 writes the raw word.
+func AppendGoFlow2(dst []byte, f *pb.Flow) []byte {
+	o := object{b: append(dst, '{'), first: true}
+	o.str("type", goflow2Type(f.Type))
+	o.uint("time_received_ns", f.TimeReceivedNs)
+	o.uint("sequence_num", uint64(f.SequenceNum))
+	o.uint("sampling_rate", f.SamplingRate)
+	o.ipText("sampler_address", f.Exporter)
+	// sFlow has no flow times: goflow2 gives the receive time, as flowgate
+	// does, but to the nanosecond.
+	start, end := f.StartMs*1e6, f.EndMs*1e6
+	if f.Type == pb.FlowType_SFLOW_5 || !has(f, pb.Field_START) {
+		start = f.TimeReceivedNs
+	}
+	if f.Type == pb.FlowType_SFLOW_5 || !has(f, pb.Field_END) {
+		end = f.TimeReceivedNs
+	}
+	o.uint("time_flow_start_ns", start)
+	o.uint("time_flow_end_ns", end)
+	o.uint("bytes", f.Bytes)
+	o.uint("packets", f.Packets)
+	o.ipText("src_addr", f.SrcAddr)
+	o.ipText("dst_addr", f.DstAddr)
+	o.str("etype", etypeName(f))
+	o.str("proto", protoproducer.ProtoName(f.Proto))
+	o.uint("src_port", uint64(f.SrcPort))
+	o.uint("dst_port", uint64(f.DstPort))
+	o.uint("in_if", uint64(f.InIf))
+	o.uint("out_if", uint64(f.OutIf))
+	o.mac("src_mac", f.SrcMac)
+	o.mac("dst_mac", f.DstMac)
+	o.uint("src_vlan", uint64(f.Vlan))
+	o.uint("dst_vlan", uint64(f.PostVlan))
+	// goflow2's vlan_id is the frame's tag (sFlow) or the ingress VLAN (NetFlow).
+	if has(f, pb.Field_DOT1Q_VLAN) {
+		o.uint("vlan_id", uint64(f.Dot1QVlan))
+	} else {
+		o.uint("vlan_id", uint64(f.Vlan))
+	}
+	o.uint("ip_tos", uint64(f.Tos))
+	o.uint("ip_ttl", uint64(f.IpTtl))
+	o.uint("ip_flags", uint64(f.FragmentFlags))
+	o.uint("tcp_flags", uint64(f.TcpFlags))
+	o.uint("icmp_type", uint64(f.IcmpTypeCode>>8))
+	o.uint("icmp_code", uint64(f.IcmpTypeCode&0xff))
+	o.uint("ipv6_flow_label", uint64(f.FlowLabel))
+	o.uint("fragment_id", uint64(f.FragmentId))
+	o.uint("fragment_offset", uint64(f.FragmentOffset))
+	o.uint("src_as", uint64(f.SrcAs))
+	o.uint("dst_as", uint64(f.DstAs))
+	o.ipText("next_hop", f.NextHop)
+	o.network("src_net", f.SrcAddr, f.SrcMask)
+	o.network("dst_net", f.DstAddr, f.DstMask)
+	o.ipText("bgp_next_hop", f.BgpNextHop)
+	o.uint("observation_domain_id", uint64(f.ObservationDomainId))
+	return append(o.b, '}')
+}
+
+// goflow2Type is the name goflow2 gives an export protocol.
+func goflow2Type(t pb.FlowType) string {
+	switch t {
+	case pb.FlowType_NETFLOW_V5:
+		return "NETFLOW_V5"
+	case pb.FlowType_NETFLOW_V9:
+		return "NETFLOW_V9"
+	case pb.FlowType_IPFIX:
+		return "IPFIX"
+	case pb.FlowType_SFLOW_5:
+		return "SFLOW_5"
+	}
+	return "FLOWUNKNOWN"
+}
+
+// etypeName names the Ethernet type as goflow2 does ("" beyond these
+// three); NetFlow sends none, goflow2 takes it from the addresses.
+func etypeName(f *pb.Flow) string {
+	etype := f.Etype
+	if !has(f, pb.Field_ETYPE) {
+		switch f.IpVersion {
+		case 4:
+			etype = 0x0800
+		case 6:
+			etype = 0x86dd
+		}
+	}
+	switch etype {
+	case 0x0800:
+		return "IPv4"
+	case 0x86dd:
+		return "IPv6"
+	case 0x0806:
+		return "ARP"
+	}
+	return ""
+}
+
+// ipText writes an address as text, or "" when there is none.
+func (o *object) ipText(k string, a []byte) {
+	if len(a) != 4 && len(a) != 16 {
+		o.str(k, "")
+		return
+	}
+	o.addr(k, k, a)
+}
+
+// network writes the prefix of an address and mask length as goflow2
+// renders it ("10.1.0.0/16"), "invalid Prefix" included.
+func (o *object) network(k string, a []byte, mask uint32) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	ip, _ := netip.AddrFromSlice(a)
+	p, err := ip.Prefix(int(min(mask, 255)))
+	if err != nil {
+		o.b = append(o.b, "invalid Prefix"...)
+	} else {
+		o.b = p.AppendTo(o.b)
+	}
+	o.b = append(o.b, '"')
+}
