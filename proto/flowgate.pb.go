@@ -259,6 +259,10 @@ type Flow struct {
 	IcmpTypeCode  uint32 `protobuf:"varint,32,opt,name=icmp_type_code,json=icmpTypeCode,proto3" json:"icmp_type_code,omitempty"`    // icmpTypeCodeIPv4 / icmpTypeCodeIPv6
 	SamplingRate  uint64 `protobuf:"varint,33,opt,name=sampling_rate,json=samplingRate,proto3" json:"sampling_rate,omitempty"`      // samplingPacketInterval
 	FlowEndReason uint32 `protobuf:"varint,34,opt,name=flow_end_reason,json=flowEndReason,proto3" json:"flow_end_reason,omitempty"` // flowEndReason
+	// Names from the intake's exporter settings (enrich/); empty: none.
+	ExporterName  string `protobuf:"bytes,35,opt,name=exporter_name,json=exporterName,proto3" json:"exporter_name,omitempty"` // exporterName (not an IANA element)
+	InIfName      string `protobuf:"bytes,36,opt,name=in_if_name,json=inIfName,proto3" json:"in_if_name,omitempty"`           // interfaceName (IE 82), of the ingress interface
+	OutIfName     string `protobuf:"bytes,37,opt,name=out_if_name,json=outIfName,proto3" json:"out_if_name,omitempty"`        // egressInterfaceName (not an IANA element)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -531,6 +535,27 @@ func (x *Flow) GetFlowEndReason() uint32 {
 	return 0
 }
 
+func (x *Flow) GetExporterName() string {
+	if x != nil {
+		return x.ExporterName
+	}
+	return ""
+}
+
+func (x *Flow) GetInIfName() string {
+	if x != nil {
+		return x.InIfName
+	}
+	return ""
+}
+
+func (x *Flow) GetOutIfName() string {
+	if x != nil {
+		return x.OutIfName
+	}
+	return ""
+}
+
 // Batch is one buffer message: the records of one intake, in arrival order.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -580,7 +605,7 @@ var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\xe4\a\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\xc7\b\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
 	"\apresent\x18\x02 \x01(\x04R\apresent\x12(\n" +
@@ -618,7 +643,11 @@ const file_flowgate_proto_rawDesc = "" +
 	"\tdirection\x18\x1f \x01(\rR\tdirection\x12$\n" +
 	"\x0eicmp_type_code\x18  \x01(\rR\ficmpTypeCode\x12#\n" +
 	"\rsampling_rate\x18! \x01(\x04R\fsamplingRate\x12&\n" +
-	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\"-\n" +
+	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\x12#\n" +
+	"\rexporter_name\x18# \x01(\tR\fexporterName\x12\x1c\n" +
+	"\n" +
+	"in_if_name\x18$ \x01(\tR\binIfName\x12\x1e\n" +
+	"\vout_if_name\x18% \x01(\tR\toutIfName\"-\n" +
 	"\x05Batch\x12$\n" +
 	"\x05flows\x18\x01 \x03(\v2\x0e.flowgate.FlowR\x05flows*Y\n" +
 	"\bFlowType\x12\x15\n" +
