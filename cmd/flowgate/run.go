@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -32,13 +33,15 @@ const eventsPerMessage = 256
 
 // appliance is every component of a running configuration.
 type appliance struct {
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	buf      *buffer.Buffer
-	http     *httpd.Server
-	intakes  []interface{ Run(context.Context) error }
-	shippers []*ship.Shipper
-	closers  []io.Closer
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	buf     *buffer.Buffer
+	http    *httpd.Server
+	intakes []interface{ Run(context.Context) error }
+	// persister saves what the intakes learn; it stops after them.
+	persister *flow.Persister
+	shippers  []*ship.Shipper
+	closers   []io.Closer
 }
 
 // runAppliance runs until SIGINT or SIGTERM, or until a component fails.
@@ -82,7 +85,15 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)
 	templates := flow.NewTemplates()
-	enricher := enrich.New(enrich.DefaultConfig())
+	collect.WatchTemplates(a.reg, templates)
+	kv, err := a.buf.KV(ctx, templatesBucket, "NetFlow v9 and IPFIX templates and option-data state, by exporter and domain")
+	if err != nil {
+		return a, err
+	}
+	a.persister, err = flow.Persist(ctx, templates, kv, log)
+	if err != nil {
+		return a, err
+	}
 	var shared ship.Transport
 	if c.Output.Transport == config.TransportFile {
 		t, err := file.New(c.Output.Path)
@@ -94,7 +105,12 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 	}
 	for _, in := range c.Intakes {
 		fc := collect.DefaultFlowConfig(in.Name, in.Port)
-		fi, err := collect.NewFlowIntake(fc, templates, enricher, a.buf, cm, log)
+		fc.Protocol = in.Protocol
+		fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
+		if in.Workers > 0 {
+			fc.Workers = in.Workers
+		}
+		fi, err := collect.NewFlowIntake(fc, templates, enrich.New(enrichConfig(in)), a.buf, cm, log)
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
 		}
@@ -125,6 +141,23 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 	return a, nil
 }
 
+// templatesBucket is the key-value bucket of the buffer that keeps
+// templates across restarts and shares them between nodes.
+const templatesBucket = "FLOWGATE_TEMPLATES"
+
+// enrichConfig is what enrichment applies to an intake's flows.
+func enrichConfig(in config.Intake) enrich.Config {
+	cfg := enrich.Config{ScaleSampling: in.Scaling()}
+	if len(in.Exporters) > 0 {
+		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Exporters))
+	}
+	for _, e := range in.Exporters {
+		cfg.Exporters[e.Addr] = enrich.Exporter{Name: e.Name, SamplingRate: e.SamplingRate,
+			SamplingOverride: e.SamplingOverride, Interfaces: e.Interfaces}
+	}
+	return cfg
+}
+
 // maxPendingMessages is how many buffer messages an intake's shipper may
 // hold: its share of MEMORY_MESSAGES, or its queue_size.
 func maxPendingMessages(c *config.Config, in config.Intake) int {
@@ -143,16 +176,19 @@ func protocolName(in config.Intake) string {
 }
 
 // run starts the components and stops them in data-flow order: listeners
-// first (what they hold goes to the buffer), then shippers, then the store.
+// first (what they hold goes to the buffer), then the template persister
+// (what they learnt goes to the store), then shippers, then the store.
 func (a *appliance) run(ctx context.Context) error {
-	failed := make(chan error, len(a.intakes)+len(a.shippers)+1)
+	failed := make(chan error, len(a.intakes)+len(a.shippers)+2)
 	recvCtx, stopRecv := context.WithCancel(context.Background())
+	syncCtx, stopSync := context.WithCancel(context.Background())
 	shipCtx, stopShip := context.WithCancel(context.Background())
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	defer stopRecv()
+	defer stopSync()
 	defer stopShip()
 	defer stopHTTP()
-	var recv, shipping, monitoring sync.WaitGroup
+	var recv, syncing, shipping, monitoring sync.WaitGroup
 	start := func(wg *sync.WaitGroup, ctx context.Context, name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -166,6 +202,7 @@ func (a *appliance) run(ctx context.Context) error {
 	for _, s := range a.shippers {
 		start(&shipping, shipCtx, "shipper", s.Run)
 	}
+	start(&syncing, syncCtx, "templates", a.persister.Run)
 	for _, in := range a.intakes {
 		start(&recv, recvCtx, "intake", in.Run)
 	}
@@ -178,6 +215,8 @@ func (a *appliance) run(ctx context.Context) error {
 	}
 	stopRecv()
 	recv.Wait()
+	stopSync()
+	syncing.Wait()
 	stopShip()
 	shipping.Wait()
 	stopHTTP()
