@@ -132,6 +132,13 @@ func Listen(cfg Config, log *slog.Logger) (*Listener, error) {
 			capped = got
 		}
 	}
+	if n > 1 {
+		var serr error
+		if err := l.socks[0].raw.Control(func(fd uintptr) { serr = steerBySource(int(fd), n) }); err != nil || serr != nil {
+			log.Warn("cannot keep each exporter on one socket: an exporter changing source port may see datagrams reordered",
+				"addr", cfg.Addr, "err", errors.Join(err, serr))
+		}
+	}
 	if capped > 0 {
 		log.Warn("the kernel capped the socket receive buffer: bursts may be dropped; raise net.core.rmem_max or run with CAP_NET_ADMIN",
 			"addr", cfg.Addr, "asked", want, "got", capped, "sockets", n)

@@ -188,3 +188,46 @@ func BenchmarkReceive(b *testing.B) {
 	<-done
 	conn.Close()
 }
+
+func TestOneSocketPerExporter(t *testing.T) {
+	l, err := Listen(Config{Addr: ":0", Sockets: 4}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{got: map[string][]string{}, sockets: map[string]int{}}
+	run(t, l, c.handle)
+	// Each address sends from many source ports, as exporters that restart.
+	const addrs, ports = 8, 12
+	port := l.Addr().(*net.UDPAddr).Port
+	for a := range addrs {
+		for range ports {
+			conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(2+a))}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = conn.Write([]byte("x"))
+			conn.Close()
+		}
+	}
+	waitFor(t, "every datagram", func() bool { return c.count() == addrs*ports })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byAddr := map[netip.Addr]map[int]bool{}
+	used := map[int]bool{}
+	for from, s := range c.sockets {
+		a := netip.MustParseAddrPort(from).Addr()
+		if byAddr[a] == nil {
+			byAddr[a] = map[int]bool{}
+		}
+		byAddr[a][s] = true
+		used[s] = true
+	}
+	for a, socks := range byAddr {
+		if len(socks) != 1 {
+			t.Errorf("%s was read from sockets %v", a, socks)
+		}
+	}
+	if len(used) < 2 {
+		t.Errorf("%d exporters all on sockets %v", addrs, used)
+	}
+}
