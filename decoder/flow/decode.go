@@ -100,16 +100,17 @@ func (d *Decoder) decodeV5(data []byte, exporter netip.Addr, received time.Time,
 	// The top 2 bits of the sampling field are the mode.
 	rate := uint64(be.Uint16(data[22:]) & 0x3fff)
 	receivedNs := uint64(received.UnixNano())
-	exp := exporter.AsSlice()
+	addrs := newArena(4 + count*12)
+	exp := addrs.clone(exporter.AsSlice())
 	for i := range count {
 		r := data[v5HeaderBytes+i*v5RecordBytes:]
 		f := appendFlow(batch)
 		f.Type = pb.FlowType_NETFLOW_V5
 		f.TimeReceivedNs = receivedNs
 		f.Exporter = exp
-		f.SrcAddr = clone4(r[0:])
-		f.DstAddr = clone4(r[4:])
-		f.NextHop = clone4(r[8:])
+		f.SrcAddr = addrs.clone(r[0:4])
+		f.DstAddr = addrs.clone(r[4:8])
+		f.NextHop = addrs.clone(r[8:12])
 		f.InIf, f.OutIf = uint32(be.Uint16(r[12:])), uint32(be.Uint16(r[14:]))
 		f.Packets, f.Bytes = uint64(be.Uint32(r[16:])), uint64(be.Uint32(r[20:]))
 		f.StartUptimeMs, f.EndUptimeMs = be.Uint32(r[24:]), be.Uint32(r[28:])
@@ -152,6 +153,7 @@ type message struct {
 	h          header
 	exporter   netip.Addr
 	exp        []byte // the exporter's address, shared by the datagram's records
+	addrs      arena
 	receivedNs uint64
 	sk         sessionKey
 	st         *session
@@ -187,7 +189,8 @@ func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Ad
 			seq: be.Uint32(data[8:]), domain: be.Uint32(data[12:])}
 		body = data[ipfixHdrBytes:n]
 	}
-	m.exp = exporter.AsSlice()
+	m.addrs = newArena(len(data))
+	m.exp = m.addrs.clone(exporter.AsSlice())
 	m.sk = sessionKey{exporter, version, m.h.domain}
 	m.st = d.templates.session(m.sk)
 	for len(body) > 0 {
@@ -294,7 +297,7 @@ func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
 func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 	start := len(m.batch.Flows)
 	f := appendFlow(m.batch)
-	var r record
+	r := record{arena: &m.addrs}
 	rest := b
 	for i := range tm.fields {
 		fd := &tm.fields[i]
@@ -408,8 +411,6 @@ func bits(fs ...pb.Field) uint64 {
 	}
 	return b
 }
-
-func clone4(b []byte) []byte { return []byte{b[0], b[1], b[2], b[3]} }
 
 func allZero(b []byte) bool {
 	for _, c := range b {

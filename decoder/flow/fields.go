@@ -1,8 +1,6 @@
 package flow
 
 import (
-	"bytes"
-
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -124,6 +122,8 @@ func (s *sampling) rate() uint64 {
 
 // record gathers what a record's fields say beyond the flow itself.
 type record struct {
+	// arena holds the copies of the datagram's addresses (arena.go).
+	arena         *arena
 	present       uint64
 	startUp       bool
 	endUp         bool
@@ -173,19 +173,19 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 		}
 	case ieSourceIPv4Address:
 		if n == 4 {
-			f.SrcAddr, *p = bytes.Clone(b), *p|bit(pb.Field_SRC_ADDR)
+			f.SrcAddr, *p = r.arena.clone(b), *p|bit(pb.Field_SRC_ADDR)
 		}
 	case ieSourceIPv6Address:
 		if n == 16 {
-			f.SrcAddr, *p = bytes.Clone(b), *p|bit(pb.Field_SRC_ADDR)
+			f.SrcAddr, *p = r.arena.clone(b), *p|bit(pb.Field_SRC_ADDR)
 		}
 	case ieDestinationIPv4Address:
 		if n == 4 {
-			f.DstAddr, *p = bytes.Clone(b), *p|bit(pb.Field_DST_ADDR)
+			f.DstAddr, *p = r.arena.clone(b), *p|bit(pb.Field_DST_ADDR)
 		}
 	case ieDestinationIPv6Address:
 		if n == 16 {
-			f.DstAddr, *p = bytes.Clone(b), *p|bit(pb.Field_DST_ADDR)
+			f.DstAddr, *p = r.arena.clone(b), *p|bit(pb.Field_DST_ADDR)
 		}
 	case ieSourceIPv4PrefixLength, ieSourceIPv6PrefixLength:
 		if n == 1 {
@@ -205,19 +205,19 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 		}
 	case ieIPNextHopIPv4Address:
 		if n == 4 {
-			f.NextHop, *p = bytes.Clone(b), *p|bit(pb.Field_NEXT_HOP)
+			f.NextHop, *p = r.arena.clone(b), *p|bit(pb.Field_NEXT_HOP)
 		}
 	case ieIPNextHopIPv6Address:
 		if n == 16 {
-			f.NextHop, *p = bytes.Clone(b), *p|bit(pb.Field_NEXT_HOP)
+			f.NextHop, *p = r.arena.clone(b), *p|bit(pb.Field_NEXT_HOP)
 		}
 	case ieBGPNextHopIPv4Address:
 		if n == 4 {
-			f.BgpNextHop, *p = bytes.Clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
+			f.BgpNextHop, *p = r.arena.clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
 		}
 	case ieBGPNextHopIPv6Address:
 		if n == 16 {
-			f.BgpNextHop, *p = bytes.Clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
+			f.BgpNextHop, *p = r.arena.clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
 		}
 	case ieBGPSourceAsNumber:
 		if num && n <= 4 {
