@@ -49,6 +49,8 @@ type Result struct {
 type Decoder struct {
 	templates *Templates
 	streams   map[sessionKey]*stream
+	// updates is reused for the option records of a set.
+	updates []sessionUpdate
 }
 
 // NewDecoder returns a decoder over a template store.
@@ -269,12 +271,25 @@ func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
 		m.complete = false
 		return
 	}
+	// What option records say applies once the set is read, under one lock.
+	updates := d.updates[:0]
+	defer func() {
+		if len(updates) > 0 {
+			if st := d.templates.updateSession(m.sk, updates); st != nil {
+				m.st = st
+			}
+		}
+		d.updates = updates[:0]
+	}()
 	// Padding is shorter than any record (RFC 7011 section 3.3.1).
 	for len(set) >= tm.minBytes {
 		var n int
 		var ok bool
 		if tm.options() {
-			n, ok = d.optionsRecord(m, tm, set)
+			var u sessionUpdate
+			if n, u, ok = m.optionsRecord(tm, set); ok && (u.sysInitMs != 0 || u.rate != 0) {
+				updates = append(updates, u)
+			}
 		} else {
 			n, ok = m.flowRecord(tm, set)
 		}
@@ -329,7 +344,7 @@ func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 // optionsRecord reads one option data record at the start of b for what
 // it says of the domain: the system init time, and sampling rates, of the
 // whole domain or of one sampler.
-func (d *Decoder) optionsRecord(m *message, tm *template, b []byte) (int, bool) {
+func (m *message) optionsRecord(tm *template, b []byte) (int, sessionUpdate, bool) {
 	var u sessionUpdate
 	var s sampling
 	rest := b
@@ -337,7 +352,7 @@ func (d *Decoder) optionsRecord(m *message, tm *template, b []byte) (int, bool) 
 		fd := &tm.fields[i]
 		v, next, ok := nextValue(fd, rest)
 		if !ok {
-			return 0, false
+			return 0, u, false
 		}
 		rest = next
 		// v9 scope fields are typed System, Interface, ... (RFC 3954
@@ -354,12 +369,7 @@ func (d *Decoder) optionsRecord(m *message, tm *template, b []byte) (int, bool) 
 		s.read(fd.Type, v)
 	}
 	u.rate, u.samplerID, u.hasSampler = s.rate(), s.samplerID, s.hasSampler
-	if u.sysInitMs != 0 || u.rate != 0 {
-		if st := d.templates.updateSession(m.sk, u); st != nil {
-			m.st = st
-		}
-	}
-	return len(b) - len(rest), true
+	return len(b) - len(rest), u, true
 }
 
 // stream returns the sequence state of an exporter domain.

@@ -150,6 +150,7 @@ func TestDecodeBadTemplatesAreRefused(t *testing.T) {
 		{"enterprise number cut short", set(setIPFIXTemplate, cat(u16(600), u16(1), u16(7|enterpriseBit), u16(2), u16(0)))},
 		{"options template without scope", set(setIPFIXOptionsTemplate, ipfixOptTmpl(600, nil, f(ieSamplingInterval, 4)))},
 		{"options template with more scopes than fields", set(setIPFIXOptionsTemplate, cat(u16(600), u16(1), u16(2), u16(302), u16(4)))},
+		{"more fields than any exporter sends", set(setIPFIXTemplate, tmpl(600, make([]field, maxTemplateFields+1)...))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			templates := NewTemplates()
@@ -197,6 +198,26 @@ func TestDecodeOddFieldsNeverSpoilTheRecord(t *testing.T) {
 		if has(fl, pb.Field_PROTO) || has(fl, pb.Field_DST_ADDR) || has(fl, pb.Field_BYTES) != true {
 			t.Errorf("record %d: odd fields taken: %v", i, fl)
 		}
+	}
+}
+
+func TestDecodeZeroLengthFieldsSkipped(t *testing.T) {
+	// Fields of length 0 hold nothing; a template of thousands of them
+	// must not make each byte of data cost thousands of steps.
+	fields := make([]field, 1000)
+	for i := range fields {
+		fields[i] = f(uint16(200+i), 0)
+	}
+	fields[500] = f(ieSourceTransportPort, 2)
+	templates := NewTemplates()
+	d := NewDecoder(templates)
+	flows, res := decodeAll(t, d, exporterA, msg{version: 10, sets: [][]byte{
+		set(setIPFIXTemplate, tmpl(256, fields...)), set(256, cat(u16(80), u16(443)))}}.bytes())
+	if res.Flows != 2 || flows[0].SrcPort != 80 || flows[1].SrcPort != 443 {
+		t.Fatalf("result %+v, flows %v", res, flows)
+	}
+	if tm := templates.get(templateKey{exporterA, 10, 0, 256}); len(tm.fields) != 1 {
+		t.Fatalf("%d fields kept", len(tm.fields))
 	}
 }
 

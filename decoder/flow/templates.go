@@ -18,6 +18,8 @@ const (
 	maxTemplates            = 1 << 17
 	maxSessions             = 1 << 16
 	maxSamplersPerSession   = 256
+	// maxFieldsHeld bounds the fields of all templates held (memory).
+	maxFieldsHeld = 1 << 21
 	// maxPendingWrites bounds the changes waiting for a slow store.
 	maxPendingWrites = maxTemplates + maxSessions
 )
@@ -90,7 +92,11 @@ type Templates struct {
 	mu        sync.RWMutex
 	templates map[templateKey]*template
 	count     map[netip.Addr]int
-	sessions  map[sessionKey]*session
+	// ids are the template ids held per domain, for withdrawals of all.
+	ids map[sessionKey]map[uint16]struct{}
+	// fields is the number of fields of all templates held.
+	fields   int
+	sessions map[sessionKey]*session
 	// pending are the store writes waiting for the writer, by store key:
 	// a later change of a key replaces an earlier one not yet written.
 	pending map[string][]byte
@@ -109,6 +115,7 @@ func NewTemplates() *Templates {
 	t := &Templates{
 		templates: map[templateKey]*template{},
 		count:     map[netip.Addr]int{},
+		ids:       map[sessionKey]map[uint16]struct{}{},
 		sessions:  map[sessionKey]*session{},
 		pending:   map[string][]byte{},
 		wake:      make(chan struct{}, 1),
@@ -148,13 +155,27 @@ func (t *Templates) add(k templateKey, tm *template) error {
 
 // putLocked stores a template within the bounds.
 func (t *Templates) putLocked(k templateKey, tm *template) error {
-	if _, known := t.templates[k]; !known {
-		if t.count[k.exporter] >= maxTemplatesPerExporter || len(t.templates) >= maxTemplates {
-			return errTooManyTemplates
-		}
+	old := t.templates[k]
+	fields := t.fields + len(tm.fields)
+	if old != nil {
+		fields -= len(old.fields)
+	} else if t.count[k.exporter] >= maxTemplatesPerExporter || len(t.templates) >= maxTemplates {
+		return errTooManyTemplates
+	}
+	if fields > maxFieldsHeld {
+		return errTooManyTemplates
+	}
+	if old == nil {
 		t.count[k.exporter]++
+		ids := t.ids[k.session()]
+		if ids == nil {
+			ids = map[uint16]struct{}{}
+			t.ids[k.session()] = ids
+		}
+		ids[k.id] = struct{}{}
 	}
 	t.templates[k] = tm
+	t.fields = fields
 	return nil
 }
 
@@ -169,20 +190,27 @@ func (t *Templates) withdraw(k templateKey, setID uint16, all bool) {
 		}
 		return
 	}
-	for key, tm := range t.templates {
-		if key.session() == k.session() && tm.setID == setID && t.removeLocked(key) {
+	for id := range t.ids[k.session()] {
+		key := templateKey{k.exporter, k.version, k.domain, id}
+		if t.templates[key].setID == setID && t.removeLocked(key) {
 			t.queueLocked(key.storeKey(), encodeTombstone(t.origin))
 		}
 	}
 }
 
 func (t *Templates) removeLocked(k templateKey) bool {
-	if _, ok := t.templates[k]; !ok {
+	old, ok := t.templates[k]
+	if !ok {
 		return false
 	}
+	t.fields -= len(old.fields)
 	delete(t.templates, k)
 	if t.count[k.exporter]--; t.count[k.exporter] <= 0 {
 		delete(t.count, k.exporter)
+	}
+	ids := t.ids[k.session()]
+	if delete(ids, k.id); len(ids) == 0 {
+		delete(t.ids, k.session())
 	}
 	return true
 }
@@ -202,9 +230,10 @@ type sessionUpdate struct {
 	hasSampler bool
 }
 
-// updateSession applies option data and returns the session now in force.
-// Nothing is written when the exporter repeats what it said before.
-func (t *Templates) updateSession(k sessionKey, u sessionUpdate) *session {
+// updateSession applies what the option records of a set said and returns
+// the session now in force. Nothing is written when the exporter repeats
+// what it said before.
+func (t *Templates) updateSession(k sessionKey, updates []sessionUpdate) *session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.sessions[k]
@@ -212,23 +241,29 @@ func (t *Templates) updateSession(k sessionKey, u sessionUpdate) *session {
 	if old != nil {
 		s = *old
 	}
-	changed := false
-	if u.sysInitMs != 0 && u.sysInitMs != s.sysInitMs {
-		s.sysInitMs, changed = u.sysInitMs, true
-	}
-	if u.rate != 0 {
+	changed, cloned := false, false
+	for _, u := range updates {
+		if u.sysInitMs != 0 && u.sysInitMs != s.sysInitMs {
+			s.sysInitMs, changed = u.sysInitMs, true
+		}
 		switch {
-		case u.hasSampler && s.samplers[u.samplerID] != u.rate:
-			if len(s.samplers) >= maxSamplersPerSession && s.samplers[u.samplerID] == 0 {
-				break
+		case u.rate == 0:
+		case !u.hasSampler:
+			if u.rate != s.rate {
+				s.rate, changed = u.rate, true
 			}
-			s.samplers = maps.Clone(s.samplers)
-			if s.samplers == nil {
-				s.samplers = map[uint64]uint64{}
+		case s.samplers[u.samplerID] != u.rate:
+			if _, known := s.samplers[u.samplerID]; !known && len(s.samplers) >= maxSamplersPerSession {
+				continue
+			}
+			if !cloned {
+				// Published sessions are read without the lock.
+				s.samplers, cloned = maps.Clone(s.samplers), true
+				if s.samplers == nil {
+					s.samplers = map[uint64]uint64{}
+				}
 			}
 			s.samplers[u.samplerID], changed = u.rate, true
-		case !u.hasSampler && u.rate != s.rate:
-			s.rate, changed = u.rate, true
 		}
 	}
 	if !changed {

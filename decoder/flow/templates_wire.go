@@ -16,8 +16,10 @@ const (
 	setIPFIXTemplate        = 2
 	setIPFIXOptionsTemplate = 3
 	minDataSetID            = 256
-	variableLength          = 0xffff
-	enterpriseBit           = 0x8000
+	// maxTemplateFields bounds one template; real ones have tens.
+	maxTemplateFields = 1024
+	variableLength    = 0xffff
+	enterpriseBit     = 0x8000
 )
 
 var errTemplate = errors.New("bad template record")
@@ -88,8 +90,11 @@ func parseTemplate(version, setID uint16, b []byte) (parsedTemplate, error) {
 	if len(b) < off+4*count {
 		return p, fmt.Errorf("%w: template %d of %d fields cut short", errTemplate, p.id, count)
 	}
-	tm := &template{setID: setID, scopes: scopes, fields: make([]netflow.Field, count)}
-	for i := range tm.fields {
+	if count > maxTemplateFields {
+		return p, fmt.Errorf("%w: template %d has %d fields, more than %d", errTemplate, p.id, count, maxTemplateFields)
+	}
+	tm := &template{setID: setID, fields: make([]netflow.Field, 0, count)}
+	for i := range count {
 		if len(b) < off+4 {
 			return p, fmt.Errorf("%w: template %d cut short at field %d", errTemplate, p.id, i)
 		}
@@ -103,12 +108,20 @@ func parseTemplate(version, setID uint16, b []byte) (parsedTemplate, error) {
 			f.PenProvided, f.Pen = true, binary.BigEndian.Uint32(b[off:])
 			off += 4
 		}
-		if f.Length == variableLength {
+		switch f.Length {
+		case 0:
+			// It holds nothing; skipping it keeps decoding work within
+			// the datagram's size (each field read takes a byte at least).
+			continue
+		case variableLength:
 			tm.minBytes++
-		} else {
+		default:
 			tm.minBytes += int(f.Length)
 		}
-		tm.fields[i] = f
+		tm.fields = append(tm.fields, f)
+		if i < scopes {
+			tm.scopes++
+		}
 	}
 	if tm.minBytes == 0 {
 		// goflow2 loops forever on the data of such a template.
