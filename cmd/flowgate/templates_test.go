@@ -299,3 +299,38 @@ func TestSampledExporters(t *testing.T) {
 		})
 	}
 }
+
+// TestExporterLossCounted: a datagram lost on the way shows in the
+// exporter's sequence numbers, counted per exporter: datagrams for NetFlow
+// v9, records for IPFIX.
+func TestExporterLossCounted(t *testing.T) {
+	s := newFlowSetup(t, 300)
+	dst := fmt.Sprintf("127.0.0.1:%d", s.port)
+	for _, tc := range []struct {
+		x      flowExporter
+		from   string
+		metric string
+	}{
+		{softflowd(9), "127.0.0.2", "flowgate_exporter_lost_datagrams_total"},
+		{softflowd(10), "127.0.0.3", "flowgate_exporter_lost_records_total"},
+	} {
+		datagrams, dec := record(t, tc.x, s.pcap)
+		if len(datagrams) < 4 {
+			t.Fatalf("%s sent %d datagrams: too few", tc.x.name, len(datagrams))
+		}
+		const skipped = 2
+		before := len(s.intake.Events())
+		peers.Send(t, tc.from, dst, append(append([][]byte(nil), datagrams[:skipped]...), datagrams[skipped+1:]...))
+		sent := len(dec.Flows) - len(flowsIn(dec, skipped, skipped+1).Flows)
+		s.settle(t, before+sent)
+		want := 1
+		if tc.x.flowType == "IPFIX" {
+			want = len(flowsIn(dec, skipped, skipped+1).Flows)
+		}
+		label := fmt.Sprintf(`exporter="%s"`, tc.from)
+		lost := s.proc.Metric("flowgate_exporter_lost_datagrams_total", label) + s.proc.Metric("flowgate_exporter_lost_records_total", label)
+		if got := s.proc.Metric(tc.metric, label); got != float64(want) || lost != got {
+			t.Errorf("%s: %s{%s} = %v (both losses %v), want %d", tc.x.name, tc.metric, label, got, lost, want)
+		}
+	}
+}
