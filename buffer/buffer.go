@@ -56,6 +56,9 @@ type Buffer struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	// reserveBytes is the share of the store left to JetStream's own
+	// state and key-value buckets.
+	reserveBytes int64
 }
 
 // Open starts the embedded server on the data directory, recovering what it
@@ -64,7 +67,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("buffer dir %s: %w", cfg.Dir, err)
 	}
-	streamBytes := cfg.MaxBytes - min(metaReserveBytes, cfg.MaxBytes/8)
+	reserve := min(metaReserveBytes, cfg.MaxBytes/8)
+	streamBytes := cfg.MaxBytes - reserve
 	ns, err := server.NewServer(&server.Options{
 		ServerName:         "flowgate",
 		DontListen:         true,
@@ -86,7 +90,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("buffer in %s: the store did not open within %s", cfg.Dir, startTimeout)
 	}
-	b := &Buffer{log: log, ns: ns}
+	b := &Buffer{log: log, ns: ns, reserveBytes: reserve}
 	if err := b.connect(ctx, streamBytes); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("buffer in %s: %w", cfg.Dir, err)

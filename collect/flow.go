@@ -12,6 +12,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
 	"github.com/flowgate/flowgate/decoder/udp"
 	"github.com/flowgate/flowgate/enrich"
@@ -29,12 +31,15 @@ import (
 type FlowConfig struct {
 	// Intake names the intake, for logs and metrics.
 	Intake string
+	// Protocol picks the decoder: config.ProtocolNetFlow (v5, v9, IPFIX)
+	// or config.ProtocolSFlow.
+	Protocol string
 	// Subject is where its records go in the buffer.
 	Subject string
 	// Port is the UDP port (every address, IPv4 and IPv6).
 	Port int
-	// SFlow says the port receives sFlow v5 rather than NetFlow/IPFIX.
-	SFlow bool
+	// Sockets share the port (0: udp's default).
+	Sockets int
 	// Workers decode in parallel; one exporter always goes to the same one.
 	Workers int
 	// ReceiveBuffer is the socket buffer asked for (0: udp's default).
@@ -45,13 +50,19 @@ type FlowConfig struct {
 	FlushInterval      time.Duration
 }
 
-// DefaultFlowConfig returns the settings for an intake on port.
+// queueDatagrams is how many datagrams wait for each worker; past that,
+// readers wait and datagrams stay in the sockets, where the kernel counts
+// what it must drop.
+const queueDatagrams = 1024
+
+// DefaultFlowConfig returns the settings for a NetFlow intake on port.
 func DefaultFlowConfig(intake string, port int) FlowConfig {
 	return FlowConfig{
 		Intake:             intake,
+		Protocol:           config.ProtocolNetFlow,
 		Subject:            buffer.Subject(intake),
 		Port:               port,
-		Workers:            2,
+		Workers:            runtime.GOMAXPROCS(0),
 		MaxFlowsPerMessage: 256,
 		FlushInterval:      50 * time.Millisecond,
 	}
@@ -73,10 +84,14 @@ type FlowIntake struct {
 // NewFlowIntake binds the intake's port.
 func NewFlowIntake(cfg FlowConfig, templates *flow.Templates, enricher *enrich.Enricher, buf *buffer.Buffer, m *Metrics, log *slog.Logger) (*FlowIntake, error) {
 	log = log.With("intake", cfg.Intake)
-	l, err := udp.Listen(udp.Config{Addr: ":" + strconv.Itoa(cfg.Port), ReceiveBuffer: cfg.ReceiveBuffer}, log)
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	l, err := udp.Listen(udp.Config{Addr: ":" + strconv.Itoa(cfg.Port), ReceiveBuffer: cfg.ReceiveBuffer, Sockets: cfg.Sockets}, log)
 	if err != nil {
 		return nil, err
 	}
+	m.watchListener(cfg.Intake, l)
 	return &FlowIntake{
 		cfg:       cfg,
 		listener:  l,
@@ -102,7 +117,7 @@ func (fi *FlowIntake) Run(ctx context.Context) error {
 	queues := make([]chan *datagram, fi.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan *datagram, 1024)
+		queues[i] = make(chan *datagram, queueDatagrams)
 		wg.Add(1)
 		go func(q <-chan *datagram) {
 			defer wg.Done()
@@ -131,18 +146,29 @@ func (fi *FlowIntake) Run(ctx context.Context) error {
 }
 
 // worker picks the worker of an exporter: its datagrams are decoded in
-// order, so a template is always seen before the data that needs it.
+// order, so a template is always seen before the data that needs it and
+// sequence numbers are followed in one place.
 func (fi *FlowIntake) worker(a netip.Addr) int {
 	b := a.As16()
 	return int(maphash.Bytes(fi.seed, b[:]) % uint64(fi.cfg.Workers))
 }
 
-func (fi *FlowIntake) work(q <-chan *datagram) {
+// decodeFunc decodes one datagram of an exporter, appending its records.
+type decodeFunc func(data []byte, exporter netip.Addr, received time.Time, batch *pb.Batch) (flow.Result, error)
+
+// newDecoder returns a worker's decoder for the intake's protocol. Each
+// protocol of the UDP pipeline (NetFlow/IPFIX, sFlow) has its decoder
+// here; every one appends records and reports a flow.Result.
+func (fi *FlowIntake) newDecoder() decodeFunc {
 	dec := flow.NewDecoder(fi.templates)
-	decode := dec.Decode
-	if fi.cfg.SFlow {
-		decode = dec.DecodeSFlow
+	if fi.cfg.Protocol == config.ProtocolSFlow {
+		return dec.DecodeSFlow
 	}
+	return dec.Decode
+}
+
+func (fi *FlowIntake) work(q <-chan *datagram) {
+	decode := fi.newDecoder()
 	pub := fi.buf.Publisher(fi.cfg.Subject, fi.m.published)
 	defer pub.Close()
 	var batch pb.Batch
@@ -163,6 +189,7 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 	}
 	tick := time.NewTicker(fi.cfg.FlushInterval)
 	defer tick.Stop()
+	exporters := exporterCache{}
 	for {
 		select {
 		case d, ok := <-q:
@@ -178,13 +205,10 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 				fi.log.Debug("datagram refused", "exporter", from, "err", err)
 				continue
 			}
-			if res.MissingTemplate > 0 {
-				fi.m.templateMissing.Add(float64(res.MissingTemplate))
-			}
+			fi.m.result(exporters, from, &res)
 			for _, f := range batch.Flows[start:] {
 				fi.enricher.Flow(f)
 			}
-			fi.m.decoded.Add(float64(res.Flows + res.Counters))
 			if records() >= fi.cfg.MaxFlowsPerMessage {
 				flush()
 			}

@@ -3,25 +3,44 @@ package collect
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/decoder/udp"
 )
+
+// maxExporterLabels bounds the exporters named in metric labels; the
+// others are counted under exporter="other", so that a spoofer cannot
+// grow the metrics without bound.
+const maxExporterLabels = 1000
 
 // Metrics are the receiving side's counters, labelled by intake.
 type Metrics struct {
-	log             *slog.Logger
-	packets         *prometheus.CounterVec
-	bytes           *prometheus.CounterVec
-	decoded         *prometheus.CounterVec
-	buffered        *prometheus.CounterVec
-	droppedEvents   *prometheus.CounterVec
-	droppedPackets  *prometheus.CounterVec
-	templateMissing *prometheus.CounterVec
-	connections     *prometheus.GaugeVec
-	paused          *prometheus.GaugeVec
-	refused         *prometheus.CounterVec
+	log              *slog.Logger
+	packets          *prometheus.CounterVec
+	bytes            *prometheus.CounterVec
+	decoded          *prometheus.CounterVec
+	buffered         *prometheus.CounterVec
+	droppedEvents    *prometheus.CounterVec
+	droppedPackets   *prometheus.CounterVec
+	templateMissing  *prometheus.CounterVec
+	malformedSets    *prometheus.CounterVec
+	templatesRefused *prometheus.CounterVec
+	lostRecords      *prometheus.CounterVec
+	lostDatagrams    *prometheus.CounterVec
+	kernelDrops      *kernelDrops
+
+	// exporters are the exporter labels handed out so far.
+	mu          sync.Mutex
+	exporters   map[netip.Addr]string
+	connections *prometheus.GaugeVec
+	paused      *prometheus.GaugeVec
+	refused     *prometheus.CounterVec
 }
 
 // NewMetrics registers the receiving side's metrics.
@@ -47,8 +66,23 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_dropped_packets_total", Help: "Datagrams refused, by reason (malformed, unknown_version).",
 		}, []string{"intake", "reason"}),
 		templateMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_template_missing_total", Help: "Data sets skipped because the exporter had not sent their template.",
+			Name: "flowgate_template_missing_total", Help: "Data sets skipped because the exporter had not sent their template, by exporter.",
+		}, []string{"intake", "exporter"}),
+		malformedSets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_malformed_sets_total", Help: "Sets (or their ends) skipped as malformed; the rest of their datagram was kept.",
 		}, []string{"intake"}),
+		templatesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_templates_refused_total", Help: "Templates not kept because their exporter (or all exporters) hold too many.",
+		}, []string{"intake"}),
+		lostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_exporter_lost_records_total", Help: "Records (NetFlow v5, IPFIX) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
+		}, []string{"intake", "exporter"}),
+		lostDatagrams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_exporter_lost_datagrams_total", Help: "Datagrams (NetFlow v9) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
+		}, []string{"intake", "exporter"}),
+		kernelDrops: &kernelDrops{desc: prometheus.NewDesc("flowgate_udp_kernel_drops_total",
+			"Datagrams the kernel dropped because a socket's receive buffer was full, by socket (SO_RXQ_OVFL).",
+			[]string{"intake", "socket"}, nil)},
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowgate_open_connections", Help: "TCP and TLS connections open on a syslog intake.",
 		}, []string{"intake"}),
@@ -58,37 +92,135 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_refused_connections_total", Help: "Connections closed at once: over the intake's max_connections, or a failed TLS handshake.",
 		}, []string{"intake", "reason"}),
+		exporters: map[netip.Addr]string{},
 	}
 	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing,
+		m.malformedSets, m.templatesRefused, m.lostRecords, m.lostDatagrams, m.kernelDrops,
 		m.connections, m.paused, m.refused)
 	return m
 }
 
+// WatchTemplates exports how many templates the store holds.
+func WatchTemplates(reg prometheus.Registerer, t *flow.Templates) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flowgate_templates", Help: "NetFlow v9 and IPFIX templates held, over every exporter.",
+	}, func() float64 { return float64(t.Len()) }))
+}
+
+// exporterLabel names an exporter in labels, within maxExporterLabels.
+func (m *Metrics) exporterLabel(a netip.Addr) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.exporters[a]; ok {
+		return l
+	}
+	if len(m.exporters) >= maxExporterLabels {
+		return "other"
+	}
+	l := a.String()
+	m.exporters[a] = l
+	return l
+}
+
+// kernelDrops reads the sockets' drop counters when scraped.
+type kernelDrops struct {
+	desc      *prometheus.Desc
+	mu        sync.Mutex
+	listeners []intakeListener
+}
+
+type intakeListener struct {
+	intake string
+	l      *udp.Listener
+}
+
+func (k *kernelDrops) Describe(ch chan<- *prometheus.Desc) { ch <- k.desc }
+
+func (k *kernelDrops) Collect(ch chan<- prometheus.Metric) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, il := range k.listeners {
+		for i := range il.l.Sockets() {
+			ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(il.l.Drops(i)), il.intake, strconv.Itoa(i))
+		}
+	}
+}
+
+func (m *Metrics) watchListener(intake string, l *udp.Listener) {
+	m.kernelDrops.mu.Lock()
+	defer m.kernelDrops.mu.Unlock()
+	m.kernelDrops.listeners = append(m.kernelDrops.listeners, intakeListener{intake, l})
+}
+
 // intakeMetrics are one intake's children, looked up once.
 type intakeMetrics struct {
-	intake          string
-	parent          *Metrics
-	packets         prometheus.Counter
-	bytes           prometheus.Counter
-	decoded         prometheus.Counter
-	buffered        prometheus.Counter
-	templateMissing prometheus.Counter
-	connections     prometheus.Gauge
-	paused          prometheus.Gauge
+	intake           string
+	parent           *Metrics
+	packets          prometheus.Counter
+	bytes            prometheus.Counter
+	decoded          prometheus.Counter
+	buffered         prometheus.Counter
+	malformedSets    prometheus.Counter
+	templatesRefused prometheus.Counter
+	connections      prometheus.Gauge
+	paused           prometheus.Gauge
 }
 
 func (m *Metrics) forIntake(intake string) *intakeMetrics {
 	return &intakeMetrics{
-		intake:          intake,
-		parent:          m,
-		packets:         m.packets.WithLabelValues(intake),
-		bytes:           m.bytes.WithLabelValues(intake),
-		decoded:         m.decoded.WithLabelValues(intake),
-		buffered:        m.buffered.WithLabelValues(intake),
-		templateMissing: m.templateMissing.WithLabelValues(intake),
-		connections:     m.connections.WithLabelValues(intake),
-		paused:          m.paused.WithLabelValues(intake),
+		intake:           intake,
+		parent:           m,
+		packets:          m.packets.WithLabelValues(intake),
+		bytes:            m.bytes.WithLabelValues(intake),
+		decoded:          m.decoded.WithLabelValues(intake),
+		buffered:         m.buffered.WithLabelValues(intake),
+		malformedSets:    m.malformedSets.WithLabelValues(intake),
+		templatesRefused: m.templatesRefused.WithLabelValues(intake),
+		connections:      m.connections.WithLabelValues(intake),
+		paused:           m.paused.WithLabelValues(intake),
 	}
+}
+
+// exporterCounters are one exporter's children in one intake.
+type exporterCounters struct {
+	templateMissing, lostRecords, lostDatagrams prometheus.Counter
+}
+
+// exporterCache keeps a worker's exporter children: looked up only when a
+// datagram has something to count for its exporter, then kept.
+type exporterCache map[netip.Addr]*exporterCounters
+
+// maxCachedExporters bounds a worker's cache.
+const maxCachedExporters = 4096
+
+// result counts what decoding one datagram of exporter from gave.
+func (m *intakeMetrics) result(c exporterCache, from netip.Addr, res *flow.Result) {
+	m.decoded.Add(float64(res.Flows + res.Counters))
+	if res.BadSets > 0 {
+		m.malformedSets.Add(float64(res.BadSets))
+	}
+	if res.RefusedTemplates > 0 {
+		m.templatesRefused.Add(float64(res.RefusedTemplates))
+	}
+	if res.MissingTemplate == 0 && res.LostRecords == 0 && res.LostDatagrams == 0 {
+		return
+	}
+	e := c[from]
+	if e == nil {
+		if len(c) >= maxCachedExporters {
+			clear(c)
+		}
+		label := m.parent.exporterLabel(from)
+		e = &exporterCounters{
+			templateMissing: m.parent.templateMissing.WithLabelValues(m.intake, label),
+			lostRecords:     m.parent.lostRecords.WithLabelValues(m.intake, label),
+			lostDatagrams:   m.parent.lostDatagrams.WithLabelValues(m.intake, label),
+		}
+		c[from] = e
+	}
+	e.templateMissing.Add(float64(res.MissingTemplate))
+	e.lostRecords.Add(float64(res.LostRecords))
+	e.lostDatagrams.Add(float64(res.LostDatagrams))
 }
 
 func (m *intakeMetrics) dropped(reason string, events int) {

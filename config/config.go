@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,6 +106,22 @@ type Intake struct {
 	// goflow2, goflow2's JSON for pipelines built on it.
 	Format string `yaml:"format"`
 
+	// Receive path of UDP intakes (udp, netflow, sflow).
+	// ReceiveBuffer is the socket receive buffer (SO_RCVBUF) asked for, per
+	// socket; 0 is decoder/udp's default.
+	ReceiveBuffer Size `yaml:"receive_buffer"`
+	// Sockets is how many SO_REUSEPORT sockets share the port; 0: one per CPU.
+	Sockets int `yaml:"sockets"`
+
+	// Flow intakes (netflow, sflow).
+	// Workers decode in parallel, each exporter on one; 0: one per CPU.
+	Workers int `yaml:"workers"`
+	// ScaleSampling multiplies bytes and packets of sampled flows by the
+	// sampling rate; on unless set to false (see Scaling).
+	ScaleSampling *bool `yaml:"scale_sampling"`
+	// Exporters are per-router settings, by address.
+	Exporters []Exporter `yaml:"exporters"`
+
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
 }
@@ -112,6 +129,31 @@ type Intake struct {
 // IsLog says whether the intake receives syslog (tcp, udp or tls).
 func (in *Intake) IsLog() bool {
 	return in.Protocol == ProtocolTCP || in.Protocol == ProtocolUDP || in.Protocol == ProtocolTLS
+}
+
+// Scaling says whether sampled flows are scaled up by their rate.
+func (in *Intake) Scaling() bool { return in.ScaleSampling == nil || *in.ScaleSampling }
+
+// Exporter is what the configuration says about one router exporting to
+// a flow intake. Events of its flows carry the names.
+type Exporter struct {
+	// Address is the exporter's address, as its datagrams come from (for
+	// sFlow, the agent address).
+	Address string `yaml:"address"`
+	// Name is written in the events as exporterName.
+	Name string `yaml:"name"`
+	// SamplingRate is used when the exporter states no rate (one packet in
+	// SamplingRate), or always with SamplingOverride.
+	SamplingRate uint64 `yaml:"sampling_rate"`
+	// SamplingOverride makes SamplingRate win over what the exporter says.
+	SamplingOverride bool `yaml:"sampling_override"`
+	// Interfaces names the exporter's interfaces by ifIndex.
+	Interfaces map[uint32]string `yaml:"interfaces"`
+
+	// Addr is Address, parsed.
+	Addr netip.Addr `yaml:"-"`
+	// Line is where the exporter starts in the file, for messages.
+	Line int `yaml:"-"`
 }
 
 // Output says where events go.
@@ -208,9 +250,16 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
-		for i, line := range intakeLines(&root) {
-			if i < len(c.Intakes) {
-				c.Intakes[i].Line = line
+		for i, item := range intakeNodes(&root) {
+			if i >= len(c.Intakes) {
+				break
+			}
+			in := &c.Intakes[i]
+			in.Line = item.Line
+			for j, line := range exporterLines(item) {
+				if j < len(in.Exporters) {
+					in.Exporters[j].Line = line
+				}
 			}
 		}
 	}
@@ -225,24 +274,32 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 	return c, nil
 }
 
-// intakeLines returns the line of each item of the top-level intakes list.
-func intakeLines(root *yaml.Node) []int {
+// intakeNodes returns the items of the top-level intakes list.
+func intakeNodes(root *yaml.Node) []*yaml.Node {
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
 		return nil
 	}
-	m := root.Content[0]
+	return sequenceItems(root.Content[0], "intakes")
+}
+
+// exporterLines returns the line of each item of an intake's exporters.
+func exporterLines(intake *yaml.Node) []int {
+	var lines []int
+	for _, item := range sequenceItems(intake, "exporters") {
+		lines = append(lines, item.Line)
+	}
+	return lines
+}
+
+// sequenceItems returns the items of the list under key in mapping m.
+func sequenceItems(m *yaml.Node, key string) []*yaml.Node {
 	if m.Kind != yaml.MappingNode {
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value != "intakes" || m.Content[i+1].Kind != yaml.SequenceNode {
-			continue
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
+			return m.Content[i+1].Content
 		}
-		var lines []int
-		for _, item := range m.Content[i+1].Content {
-			lines = append(lines, item.Line)
-		}
-		return lines
 	}
 	return nil
 }
@@ -435,6 +492,7 @@ func (c *Config) validate(resolveErrs []error) error {
 				errs = append(errs, fmt.Errorf("%s ships to %s: %w", where, in.Output.Transport, err))
 			}
 		}
+		errs = append(errs, in.validateFlow(where)...)
 		if in.Stats {
 			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
 				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))

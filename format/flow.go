@@ -60,8 +60,14 @@ func AppendFlow(dst []byte, f *pb.Flow) []byte {
 	if has(f, pb.Field_IN_IF) {
 		o.uint("ingressInterface", uint64(f.InIf))
 	}
+	if f.InIfName != "" {
+		o.str("interfaceName", f.InIfName)
+	}
 	if has(f, pb.Field_OUT_IF) {
 		o.uint("egressInterface", uint64(f.OutIf))
+	}
+	if f.OutIfName != "" {
+		o.str("egressInterfaceName", f.OutIfName)
 	}
 	if has(f, pb.Field_START) {
 		o.uint("flowStartSeconds", f.StartMs/1000)
@@ -138,6 +144,9 @@ func AppendFlow(dst []byte, f *pb.Flow) []byte {
 		o.uint("samplingPacketInterval", f.SamplingRate)
 	}
 	o.addr("exporterIPv4Address", "exporterIPv6Address", f.Exporter)
+	if f.ExporterName != "" {
+		o.str("exporterName", f.ExporterName)
+	}
 	if has(f, pb.Field_OBSERVATION_DOMAIN) {
 		o.uint("observationDomainId", uint64(f.ObservationDomainId))
 	}

@@ -336,6 +336,10 @@ type Flow struct {
 	IcmpTypeCode  uint32 `protobuf:"varint,32,opt,name=icmp_type_code,json=icmpTypeCode,proto3" json:"icmp_type_code,omitempty"`    // icmpTypeCodeIPv4 / icmpTypeCodeIPv6
 	SamplingRate  uint64 `protobuf:"varint,33,opt,name=sampling_rate,json=samplingRate,proto3" json:"sampling_rate,omitempty"`      // samplingPacketInterval
 	FlowEndReason uint32 `protobuf:"varint,34,opt,name=flow_end_reason,json=flowEndReason,proto3" json:"flow_end_reason,omitempty"` // flowEndReason
+	// Names from the intake's exporter settings (enrich/); empty: none.
+	ExporterName string `protobuf:"bytes,35,opt,name=exporter_name,json=exporterName,proto3" json:"exporter_name,omitempty"` // exporterName (not an IANA element)
+	InIfName     string `protobuf:"bytes,36,opt,name=in_if_name,json=inIfName,proto3" json:"in_if_name,omitempty"`           // interfaceName (IE 82), of the ingress interface
+	OutIfName    string `protobuf:"bytes,37,opt,name=out_if_name,json=outIfName,proto3" json:"out_if_name,omitempty"`        // egressInterfaceName (not an IANA element)
 	// The sequence number of the export datagram (v5, v9, IPFIX, sFlow
 	// headers): goflow2's sequence_num. IPFIX has no per-record element.
 	SequenceNum    uint32 `protobuf:"varint,40,opt,name=sequence_num,json=sequenceNum,proto3" json:"sequence_num,omitempty"`
@@ -617,6 +621,27 @@ func (x *Flow) GetFlowEndReason() uint32 {
 		return x.FlowEndReason
 	}
 	return 0
+}
+
+func (x *Flow) GetExporterName() string {
+	if x != nil {
+		return x.ExporterName
+	}
+	return ""
+}
+
+func (x *Flow) GetInIfName() string {
+	if x != nil {
+		return x.InIfName
+	}
+	return ""
+}
+
+func (x *Flow) GetOutIfName() string {
+	if x != nil {
+		return x.OutIfName
+	}
+	return ""
 }
 
 func (x *Flow) GetSequenceNum() uint32 {
@@ -1106,7 +1131,7 @@ var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\x80\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\xe3\n" +
 	"\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
@@ -1145,7 +1170,11 @@ const file_flowgate_proto_rawDesc = "" +
 	"\tdirection\x18\x1f \x01(\rR\tdirection\x12$\n" +
 	"\x0eicmp_type_code\x18  \x01(\rR\ficmpTypeCode\x12#\n" +
 	"\rsampling_rate\x18! \x01(\x04R\fsamplingRate\x12&\n" +
-	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\x12!\n" +
+	"\x0fflow_end_reason\x18\" \x01(\rR\rflowEndReason\x12#\n" +
+	"\rexporter_name\x18# \x01(\tR\fexporterName\x12\x1c\n" +
+	"\n" +
+	"in_if_name\x18$ \x01(\tR\binIfName\x12\x1e\n" +
+	"\vout_if_name\x18% \x01(\tR\toutIfName\x12!\n" +
 	"\fsequence_num\x18( \x01(\rR\vsequenceNum\x12\x14\n" +
 	"\x05etype\x18) \x01(\rR\x05etype\x12\x15\n" +
 	"\x06ip_ttl\x18* \x01(\rR\x05ipTtl\x12\x1b\n" +

@@ -29,48 +29,59 @@ type flowSetup struct {
 	pcap    string
 	packets int
 	flows   []testtraffic.Flow
+	// config and httpAddr start the appliance again.
+	config, httpAddr string
 }
 
 func newFlowSetup(t *testing.T, nflows int) *flowSetup {
 	t.Helper()
-	return newFlowSetupTo(t, nflows, "")
+	return newFlowSetupWith(t, nflows, "")
 }
 
-// newFlowSetupTo is newFlowSetup with another output block; empty means the
-// local HTTPS intake.
-func newFlowSetupTo(t *testing.T, nflows int, output string) *flowSetup {
+// newFlowSetupWith adds intakeKeys (indented as the intake's keys) to the
+// intake's configuration.
+func newFlowSetupWith(t *testing.T, nflows int, intakeKeys string) *flowSetup {
 	t.Helper()
 	peers.Require(t, "softflowd", "softflowctl", "tshark")
 	s := &flowSetup{intake: intaketest.NewHTTPS(t), port: apptest.FreePort(t, "udp")}
 	dir := t.TempDir()
-	s.flows = testtraffic.Flows(nflows, 7, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), true)
+	s.pcap, s.flows = writeCapture(t, nflows, 7)
 	for _, f := range s.flows {
 		s.packets += f.Packets
 	}
-	s.pcap = filepath.Join(dir, "traffic.pcap")
-	if err := testtraffic.WriteFile(s.pcap, s.flows); err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	if output == "" {
-		output = fmt.Sprintf("output:\n  transport: https\n  endpoint: %s\n  ca_file: %s\n", s.intake.URL, s.intake.CAFile)
-	}
+	s.httpAddr = fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow
     port: %d
     intake_key: %s
-%sbuffer:
+%soutput:
+  transport: https
+  endpoint: %s
+  ca_file: %s
+buffer:
   dir: %s
 http:
   listen: %s
-`, s.port, testKey, output, filepath.Join(dir, "data"), httpAddr)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+`, s.port, testKey, intakeKeys, s.intake.URL, s.intake.CAFile, filepath.Join(dir, "data"), s.httpAddr)
+	s.config = filepath.Join(dir, "intakes.yaml")
+	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.proc = apptest.Start(t, path, httpAddr)
+	s.proc = apptest.Start(t, s.config, s.httpAddr)
 	return s
+}
+
+// writeCapture writes a capture of n flows, different for each seed.
+func writeCapture(t *testing.T, n int, seed uint64) (string, []testtraffic.Flow) {
+	t.Helper()
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(seed) * time.Minute)
+	flows := testtraffic.Flows(n, seed, start, true)
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("traffic-%d.pcap", seed))
+	if err := testtraffic.WriteFile(path, flows); err != nil {
+		t.Fatal(err)
+	}
+	return path, flows
 }
 
 // export has softflowd export the capture with NetFlow version v through a
@@ -90,14 +101,15 @@ func (s *flowSetup) export(t *testing.T, version int) peers.Decoded {
 	return dec
 }
 
-// settle waits until the appliance has shipped every record it buffered
-// and the intake holds want events, then returns them.
+// settle waits until the intake holds want events and the appliance has
+// buffered and shipped every record it decoded, then returns the events.
 func (s *flowSetup) settle(t *testing.T, want int) []map[string]any {
 	t.Helper()
 	got := s.intake.WaitEvents(t, want, 60*time.Second)
 	if !apptest.Eventually(10*time.Second, func() bool {
-		return s.proc.Metric("flowgate_decoded_events_total") == float64(want) &&
-			s.proc.Metric("flowgate_shipped_events_total") == s.proc.Metric("flowgate_buffered_events_total")
+		decoded := s.proc.Metric("flowgate_decoded_events_total")
+		return decoded == s.proc.Metric("flowgate_buffered_events_total") &&
+			decoded == s.proc.Metric("flowgate_shipped_events_total")
 	}) {
 		t.Fatalf("appliance did not settle: decoded %v, buffered %v, shipped %v, want %d",
 			s.proc.Metric("flowgate_decoded_events_total"), s.proc.Metric("flowgate_buffered_events_total"),
@@ -140,7 +152,7 @@ func TestFlowsReachTheIntake(t *testing.T) {
 			if len(events) != len(dec.Flows) {
 				t.Fatalf("intake got %d events, the exporter sent %d records", len(events), len(dec.Flows))
 			}
-			checkEvents(t, events, dec, s.flows, tc.flowType, tc.startSlackMs)
+			checkEvents(t, events, dec, s.flows, expect{flowType: tc.flowType, slackMs: tc.startSlackMs})
 		})
 	}
 }
@@ -148,23 +160,18 @@ func TestFlowsReachTheIntake(t *testing.T) {
 // The quick start's output: the same events, one JSON object a line.
 func TestFileOutputWritesOneEventALine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.jsonl")
-	s := newFlowSetupTo(t, 100, fmt.Sprintf("output:\n  transport: file\n  path: %s\n", path))
+	s := newFlowSetupWith(t, 100, fmt.Sprintf("    output: {transport: file, path: %s}\n", path))
 	dec := s.export(t, 10)
-	var lines []string
-	if !apptest.Eventually(30*time.Second, func() bool {
+	read := func() []string {
 		data, _ := os.ReadFile(path)
-		lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-		return len(lines) >= len(dec.Flows)
-	}) {
-		t.Fatalf("%d lines in %s, want %d", len(lines), path, len(dec.Flows))
+		return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	}
-	if !apptest.Eventually(10*time.Second, func() bool {
-		return s.proc.Metric("flowgate_shipped_events_total") == float64(len(dec.Flows))
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return len(read()) >= len(dec.Flows) && s.proc.Metric("flowgate_shipped_events_total") == float64(len(dec.Flows))
 	}) {
-		t.Fatalf("shipped %v events, want %d", s.proc.Metric("flowgate_shipped_events_total"), len(dec.Flows))
+		t.Fatalf("%d lines in %s, %v shipped, want %d", len(read()), path, s.proc.Metric("flowgate_shipped_events_total"), len(dec.Flows))
 	}
-	data, _ := os.ReadFile(path)
-	lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	lines := read()
 	events := make([]map[string]any, 0, len(lines))
 	for _, l := range lines {
 		var m map[string]any
@@ -176,7 +183,7 @@ func TestFileOutputWritesOneEventALine(t *testing.T) {
 	if len(events) != len(dec.Flows) {
 		t.Fatalf("%d lines, the exporter sent %d records", len(events), len(dec.Flows))
 	}
-	checkEvents(t, events, dec, s.flows, "IPFIX", 2)
+	checkEvents(t, events, dec, s.flows, expect{flowType: "IPFIX", slackMs: 2})
 }
 
 func TestNothingLostWhileTheIntakeAnswers503(t *testing.T) {
@@ -199,7 +206,7 @@ func TestNothingLostWhileTheIntakeAnswers503(t *testing.T) {
 	if r := s.proc.Metric("flowgate_ship_failures_total", `status="503"`); r != refusals {
 		t.Fatalf("flowgate_ship_failures_total{status=503} = %v, want %d", r, refusals)
 	}
-	checkEvents(t, events, dec, s.flows, "NETFLOW_V9", 1000)
+	checkEvents(t, events, dec, s.flows, expect{flowType: "NETFLOW_V9", slackMs: 1000})
 }
 
 // flowKey identifies a flow across the exporter's view and ours.
@@ -207,11 +214,32 @@ func flowKey(src, dst string, sport, dport, proto int) string {
 	return fmt.Sprintf("%s %d > %s %d / %d", src, sport, dst, dport, proto)
 }
 
+// expect is what checkEvents expects of events beyond what tshark decoded.
+type expect struct {
+	flowType string
+	// slackMs is how far an absolute time may be from the truth.
+	slackMs float64
+	// partial says the exporter may not have seen every packet of a flow:
+	// its times lie within the flow's.
+	partial bool
+	// exporter is exporterIPv4Address ("": 127.0.0.1).
+	exporter string
+	// rate is the sampling rate the counters are scaled by and
+	// samplingPacketInterval states (0: unsampled, not checked).
+	rate int
+	// keys are more keys every event has, with these values.
+	keys map[string]any
+}
+
 // checkEvents asserts that events hold each record tshark decoded exactly
 // once, with the values the exporter sent, and absolute times that match
-// the traffic in the capture.
-func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traffic []testtraffic.Flow, flowType string, slackMs float64) {
+// the traffic in the capture (for sampled flows: that lie within it).
+func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traffic []testtraffic.Flow, x expect) {
 	t.Helper()
+	if x.exporter == "" {
+		x.exporter = "127.0.0.1"
+	}
+	scale := max(x.rate, 1)
 	truth := map[string]testtraffic.Flow{}
 	for _, f := range traffic {
 		truth[flowKey(f.Src.String(), f.Dst.String(), int(f.SrcPort), int(f.DstPort), int(f.Proto))] = f
@@ -243,14 +271,20 @@ func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traff
 		}
 		e := got[0]
 		want := map[string]int{
-			"octetDeltaCount":    atoi(t, f["cflow.octets"]),
-			"packetDeltaCount":   atoi(t, f["cflow.packets"]),
-			"tcpControlBits":     atoi(t, f["cflow.tcpflags"]),
-			"ingressInterface":   atoi(t, f["cflow.inputint"]),
-			"egressInterface":    atoi(t, f["cflow.outputint"]),
-			"ipClassOfService":   atoi(t, f["cflow.tos"]),
-			"flowStartSysUpTime": millis(t, f["cflow.timestart"]),
-			"flowEndSysUpTime":   millis(t, f["cflow.timeend"]),
+			"octetDeltaCount":  atoi(t, f["cflow.octets"]) * scale,
+			"packetDeltaCount": atoi(t, f["cflow.packets"]) * scale,
+			"tcpControlBits":   atoi(t, f["cflow.tcpflags"]),
+			"ingressInterface": atoi(t, f["cflow.inputint"]),
+			"egressInterface":  atoi(t, f["cflow.outputint"]),
+			"ipClassOfService": atoi(t, f["cflow.tos"]),
+		}
+		// Uptimes, when the exporter sends them rather than absolute times.
+		if v, ok := f["cflow.timestart"]; ok {
+			want["flowStartSysUpTime"] = millis(t, v)
+			want["flowEndSysUpTime"] = millis(t, f["cflow.timeend"])
+		}
+		if x.rate != 0 {
+			want["samplingPacketInterval"] = x.rate
 		}
 		if v, ok := f["cflow.ip_version"]; ok {
 			want["ipVersion"] = atoi(t, v)
@@ -262,11 +296,16 @@ func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traff
 				t.Errorf("%s: %s = %v, the exporter sent %d", k, name, g, w)
 			}
 		}
-		if e["flowType"] != flowType {
-			t.Errorf("%s: flowType %v, want %s", k, e["flowType"], flowType)
+		if e["flowType"] != x.flowType {
+			t.Errorf("%s: flowType %v, want %s", k, e["flowType"], x.flowType)
 		}
-		if e["exporterIPv4Address"] != "127.0.0.1" {
-			t.Errorf("%s: exporterIPv4Address %v", k, e["exporterIPv4Address"])
+		if e["exporterIPv4Address"] != x.exporter {
+			t.Errorf("%s: exporterIPv4Address %v, want %s", k, e["exporterIPv4Address"], x.exporter)
+		}
+		for key, v := range x.keys {
+			if e[key] != v {
+				t.Errorf("%s: %s = %v, want %v", k, key, e[key], v)
+			}
 		}
 		// Absolute times: the capture says when the flow really was.
 		tf, ok := truth[k]
@@ -276,11 +315,18 @@ func checkEvents(t *testing.T, events []map[string]any, dec peers.Decoded, traff
 		}
 		start := float64(tf.Start.UnixMilli())
 		end := float64(tf.Start.Add(time.Duration(tf.Packets-1) * tf.Gap).UnixMilli())
-		for name, w := range map[string]float64{"flowStartMilliseconds": start, "flowEndMilliseconds": end} {
-			g, ok := e[name].(float64)
-			if !ok || math.Abs(g-w) > slackMs {
-				t.Errorf("%s: %s = %v, the flow was at %v (±%vms)", k, name, e[name], int64(w), slackMs)
+		gs, okStart := e["flowStartMilliseconds"].(float64)
+		ge, okEnd := e["flowEndMilliseconds"].(float64)
+		switch {
+		case !okStart || !okEnd:
+			t.Errorf("%s: no absolute times: %v %v", k, e["flowStartMilliseconds"], e["flowEndMilliseconds"])
+		case x.rate > 1 || x.partial:
+			// The packets seen (sampled) lie within the flow.
+			if gs < start-x.slackMs || ge > end+x.slackMs || gs > ge {
+				t.Errorf("%s: sampled %v-%v, the flow was %v-%v (±%vms)", k, int64(gs), int64(ge), int64(start), int64(end), x.slackMs)
 			}
+		case math.Abs(gs-start) > x.slackMs || math.Abs(ge-end) > x.slackMs:
+			t.Errorf("%s: %v-%v, the flow was %v-%v (±%vms)", k, int64(gs), int64(ge), int64(start), int64(end), x.slackMs)
 		}
 		if s, ok := e["flowStartSeconds"].(float64); !ok || s != math.Floor(e["flowStartMilliseconds"].(float64)/1000) {
 			t.Errorf("%s: flowStartSeconds %v does not match flowStartMilliseconds %v", k, e["flowStartSeconds"], e["flowStartMilliseconds"])

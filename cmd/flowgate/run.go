@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -42,6 +43,8 @@ type appliance struct {
 	intakes  []interface{ Run(context.Context) error }
 	shippers []*ship.Shipper
 	closers  []io.Closer
+	// persister saves what the intakes learn; it stops after them.
+	persister *flow.Persister
 	// transports are the outputs' transports, by output and key.
 	transports map[string]ship.Transport
 	stdout     *lineWriter
@@ -92,15 +95,27 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)
 	templates := flow.NewTemplates()
-	enricher := enrich.New(enrich.DefaultConfig())
+	collect.WatchTemplates(a.reg, templates)
+	kv, err := a.buf.KV(ctx, templatesBucket, "NetFlow v9 and IPFIX templates and option-data state, by exporter and domain")
+	if err != nil {
+		return a, err
+	}
+	a.persister, err = flow.Persist(ctx, templates, kv, log)
+	if err != nil {
+		return a, err
+	}
 	for _, in := range c.Intakes {
 		var intake interface{ Run(context.Context) error }
 		subject := buffer.Subject(in.Name)
 		switch in.Protocol {
 		case config.ProtocolNetFlow, config.ProtocolSFlow:
 			fc := collect.DefaultFlowConfig(in.Name, in.Port)
-			fc.SFlow = in.Protocol == config.ProtocolSFlow
-			intake, err = collect.NewFlowIntake(fc, templates, enricher, a.buf, cm, log)
+			fc.Protocol = in.Protocol
+			fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
+			if in.Workers > 0 {
+				fc.Workers = in.Workers
+			}
+			intake, err = collect.NewFlowIntake(fc, templates, enrich.New(enrichConfig(in)), a.buf, cm, log)
 		default: // tcp, udp, tls
 			intake, err = a.syslogIntake(in, cm)
 		}
@@ -209,6 +224,23 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// templatesBucket is the key-value bucket of the buffer that keeps
+// templates across restarts and shares them between nodes.
+const templatesBucket = "FLOWGATE_TEMPLATES"
+
+// enrichConfig is what enrichment applies to an intake's flows.
+func enrichConfig(in config.Intake) enrich.Config {
+	cfg := enrich.Config{ScaleSampling: in.Scaling()}
+	if len(in.Exporters) > 0 {
+		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Exporters))
+	}
+	for _, e := range in.Exporters {
+		cfg.Exporters[e.Addr] = enrich.Exporter{Name: e.Name, SamplingRate: e.SamplingRate,
+			SamplingOverride: e.SamplingOverride, Interfaces: e.Interfaces}
+	}
+	return cfg
+}
+
 // maxPendingMessages is how many buffer messages an intake's shipper may
 // hold: its share of MEMORY_MESSAGES, or its queue_size.
 func maxPendingMessages(c *config.Config, in config.Intake) int {
@@ -227,16 +259,19 @@ func protocolName(in config.Intake) string {
 }
 
 // run starts the components and stops them in data-flow order: listeners
-// first (what they hold goes to the buffer), then shippers, then the store.
+// first (what they hold goes to the buffer), then the template persister
+// (what they learnt goes to the store), then shippers, then the store.
 func (a *appliance) run(ctx context.Context) error {
-	failed := make(chan error, len(a.intakes)+len(a.shippers)+1)
+	failed := make(chan error, len(a.intakes)+len(a.shippers)+2)
 	recvCtx, stopRecv := context.WithCancel(context.Background())
+	syncCtx, stopSync := context.WithCancel(context.Background())
 	shipCtx, stopShip := context.WithCancel(context.Background())
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	defer stopRecv()
+	defer stopSync()
 	defer stopShip()
 	defer stopHTTP()
-	var recv, shipping, monitoring sync.WaitGroup
+	var recv, syncing, shipping, monitoring sync.WaitGroup
 	start := func(wg *sync.WaitGroup, ctx context.Context, name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -250,6 +285,7 @@ func (a *appliance) run(ctx context.Context) error {
 	for _, s := range a.shippers {
 		start(&shipping, shipCtx, "shipper", s.Run)
 	}
+	start(&syncing, syncCtx, "templates", a.persister.Run)
 	for _, in := range a.intakes {
 		start(&recv, recvCtx, "intake", in.Run)
 	}
@@ -262,6 +298,8 @@ func (a *appliance) run(ctx context.Context) error {
 	}
 	stopRecv()
 	recv.Wait()
+	stopSync()
+	syncing.Wait()
 	stopShip()
 	shipping.Wait()
 	stopHTTP()

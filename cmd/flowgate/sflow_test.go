@@ -72,7 +72,7 @@ http:
 	}
 	relay := peers.NewRelay(t, fmt.Sprintf("127.0.0.1:%d", port))
 	peers.Sfprobe(t, pcap, relay.Addr, sflowAgent, sflowSubAgent, sflowRate, sflowReplays)
-	datagrams := relay.Drain(t, 10*time.Second)
+	datagrams := relay.Flush(t)
 	dec := peers.TsharkSFlow(t, datagrams)
 	if len(dec.Flows) == 0 || len(dec.Counters) == 0 {
 		t.Fatalf("pmacctd sent %d flow samples and %d counter samples in %d datagrams: want both", len(dec.Flows), len(dec.Counters), len(datagrams))

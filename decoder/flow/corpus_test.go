@@ -56,7 +56,7 @@ func TestCaptureCorpus(t *testing.T) {
 
 	relay := peers.NewRelay(t, "127.0.0.1:9")
 	peers.Sfprobe(t, pcap, relay.Addr, "192.0.2.200", 3, 2, 20)
-	ds := relay.Drain(t, 5*time.Second)
+	ds := relay.Flush(t)
 	counters, short := 0, false
 	for i, d := range ds {
 		res, err := dec.DecodeSFlow(d, testExporter, testReceived, &batch)

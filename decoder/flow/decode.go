@@ -1,7 +1,11 @@
 // Package flow decodes NetFlow v5, v9, IPFIX and sFlow v5 datagrams into
-// flow records (proto.Flow) and interface counters, with goflow2's decoders
-// and templates kept per exporter address and observation domain. Decoding is a pure function of the
-// datagram and the template store: no I/O, no globals.
+// flow records (proto.Flow) and interface counters (sFlow). Templates and option-data state are kept per exporter
+// address and observation domain (Templates), and can be persisted and
+// shared through a Store. Decoding is a pure function of the datagram and
+// that state: no I/O, no globals. Data sets are decoded by our own loop
+// over goflow2's field descriptions, straight into the record: one odd
+// field, a padding or a set cut short never spoils the rest of the
+// datagram, and no value is boxed on the way.
 package flow
 
 import (
@@ -11,9 +15,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"github.com/netsampler/goflow2/v2/decoders/netflow"
-	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
 
 	pb "github.com/flowgate/flowgate/proto"
 )
@@ -33,22 +34,33 @@ type Result struct {
 	MissingTemplate int
 	// Counters is the number of interface counter records appended (sFlow).
 	Counters int
+	// BadSets counts sets (or their ends) skipped as malformed; what came
+	// before them in the datagram was kept.
+	BadSets int
+	// RefusedTemplates counts templates not kept: the exporter has too many.
+	RefusedTemplates int
+	// LostRecords (v5, IPFIX) and LostDatagrams (v9) are what the
+	// exporter's sequence numbers say was sent and never arrived before
+	// this datagram.
+	LostRecords   uint64
+	LostDatagrams uint64
 }
 
 // Decoder decodes datagrams of one worker. It is not safe for concurrent
-// use; decoders share a Templates store.
+// use; decoders share a Templates store. Each exporter's datagrams must
+// reach one decoder, in order: it follows their sequence numbers.
 type Decoder struct {
 	templates *Templates
-	view      exporterTemplates
-	v5        netflowlegacy.PacketNetFlowV5
-	v9        netflow.NFv9Packet
-	ipfix     netflow.IPFIXPacket
-	reader    bytes.Buffer
+	streams   map[sessionKey]*stream
+	// updates is reused for the option records of a set.
+	updates []sessionUpdate
+	// reader is reused to hand sFlow records to goflow2's record decoders.
+	reader bytes.Buffer
 }
 
 // NewDecoder returns a decoder over a template store.
 func NewDecoder(t *Templates) *Decoder {
-	return &Decoder{templates: t, view: exporterTemplates{store: t}}
+	return &Decoder{templates: t, streams: map[sessionKey]*stream{}}
 }
 
 const (
@@ -57,72 +69,65 @@ const (
 	v5MaxRecords   = 30
 	v9HeaderBytes  = 20
 	ipfixHdrBytes  = 16
+	setHeaderBytes = 4
 	minDatagramLen = 4
 )
 
 // Decode appends the flow records of one datagram from exporter to batch.
-// A datagram that cannot be decoded appends nothing and returns an error
-// wrapping ErrMalformed or ErrVersion.
+// A datagram whose header cannot be read appends nothing and returns an
+// error wrapping ErrMalformed or ErrVersion.
 func (d *Decoder) Decode(data []byte, exporter netip.Addr, received time.Time, batch *pb.Batch) (Result, error) {
 	if len(data) < minDatagramLen {
 		return Result{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
 	}
 	exporter = exporter.Unmap()
-	start := len(batch.Flows)
-	var res Result
-	var err error
 	switch version := binary.BigEndian.Uint16(data); version {
 	case 5:
-		res, err = d.decodeV5(data, exporter, received, batch)
+		return d.decodeV5(data, exporter, received, batch)
 	case 9, 10:
-		res, err = d.decodeTemplated(data, version, exporter, received, batch)
+		return d.decodeTemplated(data, version, exporter, received, batch)
 	default:
 		return Result{}, fmt.Errorf("%w %d", ErrVersion, version)
 	}
-	if err != nil {
-		batch.Flows = batch.Flows[:start]
-		return Result{}, err
-	}
-	return res, nil
 }
 
 func (d *Decoder) decodeV5(data []byte, exporter netip.Addr, received time.Time, batch *pb.Batch) (Result, error) {
 	if len(data) < v5HeaderBytes {
 		return Result{}, fmt.Errorf("%w: NetFlow v5 header needs %d bytes, got %d", ErrMalformed, v5HeaderBytes, len(data))
 	}
-	count := int(binary.BigEndian.Uint16(data[2:]))
+	be := binary.BigEndian
+	count := int(be.Uint16(data[2:]))
 	if count > v5MaxRecords || len(data) < v5HeaderBytes+count*v5RecordBytes {
 		return Result{}, fmt.Errorf("%w: NetFlow v5 says %d records in %d bytes", ErrMalformed, count, len(data))
 	}
-	d.reader.Reset()
-	d.reader.Write(data)
-	p := &d.v5
-	if err := netflowlegacy.DecodeMessageVersion(&d.reader, p); err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	exportMs := uint64(p.UnixSecs)*1000 + uint64(p.UnixNSecs)/1e6
-	// The v5 header packs the sampling mode in the top 2 bits.
-	rate := uint64(p.SamplingInterval & 0x3fff)
+	uptime := be.Uint32(data[4:])
+	exportMs := uint64(be.Uint32(data[8:]))*1000 + uint64(be.Uint32(data[12:]))/1e6
+	seq := be.Uint32(data[16:])
+	engine := uint32(be.Uint16(data[20:]))
+	// The top 2 bits of the sampling field are the mode.
+	rate := uint64(be.Uint16(data[22:]) & 0x3fff)
 	receivedNs := uint64(received.UnixNano())
-	for i := range p.Records {
-		r := &p.Records[i]
+	addrs := newArena(4 + count*12)
+	exp := addrs.clone(exporter.AsSlice())
+	for i := range count {
+		r := data[v5HeaderBytes+i*v5RecordBytes:]
 		f := appendFlow(batch)
 		f.Type = pb.FlowType_NETFLOW_V5
 		f.TimeReceivedNs = receivedNs
-		f.Exporter = exporter.AsSlice()
-		f.SrcAddr = be32(uint32(r.SrcAddr))
-		f.DstAddr = be32(uint32(r.DstAddr))
-		f.NextHop = be32(uint32(r.NextHop))
-		f.InIf, f.OutIf = uint32(r.Input), uint32(r.Output)
-		f.Packets, f.Bytes = uint64(r.DPkts), uint64(r.DOctets)
-		f.StartUptimeMs, f.EndUptimeMs = r.First, r.Last
-		f.StartMs = uptimeToUnix(exportMs, p.SysUptime, r.First)
-		f.EndMs = uptimeToUnix(exportMs, p.SysUptime, r.Last)
-		f.SrcPort, f.DstPort = uint32(r.SrcPort), uint32(r.DstPort)
-		f.TcpFlags, f.Proto, f.Tos = uint32(r.TCPFlags), uint32(r.Proto), uint32(r.Tos)
-		f.SrcAs, f.DstAs = uint32(r.SrcAS), uint32(r.DstAS)
-		f.SequenceNum = p.FlowSequence
-		f.SrcMask, f.DstMask = uint32(r.SrcMask), uint32(r.DstMask)
+		f.Exporter = exp
+		f.SequenceNum = seq
+		f.SrcAddr = addrs.clone(r[0:4])
+		f.DstAddr = addrs.clone(r[4:8])
+		f.NextHop = addrs.clone(r[8:12])
+		f.InIf, f.OutIf = uint32(be.Uint16(r[12:])), uint32(be.Uint16(r[14:]))
+		f.Packets, f.Bytes = uint64(be.Uint32(r[16:])), uint64(be.Uint32(r[20:]))
+		f.StartUptimeMs, f.EndUptimeMs = be.Uint32(r[24:]), be.Uint32(r[28:])
+		f.StartMs = uptimeToUnix(exportMs, uptime, f.StartUptimeMs)
+		f.EndMs = uptimeToUnix(exportMs, uptime, f.EndUptimeMs)
+		f.SrcPort, f.DstPort = uint32(be.Uint16(r[32:])), uint32(be.Uint16(r[34:]))
+		f.TcpFlags, f.Proto, f.Tos = uint32(r[37]), uint32(r[38]), uint32(r[39])
+		f.SrcAs, f.DstAs = uint32(be.Uint16(r[40:])), uint32(be.Uint16(r[42:]))
+		f.SrcMask, f.DstMask = uint32(r[44]), uint32(r[45])
 		f.IpVersion = 4
 		f.Present = v5Present
 		if rate > 0 {
@@ -130,7 +135,8 @@ func (d *Decoder) decodeV5(data []byte, exporter netip.Addr, received time.Time,
 			f.Present |= bit(pb.Field_SAMPLING)
 		}
 	}
-	return Result{Flows: len(p.Records)}, nil
+	lost := d.stream(sessionKey{exporter, 5, engine}).records(seq, uint32(count), uint32(count))
+	return Result{Flows: count, LostRecords: uint64(lost)}, nil
 }
 
 // v5Present is every field a NetFlow v5 record carries.
@@ -140,106 +146,250 @@ var v5Present = bits(pb.Field_SRC_ADDR, pb.Field_DST_ADDR, pb.Field_NEXT_HOP, pb
 	pb.Field_TCP_FLAGS, pb.Field_PROTO, pb.Field_TOS, pb.Field_SRC_AS, pb.Field_DST_AS,
 	pb.Field_SRC_MASK, pb.Field_DST_MASK, pb.Field_IP_VERSION)
 
-// header is what the export header of v9 or IPFIX tells about times.
+// header is what the export header of v9 or IPFIX says.
 type header struct {
 	version  uint16
 	domain   uint32
-	sequence uint32
+	seq      uint32
 	exportMs uint64
 	// uptimeMs is the exporter's uptime at export (v9 only).
 	uptimeMs uint32
 }
 
+// message is the state of one v9 or IPFIX datagram being decoded.
+type message struct {
+	h          header
+	exporter   netip.Addr
+	exp        []byte // the exporter's address, shared by the datagram's records
+	addrs      arena
+	receivedNs uint64
+	sk         sessionKey
+	st         *session
+	batch      *pb.Batch
+	res        Result
+	// all and flows count the data records decoded, with and without
+	// option records, for the sequence numbers; complete is false once a
+	// data set could not be counted.
+	all, flows uint32
+	complete   bool
+}
+
 func (d *Decoder) decodeTemplated(data []byte, version uint16, exporter netip.Addr, received time.Time, batch *pb.Batch) (Result, error) {
-	var h header
-	var sets []any
-	d.view.exporter = exporter
-	d.reader.Reset()
-	d.reader.Write(data)
-	var derr error
+	be := binary.BigEndian
+	m := message{exporter: exporter, receivedNs: uint64(received.UnixNano()), batch: batch, complete: true}
+	var body []byte
 	if version == 9 {
 		if len(data) < v9HeaderBytes {
 			return Result{}, fmt.Errorf("%w: NetFlow v9 header needs %d bytes, got %d", ErrMalformed, v9HeaderBytes, len(data))
 		}
-		if err := checkTemplateSets(data, version); err != nil {
-			return Result{}, err
-		}
-		p := &d.v9
-		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, p, nil)
-		h = header{version: 9, domain: p.SourceId, sequence: p.SequenceNumber, exportMs: uint64(p.UnixSeconds) * 1000, uptimeMs: p.SystemUptime}
-		sets = p.FlowSets
+		m.h = header{version: 9, uptimeMs: be.Uint32(data[4:]), exportMs: uint64(be.Uint32(data[8:])) * 1000,
+			seq: be.Uint32(data[12:]), domain: be.Uint32(data[16:])}
+		body = data[v9HeaderBytes:]
 	} else {
 		if len(data) < ipfixHdrBytes {
 			return Result{}, fmt.Errorf("%w: IPFIX header needs %d bytes, got %d", ErrMalformed, ipfixHdrBytes, len(data))
 		}
-		if n := int(binary.BigEndian.Uint16(data[2:])); n != len(data) {
+		n := int(be.Uint16(data[2:]))
+		if n < ipfixHdrBytes || n > len(data) {
 			return Result{}, fmt.Errorf("%w: IPFIX length says %d bytes, datagram has %d", ErrMalformed, n, len(data))
 		}
-		if err := checkTemplateSets(data, version); err != nil {
-			return Result{}, err
-		}
-		p := &d.ipfix
-		derr = netflow.DecodeMessageVersion(&d.reader, &d.view, nil, p)
-		h = header{version: 10, domain: p.ObservationDomainId, sequence: p.SequenceNumber, exportMs: uint64(p.ExportTime) * 1000}
-		sets = p.FlowSets
+		m.h = header{version: 10, exportMs: uint64(be.Uint32(data[4:])) * 1000,
+			seq: be.Uint32(data[8:]), domain: be.Uint32(data[12:])}
+		body = data[ipfixHdrBytes:n]
 	}
-	if derr != nil && !errors.Is(derr, netflow.ErrorTemplateNotFound) {
-		return Result{}, fmt.Errorf("%w: %w", ErrMalformed, derr)
-	}
-	sk := sessionKey{exporter, h.version, h.domain}
-	var res Result
-	// Option data comes first in the datagram when the exporter sends it
-	// with the flows; apply it before the data sets that follow.
-	for _, set := range sets {
-		switch s := set.(type) {
-		case netflow.OptionsDataFlowSet:
-			d.applyOptions(sk, s.Records)
-		case netflow.DataFlowSet:
-			st := d.templates.session(sk)
-			for _, rec := range s.Records {
-				f := appendFlow(batch)
-				fillTemplated(f, rec.Values, &h, &st, exporter, received)
-				f.SequenceNum = h.sequence
-				res.Flows++
+	m.addrs = newArena(len(data))
+	m.exp = m.addrs.clone(exporter.AsSlice())
+	m.sk = sessionKey{exporter, version, m.h.domain}
+	m.st = d.templates.session(m.sk)
+	for len(body) > 0 {
+		if len(body) < setHeaderBytes {
+			// v9 pads the datagram's end.
+			if !allZero(body) {
+				m.res.BadSets++
 			}
-		case netflow.RawFlowSet:
-			if s.Id >= 256 {
-				res.MissingTemplate++
-			}
+			break
 		}
+		id, n := be.Uint16(body), int(be.Uint16(body[2:]))
+		if n < setHeaderBytes || n > len(body) {
+			m.res.BadSets++
+			m.complete = false
+			break
+		}
+		set := body[setHeaderBytes:n]
+		body = body[n:]
+		switch {
+		case id >= minDataSetID:
+			d.dataSet(&m, id, set)
+		case version == 9 && (id == setV9Template || id == setV9OptionsTemplate),
+			version == 10 && (id == setIPFIXTemplate || id == setIPFIXOptionsTemplate):
+			d.templateSet(&m, id, set)
+		}
+		// Other set ids are reserved: skipped.
 	}
-	return res, nil
+	s := d.stream(m.sk)
+	switch {
+	case version == 9:
+		m.res.LostDatagrams = uint64(s.packet(m.h.seq))
+	case m.complete:
+		m.res.LostRecords = uint64(s.records(m.h.seq, m.all, m.flows))
+	default:
+		// Records went uncounted: start again from the next datagram.
+		s.valid = false
+	}
+	return m.res, nil
 }
 
-// applyOptions keeps what option data says about the exporter's domain:
-// the system init time and the sampling interval.
-func (d *Decoder) applyOptions(sk sessionKey, records []netflow.OptionsDataRecord) {
-	for _, rec := range records {
-		var sysInit, rate uint64
-		for _, v := range rec.OptionsValues {
-			b, _ := v.Value.([]byte)
-			if v.PenProvided || len(b) == 0 || len(b) > 8 {
-				continue
-			}
-			switch v.Type {
-			case ieSystemInitTimeMilliseconds:
-				sysInit = beUint(b)
-			case ieSamplingInterval, ieSamplingPacketInterval:
-				rate = beUint(b)
-			}
-		}
-		if sysInit == 0 && rate == 0 {
+// templateSet stores the templates of a set and applies its withdrawals.
+func (d *Decoder) templateSet(m *message, setID uint16, set []byte) {
+	for len(set) >= setHeaderBytes {
+		k := templateKey{m.exporter, m.h.version, m.h.domain, binary.BigEndian.Uint16(set)}
+		// Exporters resend their templates every few packets: one that is
+		// unchanged is skipped without being parsed again.
+		if old := d.templates.get(k); old != nil && old.setID == setID && len(set) >= len(old.raw) && string(set[:len(old.raw)]) == string(old.raw) {
+			set = set[len(old.raw):]
 			continue
 		}
-		d.templates.updateSession(sk, func(s *session) {
-			if sysInit != 0 {
-				s.sysInitMs = sysInit
+		p, err := parseTemplate(m.h.version, setID, set)
+		if err != nil {
+			// Sets end with padding; anything else is a bad record, and
+			// what follows it cannot be found.
+			if !allZero(set) {
+				m.res.BadSets++
 			}
-			if rate != 0 {
-				s.samplingRate = rate
-			}
-		})
+			return
+		}
+		set = set[p.n:]
+		if p.tm == nil {
+			d.templates.withdraw(k, setID, p.all)
+			continue
+		}
+		if err := d.templates.add(k, p.tm); err != nil {
+			m.res.RefusedTemplates++
+		}
 	}
+}
+
+// dataSet decodes the records of a data set: flows, or option data.
+func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
+	tm := d.templates.get(templateKey{m.exporter, m.h.version, m.h.domain, id})
+	if tm == nil {
+		m.res.MissingTemplate++
+		m.complete = false
+		return
+	}
+	// What option records say applies once the set is read, under one lock.
+	updates := d.updates[:0]
+	defer func() {
+		if len(updates) > 0 {
+			if st := d.templates.updateSession(m.sk, updates); st != nil {
+				m.st = st
+			}
+		}
+		d.updates = updates[:0]
+	}()
+	// Padding is shorter than any record (RFC 7011 section 3.3.1).
+	for len(set) >= tm.minBytes {
+		var n int
+		var ok bool
+		if tm.options() {
+			var u sessionUpdate
+			if n, u, ok = m.optionsRecord(tm, set); ok && (u.sysInitMs != 0 || u.rate != 0) {
+				updates = append(updates, u)
+			}
+		} else {
+			n, ok = m.flowRecord(tm, set)
+		}
+		if !ok {
+			if !allZero(set) {
+				m.res.BadSets++
+			}
+			return
+		}
+		set = set[n:]
+		m.all++
+		if !tm.options() {
+			m.flows++
+		}
+	}
+}
+
+// flowRecord decodes one flow record at the start of b and returns its
+// length; ok is false (and nothing appended) when b cuts it short.
+func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
+	start := len(m.batch.Flows)
+	f := appendFlow(m.batch)
+	r := record{arena: &m.addrs}
+	rest := b
+	for i := range tm.fields {
+		fd := &tm.fields[i]
+		v, next, ok := nextValue(fd, rest)
+		if !ok {
+			m.batch.Flows = m.batch.Flows[:start]
+			return 0, false
+		}
+		rest = next
+		// Enterprise elements are not IANA's: skipped.
+		if !fd.PenProvided {
+			setField(f, &r, fd.Type, v)
+		}
+	}
+	if m.h.version == 9 {
+		f.Type = pb.FlowType_NETFLOW_V9
+	} else {
+		f.Type = pb.FlowType_IPFIX
+	}
+	f.TimeReceivedNs = m.receivedNs
+	f.Exporter = m.exp
+	f.SequenceNum = m.h.seq
+	f.ObservationDomainId = m.h.domain
+	r.present |= bit(pb.Field_OBSERVATION_DOMAIN)
+	finish(f, &r, &m.h, m.st)
+	m.res.Flows++
+	return len(b) - len(rest), true
+}
+
+// optionsRecord reads one option data record at the start of b for what
+// it says of the domain: the system init time, and sampling rates, of the
+// whole domain or of one sampler.
+func (m *message) optionsRecord(tm *template, b []byte) (int, sessionUpdate, bool) {
+	var u sessionUpdate
+	var s sampling
+	rest := b
+	for i := range tm.fields {
+		fd := &tm.fields[i]
+		v, next, ok := nextValue(fd, rest)
+		if !ok {
+			return 0, u, false
+		}
+		rest = next
+		// v9 scope fields are typed System, Interface, ... (RFC 3954
+		// section 6.1), not elements.
+		if fd.PenProvided || (m.h.version == 9 && i < tm.scopes) {
+			continue
+		}
+		if fd.Type == ieSystemInitTimeMilliseconds {
+			if len(v) > 0 && len(v) <= 8 {
+				u.sysInitMs = beUint(v)
+			}
+			continue
+		}
+		s.read(fd.Type, v)
+	}
+	u.rate, u.samplerID, u.hasSampler = s.rate(), s.samplerID, s.hasSampler
+	return len(b) - len(rest), u, true
+}
+
+// stream returns the sequence state of an exporter domain.
+func (d *Decoder) stream(k sessionKey) *stream {
+	s := d.streams[k]
+	if s == nil {
+		if len(d.streams) >= maxStreams {
+			clear(d.streams)
+		}
+		s = &stream{}
+		d.streams[k] = s
+	}
+	return s
 }
 
 // appendFlow returns the next flow of batch, reusing one left from an
@@ -279,8 +429,13 @@ func bits(fs ...pb.Field) uint64 {
 	return b
 }
 
-func be32(v uint32) []byte {
-	return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // beUint reads a big-endian unsigned number of 1 to 8 bytes (reduced-size

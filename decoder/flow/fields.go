@@ -1,12 +1,6 @@
 package flow
 
 import (
-	"bytes"
-	"net/netip"
-	"time"
-
-	"github.com/netsampler/goflow2/v2/decoders/netflow"
-
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -38,6 +32,8 @@ const (
 	ieDestinationIPv6PrefixLength = 30
 	ieICMPTypeCodeIPv4            = 32
 	ieSamplingInterval            = 34
+	ieSamplerID                   = 48
+	ieSamplerRandomInterval       = 50
 	ieSourceMacAddress            = 56
 	ieVlanID                      = 58
 	ieIPVersion                   = 60
@@ -58,116 +54,275 @@ const (
 	ieFlowStartDeltaMicroseconds  = 158
 	ieFlowEndDeltaMicroseconds    = 159
 	ieSystemInitTimeMilliseconds  = 160
+	ieSelectorID                  = 302
 	ieSamplingPacketInterval      = 305
+	ieSamplingPacketSpace         = 306
+	ieSamplingSize                = 309
+	ieSamplingPopulation          = 310
 	ntpEpochOffsetSeconds         = 2208988800
 	uptimeWrapMs                  = 1 << 32
 	microsecondsPerMillisecond    = 1000
 )
 
-// fillTemplated sets f from the values of one v9 or IPFIX data record.
-// Values point into the decoder's buffer: addresses are copied.
-// Values of a length the element cannot have are ignored, as are
-// enterprise-specific elements: one odd field never spoils the record.
-func fillTemplated(f *pb.Flow, values []netflow.DataField, h *header, st *session, exporter netip.Addr, received time.Time) {
-	if h.version == 9 {
-		f.Type = pb.FlowType_NETFLOW_V9
-	} else {
-		f.Type = pb.FlowType_IPFIX
+// sampling is what one record says about sampling: its own rate, or the
+// sampler whose rate option data gave.
+type sampling struct {
+	interval       uint64 // samplingInterval (34): 1 packet in N
+	randomInterval uint64 // samplerRandomInterval (50): 1 in N at random
+	packetInterval uint64 // samplingPacketInterval (305): packets taken in a row
+	packetSpace    uint64 // samplingPacketSpace (306): packets skipped after them
+	size           uint64 // samplingSize (309): packets taken out of a population
+	population     uint64 // samplingPopulation (310)
+	samplerID      uint64 // samplerId (48) or selectorId (302)
+	hasSampler     bool
+}
+
+// read takes a sampling element; it reports whether typ was one.
+func (s *sampling) read(typ uint16, b []byte) bool {
+	if len(b) == 0 || len(b) > 8 {
+		return false
 	}
-	f.TimeReceivedNs = uint64(received.UnixNano())
-	f.Exporter = exporter.AsSlice()
-	f.ObservationDomainId = h.domain
-	p := bit(pb.Field_OBSERVATION_DOMAIN)
-	var startUp, endUp bool
-	for i := range values {
-		v := &values[i]
-		b, _ := v.Value.([]byte)
-		if v.PenProvided || len(b) == 0 {
-			continue
+	switch typ {
+	case ieSamplingInterval:
+		s.interval = beUint(b)
+	case ieSamplerRandomInterval:
+		s.randomInterval = beUint(b)
+	case ieSamplingPacketInterval:
+		s.packetInterval = beUint(b)
+	case ieSamplingPacketSpace:
+		s.packetSpace = beUint(b)
+	case ieSamplingSize:
+		s.size = beUint(b)
+	case ieSamplingPopulation:
+		s.population = beUint(b)
+	case ieSamplerID, ieSelectorID:
+		s.samplerID, s.hasSampler = beUint(b), true
+	default:
+		return false
+	}
+	return true
+}
+
+// rate is one packet in how many, 0 when the elements say nothing. A
+// packet interval with a space takes interval packets of every
+// interval+space; alone (as some exporters send it) it is the rate itself.
+func (s *sampling) rate() uint64 {
+	switch {
+	case s.packetInterval > 0 && s.packetSpace > 0:
+		return (s.packetInterval + s.packetSpace) / s.packetInterval
+	case s.packetInterval > 0:
+		return s.packetInterval
+	case s.size > 0 && s.population > 0:
+		return s.population / s.size
+	case s.randomInterval > 0:
+		return s.randomInterval
+	}
+	return s.interval
+}
+
+// record gathers what a record's fields say beyond the flow itself.
+type record struct {
+	// arena holds the copies of the datagram's addresses (arena.go).
+	arena         *arena
+	present       uint64
+	startUp       bool
+	endUp         bool
+	sampling      sampling
+	hasSampling   bool
+	startDeltaUs  uint64
+	endDeltaUs    uint64
+	hasStartDelta bool
+	hasEndDelta   bool
+}
+
+// setField sets f from one value of a v9 or IPFIX data record. Values
+// point into the datagram: addresses are copied. A value of a length the
+// element cannot have is ignored: one odd field never spoils the record.
+func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
+	n := len(b)
+	num := n > 0 && n <= 8
+	p := &r.present
+	switch typ {
+	case ieOctetDeltaCount:
+		if num {
+			f.Bytes, *p = beUint(b), *p|bit(pb.Field_BYTES)
 		}
-		num := len(b) <= 8
-		switch {
-		case v.Type == ieOctetDeltaCount && num:
-			f.Bytes, p = beUint(b), p|bit(pb.Field_BYTES)
-		case v.Type == iePacketDeltaCount && num:
-			f.Packets, p = beUint(b), p|bit(pb.Field_PACKETS)
-		case v.Type == ieProtocolIdentifier && len(b) == 1:
-			f.Proto, p = uint32(b[0]), p|bit(pb.Field_PROTO)
-		case v.Type == ieIPClassOfService && len(b) == 1:
-			f.Tos, p = uint32(b[0]), p|bit(pb.Field_TOS)
-		case v.Type == ieTCPControlBits && len(b) <= 2:
-			f.TcpFlags, p = uint32(beUint(b)), p|bit(pb.Field_TCP_FLAGS)
-		case v.Type == ieSourceTransportPort && len(b) == 2:
-			f.SrcPort, p = uint32(beUint(b)), p|bit(pb.Field_SRC_PORT)
-		case v.Type == ieDestinationTransportPort && len(b) == 2:
-			f.DstPort, p = uint32(beUint(b)), p|bit(pb.Field_DST_PORT)
-		case (v.Type == ieSourceIPv4Address && len(b) == 4) || (v.Type == ieSourceIPv6Address && len(b) == 16):
-			f.SrcAddr, p = bytes.Clone(b), p|bit(pb.Field_SRC_ADDR)
-		case (v.Type == ieDestinationIPv4Address && len(b) == 4) || (v.Type == ieDestinationIPv6Address && len(b) == 16):
-			f.DstAddr, p = bytes.Clone(b), p|bit(pb.Field_DST_ADDR)
-		case (v.Type == ieSourceIPv4PrefixLength || v.Type == ieSourceIPv6PrefixLength) && len(b) == 1:
-			f.SrcMask, p = uint32(b[0]), p|bit(pb.Field_SRC_MASK)
-		case (v.Type == ieDestinationIPv4PrefixLength || v.Type == ieDestinationIPv6PrefixLength) && len(b) == 1:
-			f.DstMask, p = uint32(b[0]), p|bit(pb.Field_DST_MASK)
-		case v.Type == ieIngressInterface && len(b) <= 4:
-			f.InIf, p = uint32(beUint(b)), p|bit(pb.Field_IN_IF)
-		case v.Type == ieEgressInterface && len(b) <= 4:
-			f.OutIf, p = uint32(beUint(b)), p|bit(pb.Field_OUT_IF)
-		case (v.Type == ieIPNextHopIPv4Address && len(b) == 4) || (v.Type == ieIPNextHopIPv6Address && len(b) == 16):
-			f.NextHop, p = bytes.Clone(b), p|bit(pb.Field_NEXT_HOP)
-		case (v.Type == ieBGPNextHopIPv4Address && len(b) == 4) || (v.Type == ieBGPNextHopIPv6Address && len(b) == 16):
-			f.BgpNextHop, p = bytes.Clone(b), p|bit(pb.Field_BGP_NEXT_HOP)
-		case v.Type == ieBGPSourceAsNumber && len(b) <= 4:
-			f.SrcAs, p = uint32(beUint(b)), p|bit(pb.Field_SRC_AS)
-		case v.Type == ieBGPDestinationAsNumber && len(b) <= 4:
-			f.DstAs, p = uint32(beUint(b)), p|bit(pb.Field_DST_AS)
-		case v.Type == ieFlowStartSysUpTime && len(b) == 4:
-			f.StartUptimeMs, startUp = uint32(beUint(b)), true
-		case v.Type == ieFlowEndSysUpTime && len(b) == 4:
-			f.EndUptimeMs, endUp = uint32(beUint(b)), true
-		case (v.Type == ieICMPTypeCodeIPv4 || v.Type == ieICMPTypeCodeIPv6) && len(b) == 2:
-			f.IcmpTypeCode, p = uint32(beUint(b)), p|bit(pb.Field_ICMP_TYPE_CODE)
-		case (v.Type == ieSamplingInterval || v.Type == ieSamplingPacketInterval) && num:
-			f.SamplingRate, p = beUint(b), p|bit(pb.Field_SAMPLING)
-		case v.Type == ieSourceMacAddress && len(b) == 6:
-			f.SrcMac, p = beUint(b), p|bit(pb.Field_SRC_MAC)
-		case v.Type == ieDestinationMacAddress && len(b) == 6:
-			f.DstMac, p = beUint(b), p|bit(pb.Field_DST_MAC)
-		case v.Type == ieVlanID && len(b) == 2:
-			f.Vlan, p = uint32(beUint(b)), p|bit(pb.Field_VLAN)
-		case v.Type == ieIPVersion && len(b) == 1:
-			f.IpVersion, p = uint32(b[0]), p|bit(pb.Field_IP_VERSION)
-		case v.Type == ieFlowDirection && len(b) == 1:
-			f.Direction, p = uint32(b[0]), p|bit(pb.Field_DIRECTION)
-		case v.Type == ieFlowEndReason && len(b) == 1:
-			f.FlowEndReason, p = uint32(b[0]), p|bit(pb.Field_FLOW_END_REASON)
-		case v.Type == ieFlowStartSeconds && len(b) == 4:
-			f.StartMs, p = beUint(b)*1000, p|bit(pb.Field_START)
-		case v.Type == ieFlowEndSeconds && len(b) == 4:
-			f.EndMs, p = beUint(b)*1000, p|bit(pb.Field_END)
-		case v.Type == ieFlowStartMilliseconds && len(b) == 8:
-			f.StartMs, p = beUint(b), p|bit(pb.Field_START)
-		case v.Type == ieFlowEndMilliseconds && len(b) == 8:
-			f.EndMs, p = beUint(b), p|bit(pb.Field_END)
-		case (v.Type == ieFlowStartMicroseconds || v.Type == ieFlowStartNanoseconds) && len(b) == 8:
-			f.StartMs, p = ntpToUnixMs(beUint(b)), p|bit(pb.Field_START)
-		case (v.Type == ieFlowEndMicroseconds || v.Type == ieFlowEndNanoseconds) && len(b) == 8:
-			f.EndMs, p = ntpToUnixMs(beUint(b)), p|bit(pb.Field_END)
-		case v.Type == ieFlowStartDeltaMicroseconds && len(b) == 4:
-			f.StartMs, p = h.exportMs-beUint(b)/microsecondsPerMillisecond, p|bit(pb.Field_START)
-		case v.Type == ieFlowEndDeltaMicroseconds && len(b) == 4:
-			f.EndMs, p = h.exportMs-beUint(b)/microsecondsPerMillisecond, p|bit(pb.Field_END)
+	case iePacketDeltaCount:
+		if num {
+			f.Packets, *p = beUint(b), *p|bit(pb.Field_PACKETS)
 		}
+	case ieProtocolIdentifier:
+		if n == 1 {
+			f.Proto, *p = uint32(b[0]), *p|bit(pb.Field_PROTO)
+		}
+	case ieIPClassOfService:
+		if n == 1 {
+			f.Tos, *p = uint32(b[0]), *p|bit(pb.Field_TOS)
+		}
+	case ieTCPControlBits:
+		if n == 1 || n == 2 {
+			f.TcpFlags, *p = uint32(beUint(b)), *p|bit(pb.Field_TCP_FLAGS)
+		}
+	case ieSourceTransportPort:
+		if n == 2 {
+			f.SrcPort, *p = uint32(beUint(b)), *p|bit(pb.Field_SRC_PORT)
+		}
+	case ieDestinationTransportPort:
+		if n == 2 {
+			f.DstPort, *p = uint32(beUint(b)), *p|bit(pb.Field_DST_PORT)
+		}
+	case ieSourceIPv4Address:
+		if n == 4 {
+			f.SrcAddr, *p = r.arena.clone(b), *p|bit(pb.Field_SRC_ADDR)
+		}
+	case ieSourceIPv6Address:
+		if n == 16 {
+			f.SrcAddr, *p = r.arena.clone(b), *p|bit(pb.Field_SRC_ADDR)
+		}
+	case ieDestinationIPv4Address:
+		if n == 4 {
+			f.DstAddr, *p = r.arena.clone(b), *p|bit(pb.Field_DST_ADDR)
+		}
+	case ieDestinationIPv6Address:
+		if n == 16 {
+			f.DstAddr, *p = r.arena.clone(b), *p|bit(pb.Field_DST_ADDR)
+		}
+	case ieSourceIPv4PrefixLength, ieSourceIPv6PrefixLength:
+		if n == 1 {
+			f.SrcMask, *p = uint32(b[0]), *p|bit(pb.Field_SRC_MASK)
+		}
+	case ieDestinationIPv4PrefixLength, ieDestinationIPv6PrefixLength:
+		if n == 1 {
+			f.DstMask, *p = uint32(b[0]), *p|bit(pb.Field_DST_MASK)
+		}
+	case ieIngressInterface:
+		if num && n <= 4 {
+			f.InIf, *p = uint32(beUint(b)), *p|bit(pb.Field_IN_IF)
+		}
+	case ieEgressInterface:
+		if num && n <= 4 {
+			f.OutIf, *p = uint32(beUint(b)), *p|bit(pb.Field_OUT_IF)
+		}
+	case ieIPNextHopIPv4Address:
+		if n == 4 {
+			f.NextHop, *p = r.arena.clone(b), *p|bit(pb.Field_NEXT_HOP)
+		}
+	case ieIPNextHopIPv6Address:
+		if n == 16 {
+			f.NextHop, *p = r.arena.clone(b), *p|bit(pb.Field_NEXT_HOP)
+		}
+	case ieBGPNextHopIPv4Address:
+		if n == 4 {
+			f.BgpNextHop, *p = r.arena.clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
+		}
+	case ieBGPNextHopIPv6Address:
+		if n == 16 {
+			f.BgpNextHop, *p = r.arena.clone(b), *p|bit(pb.Field_BGP_NEXT_HOP)
+		}
+	case ieBGPSourceAsNumber:
+		if num && n <= 4 {
+			f.SrcAs, *p = uint32(beUint(b)), *p|bit(pb.Field_SRC_AS)
+		}
+	case ieBGPDestinationAsNumber:
+		if num && n <= 4 {
+			f.DstAs, *p = uint32(beUint(b)), *p|bit(pb.Field_DST_AS)
+		}
+	case ieFlowStartSysUpTime:
+		if n == 4 {
+			f.StartUptimeMs, r.startUp = uint32(beUint(b)), true
+		}
+	case ieFlowEndSysUpTime:
+		if n == 4 {
+			f.EndUptimeMs, r.endUp = uint32(beUint(b)), true
+		}
+	case ieICMPTypeCodeIPv4, ieICMPTypeCodeIPv6:
+		if n == 2 {
+			f.IcmpTypeCode, *p = uint32(beUint(b)), *p|bit(pb.Field_ICMP_TYPE_CODE)
+		}
+	case ieSourceMacAddress:
+		if n == 6 {
+			f.SrcMac, *p = beUint(b), *p|bit(pb.Field_SRC_MAC)
+		}
+	case ieDestinationMacAddress:
+		if n == 6 {
+			f.DstMac, *p = beUint(b), *p|bit(pb.Field_DST_MAC)
+		}
+	case ieVlanID:
+		if n == 2 {
+			f.Vlan, *p = uint32(beUint(b)), *p|bit(pb.Field_VLAN)
+		}
+	case ieIPVersion:
+		if n == 1 {
+			f.IpVersion, *p = uint32(b[0]), *p|bit(pb.Field_IP_VERSION)
+		}
+	case ieFlowDirection:
+		if n == 1 {
+			f.Direction, *p = uint32(b[0]), *p|bit(pb.Field_DIRECTION)
+		}
+	case ieFlowEndReason:
+		if n == 1 {
+			f.FlowEndReason, *p = uint32(b[0]), *p|bit(pb.Field_FLOW_END_REASON)
+		}
+	case ieFlowStartSeconds:
+		if n == 4 {
+			f.StartMs, *p = beUint(b)*1000, *p|bit(pb.Field_START)
+		}
+	case ieFlowEndSeconds:
+		if n == 4 {
+			f.EndMs, *p = beUint(b)*1000, *p|bit(pb.Field_END)
+		}
+	case ieFlowStartMilliseconds:
+		if n == 8 {
+			f.StartMs, *p = beUint(b), *p|bit(pb.Field_START)
+		}
+	case ieFlowEndMilliseconds:
+		if n == 8 {
+			f.EndMs, *p = beUint(b), *p|bit(pb.Field_END)
+		}
+	case ieFlowStartMicroseconds, ieFlowStartNanoseconds:
+		if n == 8 {
+			f.StartMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_START)
+		}
+	case ieFlowEndMicroseconds, ieFlowEndNanoseconds:
+		if n == 8 {
+			f.EndMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_END)
+		}
+	case ieFlowStartDeltaMicroseconds:
+		if n == 4 {
+			r.startDeltaUs, r.hasStartDelta = beUint(b), true
+		}
+	case ieFlowEndDeltaMicroseconds:
+		if n == 4 {
+			r.endDeltaUs, r.hasEndDelta = beUint(b), true
+		}
+	default:
+		if r.sampling.read(typ, b) {
+			r.hasSampling = true
+		}
+	}
+}
+
+// finish completes f once every value of its record is read: absolute
+// times from uptimes and deltas, the IP version from the addresses, and
+// the sampling rate from the record, its sampler, or the domain.
+func finish(f *pb.Flow, r *record, h *header, st *session) {
+	p := r.present
+	// Deltas count back from the export time.
+	if ago := r.startDeltaUs / microsecondsPerMillisecond; r.hasStartDelta && ago <= h.exportMs && p&bit(pb.Field_START) == 0 {
+		f.StartMs, p = h.exportMs-ago, p|bit(pb.Field_START)
+	}
+	if ago := r.endDeltaUs / microsecondsPerMillisecond; r.hasEndDelta && ago <= h.exportMs && p&bit(pb.Field_END) == 0 {
+		f.EndMs, p = h.exportMs-ago, p|bit(pb.Field_END)
 	}
 	// Uptime-relative times: v9 counts from the header's uptime, IPFIX from
 	// systemInitTimeMilliseconds sent in option data.
-	if startUp {
+	if r.startUp {
 		p |= bit(pb.Field_START_UPTIME)
 		if ms, ok := h.uptimeToUnix(f.StartUptimeMs, st); ok && p&bit(pb.Field_START) == 0 {
 			f.StartMs, p = ms, p|bit(pb.Field_START)
 		}
 	}
-	if endUp {
+	if r.endUp {
 		p |= bit(pb.Field_END_UPTIME)
 		if ms, ok := h.uptimeToUnix(f.EndUptimeMs, st); ok && p&bit(pb.Field_END) == 0 {
 			f.EndMs, p = ms, p|bit(pb.Field_END)
@@ -181,8 +336,18 @@ func fillTemplated(f *pb.Flow, values []netflow.DataField, h *header, st *sessio
 			f.IpVersion, p = 6, p|bit(pb.Field_IP_VERSION)
 		}
 	}
-	if p&bit(pb.Field_SAMPLING) == 0 && st.samplingRate != 0 {
-		f.SamplingRate, p = st.samplingRate, p|bit(pb.Field_SAMPLING)
+	var rate uint64
+	if r.hasSampling {
+		rate = r.sampling.rate()
+		if rate == 0 && r.sampling.hasSampler && st != nil {
+			rate = st.samplers[r.sampling.samplerID]
+		}
+	}
+	if rate == 0 && st != nil {
+		rate = st.rate
+	}
+	if rate != 0 {
+		f.SamplingRate, p = rate, p|bit(pb.Field_SAMPLING)
 	}
 	f.Present = p
 }
@@ -193,7 +358,7 @@ func (h *header) uptimeToUnix(t uint32, st *session) (uint64, bool) {
 	if h.version == 9 {
 		return uptimeToUnix(h.exportMs, h.uptimeMs, t), true
 	}
-	if st.sysInitMs == 0 {
+	if st == nil || st.sysInitMs == 0 {
 		return 0, false
 	}
 	// The uptime counter wraps every 49.7 days: take the wrap that puts the

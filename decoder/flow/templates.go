@@ -1,18 +1,33 @@
 package flow
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
+	"maps"
 	"net/netip"
 	"sync"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 )
 
-// maxTemplatesPerExporter bounds what one exporter (or a spoofer using its
-// address) can make us keep.
-const maxTemplatesPerExporter = 4096
+// Bounds on what exporters (or spoofers using their addresses) can make us
+// keep in memory and in the store.
+const (
+	maxTemplatesPerExporter = 4096
+	maxTemplates            = 1 << 17
+	maxSessions             = 1 << 16
+	maxSamplersPerSession   = 256
+	// maxFieldsHeld bounds the fields of all templates held (memory).
+	maxFieldsHeld = 1 << 21
+	// maxPendingWrites bounds the changes waiting for a slow store.
+	maxPendingWrites = maxTemplates + maxSessions
+)
 
-var errTooManyTemplates = errors.New("too many templates for this exporter")
+var (
+	errTooManyTemplates = errors.New("too many templates")
+	errTooManySessions  = errors.New("too many exporter domains")
+)
 
 // templateKey names one template: NetFlow keeps templates per exporter
 // address and observation domain (source ID), never per source port, so a
@@ -31,32 +46,82 @@ type sessionKey struct {
 	domain   uint32
 }
 
-// session is what option data told us about one exporter's domain.
+func (k templateKey) session() sessionKey { return sessionKey{k.exporter, k.version, k.domain} }
+
+// template is one data or options template, parsed once for decoding.
+// It is never changed once stored: a redefinition replaces it.
+type template struct {
+	// setID is the kind of set it came in: 0 (v9) or 2 (IPFIX) for data
+	// templates, 1 (v9) or 3 (IPFIX) for options templates.
+	setID uint16
+	// fields are the scope fields (options templates) then the others,
+	// as goflow2 describes them.
+	fields []netflow.Field
+	// scopes is how many of fields are scope fields.
+	scopes int
+	// minBytes is the least one record takes (a variable-length field
+	// takes at least its length byte); never 0.
+	minBytes int
+	// raw is the template record as the exporter sent it: what is stored,
+	// and what a resent template is compared with.
+	raw []byte
+}
+
+func (t *template) options() bool { return t.setID == 1 || t.setID == 3 }
+
+// session is what option data told us about one exporter's domain. A
+// published session is never changed: updates replace it.
 type session struct {
 	// sysInitMs is systemInitTimeMilliseconds (IPFIX IE 160), the base of
 	// uptime-relative times; 0 until the exporter sends it.
 	sysInitMs uint64
-	// samplingRate is the packet interval the exporter reported; 0 unknown.
-	samplingRate uint64
+	// rate is the sampling rate option data gave for the whole domain
+	// (no sampler id); 0 unknown.
+	rate uint64
+	// samplers are the rates of the samplers option data named, by
+	// sampler id (IE 48 or 302).
+	samplers map[uint64]uint64
 }
 
 // Templates holds every exporter's templates and option-data state. It is
 // shared by all decoders of a process; each exporter's packets are decoded
 // in order on one worker, so the lock is only contended across exporters.
+// With a Store (Persist), what exporters send is saved and what other
+// nodes learn is applied here.
 type Templates struct {
 	mu        sync.RWMutex
-	templates map[templateKey]any
+	templates map[templateKey]*template
 	count     map[netip.Addr]int
-	sessions  map[sessionKey]*session
+	// ids are the template ids held per domain, for withdrawals of all.
+	ids map[sessionKey]map[uint16]struct{}
+	// fields is the number of fields of all templates held.
+	fields   int
+	sessions map[sessionKey]*session
+	// pending are the store writes waiting for the writer, by store key:
+	// a later change of a key replaces an earlier one not yet written.
+	pending map[string][]byte
+	// unsaved counts changes dropped because pending was full.
+	unsaved int
+	wake    chan struct{}
+	// persist is set once a store is attached; changes are queued only then.
+	persist bool
+	// origin marks the values this process writes, to skip their echo
+	// from the store's watch.
+	origin [originBytes]byte
 }
 
 // NewTemplates returns an empty store.
 func NewTemplates() *Templates {
-	return &Templates{
-		templates: map[templateKey]any{},
+	t := &Templates{
+		templates: map[templateKey]*template{},
 		count:     map[netip.Addr]int{},
+		ids:       map[sessionKey]map[uint16]struct{}{},
 		sessions:  map[sessionKey]*session{},
+		pending:   map[string][]byte{},
+		wake:      make(chan struct{}, 1),
 	}
+	_, _ = rand.Read(t.origin[:])
+	return t
 }
 
 // Len is the number of templates held.
@@ -66,126 +131,164 @@ func (t *Templates) Len() int {
 	return len(t.templates)
 }
 
-func (t *Templates) session(k sessionKey) session {
+// get returns a template, or nil.
+func (t *Templates) get(k templateKey) *template {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if s := t.sessions[k]; s != nil {
-		return *s
-	}
-	return session{}
+	return t.templates[k]
 }
 
-func (t *Templates) updateSession(k sessionKey, update func(*session)) {
+// add stores a template the exporter sent; a template equal to the one held
+// changes nothing (exporters resend them every few packets).
+func (t *Templates) add(k templateKey, tm *template) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.sessions[k]
-	if s == nil {
-		s = &session{}
-		t.sessions[k] = s
-	}
-	update(s)
-}
-
-// exporterTemplates is the view goflow2's decoder sees: its keys lack the
-// exporter, which this view adds.
-type exporterTemplates struct {
-	store    *Templates
-	exporter netip.Addr
-}
-
-var _ netflow.NetFlowTemplateSystem = (*exporterTemplates)(nil)
-
-func (v *exporterTemplates) key(version uint16, domain uint32, id uint16) templateKey {
-	return templateKey{v.exporter, version, domain, id}
-}
-
-// AddTemplate stores a template. A template that would decode records of
-// zero bytes is a withdrawal (IPFIX sends field count 0) or garbage, and
-// goflow2 would loop forever on its data: it removes the template instead.
-func (v *exporterTemplates) AddTemplate(version uint16, domain uint32, id uint16, template any) error {
-	k := v.key(version, domain, id)
-	t := v.store
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, known := t.templates[k]
-	if recordSize(template) == 0 {
-		if known {
-			delete(t.templates, k)
-			t.count[k.exporter]--
-		}
+	if old := t.templates[k]; old != nil && old.setID == tm.setID && bytes.Equal(old.raw, tm.raw) {
 		return nil
 	}
-	if !known {
-		if t.count[k.exporter] >= maxTemplatesPerExporter {
-			return errTooManyTemplates
-		}
-		t.count[k.exporter]++
+	if err := t.putLocked(k, tm); err != nil {
+		return err
 	}
-	t.templates[k] = template
+	t.queueLocked(k.storeKey(), encodeTemplate(t.origin, tm))
 	return nil
 }
 
-// GetTemplate returns a stored template or netflow.ErrorTemplateNotFound.
-func (v *exporterTemplates) GetTemplate(version uint16, domain uint32, id uint16) (any, error) {
-	t := v.store
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if tmpl, ok := t.templates[v.key(version, domain, id)]; ok {
-		return tmpl, nil
+// putLocked stores a template within the bounds.
+func (t *Templates) putLocked(k templateKey, tm *template) error {
+	old := t.templates[k]
+	fields := t.fields + len(tm.fields)
+	if old != nil {
+		fields -= len(old.fields)
+	} else if t.count[k.exporter] >= maxTemplatesPerExporter || len(t.templates) >= maxTemplates {
+		return errTooManyTemplates
 	}
-	return nil, netflow.ErrorTemplateNotFound
+	if fields > maxFieldsHeld {
+		return errTooManyTemplates
+	}
+	if old == nil {
+		t.count[k.exporter]++
+		ids := t.ids[k.session()]
+		if ids == nil {
+			ids = map[uint16]struct{}{}
+			t.ids[k.session()] = ids
+		}
+		ids[k.id] = struct{}{}
+	}
+	t.templates[k] = tm
+	t.fields = fields
+	return nil
 }
 
-// RemoveTemplate drops a template.
-func (v *exporterTemplates) RemoveTemplate(version uint16, domain uint32, id uint16) (any, error) {
-	k := v.key(version, domain, id)
-	t := v.store
+// withdraw removes the templates the exporter withdrew: one id, or with
+// all set, every template of the domain sent in sets of kind setID.
+func (t *Templates) withdraw(k templateKey, setID uint16, all bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tmpl, ok := t.templates[k]
-	if !ok {
-		return nil, netflow.ErrorTemplateNotFound
+	if !all {
+		if t.removeLocked(k) {
+			t.queueLocked(k.storeKey(), encodeTombstone(t.origin))
+		}
+		return
 	}
-	delete(t.templates, k)
-	t.count[k.exporter]--
-	return tmpl, nil
+	for id := range t.ids[k.session()] {
+		key := templateKey{k.exporter, k.version, k.domain, id}
+		if t.templates[key].setID == setID && t.removeLocked(key) {
+			t.queueLocked(key.storeKey(), encodeTombstone(t.origin))
+		}
+	}
 }
 
-// GetTemplates returns this exporter's templates keyed as goflow2 keys them.
-func (v *exporterTemplates) GetTemplates() netflow.FlowBaseTemplateSet {
-	t := v.store
+func (t *Templates) removeLocked(k templateKey) bool {
+	old, ok := t.templates[k]
+	if !ok {
+		return false
+	}
+	t.fields -= len(old.fields)
+	delete(t.templates, k)
+	if t.count[k.exporter]--; t.count[k.exporter] <= 0 {
+		delete(t.count, k.exporter)
+	}
+	ids := t.ids[k.session()]
+	if delete(ids, k.id); len(ids) == 0 {
+		delete(t.ids, k.session())
+	}
+	return true
+}
+
+// session returns what option data said about a domain, or nil.
+func (t *Templates) session(k sessionKey) *session {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	set := netflow.FlowBaseTemplateSet{}
-	for k, tmpl := range t.templates {
-		if k.exporter == v.exporter {
-			set[uint64(k.version)<<48|uint64(k.domain)<<16|uint64(k.id)] = tmpl
-		}
-	}
-	return set
+	return t.sessions[k]
 }
 
-// recordSize is the least number of bytes one record of the template takes;
-// a variable-length field takes at least its length byte.
-func recordSize(template any) int {
-	var fields [][]netflow.Field
-	switch t := template.(type) {
-	case netflow.TemplateRecord:
-		fields = [][]netflow.Field{t.Fields}
-	case netflow.IPFIXOptionsTemplateRecord:
-		fields = [][]netflow.Field{t.Scopes, t.Options}
-	case netflow.NFv9OptionsTemplateRecord:
-		fields = [][]netflow.Field{t.Scopes, t.Options}
+// sessionUpdate is what one options record says; zero values say nothing.
+type sessionUpdate struct {
+	sysInitMs  uint64
+	rate       uint64
+	samplerID  uint64
+	hasSampler bool
+}
+
+// updateSession applies what the option records of a set said and returns
+// the session now in force. Nothing is written when the exporter repeats
+// what it said before.
+func (t *Templates) updateSession(k sessionKey, updates []sessionUpdate) *session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.sessions[k]
+	s := session{}
+	if old != nil {
+		s = *old
 	}
-	n := 0
-	for _, fs := range fields {
-		for _, f := range fs {
-			if f.Length == 0xffff {
-				n++
-			} else {
-				n += int(f.Length)
+	changed, cloned := false, false
+	for _, u := range updates {
+		if u.sysInitMs != 0 && u.sysInitMs != s.sysInitMs {
+			s.sysInitMs, changed = u.sysInitMs, true
+		}
+		switch {
+		case u.rate == 0:
+		case !u.hasSampler:
+			if u.rate != s.rate {
+				s.rate, changed = u.rate, true
 			}
+		case s.samplers[u.samplerID] != u.rate:
+			if _, known := s.samplers[u.samplerID]; !known && len(s.samplers) >= maxSamplersPerSession {
+				continue
+			}
+			if !cloned {
+				// Published sessions are read without the lock.
+				s.samplers, cloned = maps.Clone(s.samplers), true
+				if s.samplers == nil {
+					s.samplers = map[uint64]uint64{}
+				}
+			}
+			s.samplers[u.samplerID], changed = u.rate, true
 		}
 	}
-	return n
+	if !changed {
+		return old
+	}
+	if old == nil && len(t.sessions) >= maxSessions {
+		return nil
+	}
+	t.sessions[k] = &s
+	t.queueLocked(k.storeKey(), encodeSession(t.origin, &s))
+	return &s
+}
+
+// queueLocked hands a change to the store writer, when there is a store.
+func (t *Templates) queueLocked(key string, value []byte) {
+	if !t.persist {
+		return
+	}
+	if _, queued := t.pending[key]; !queued && len(t.pending) >= maxPendingWrites {
+		t.unsaved++
+		return
+	}
+	t.pending[key] = value
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 }

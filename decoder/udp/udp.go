@@ -1,6 +1,8 @@
-// Package udp receives datagrams for an intake: a dual-stack socket with a
-// large receive buffer, read in batches (recvmmsg), each datagram handed to
-// a callback with its sender and arrival time.
+// Package udp receives datagrams for an intake: several SO_REUSEPORT
+// sockets on one port, each with a large receive buffer, read in batches
+// (recvmmsg) without an allocation per datagram, each datagram handed to a
+// callback with its sender and arrival time. It counts what the kernel
+// dropped on each socket (SO_RXQ_OVFL).
 package udp
 
 import (
@@ -10,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,71 +25,145 @@ const (
 	// DefaultReceiveBuffer holds about a second of a busy exporter: the
 	// kernel's 208 KiB default loses datagrams in the first burst.
 	DefaultReceiveBuffer = 32 << 20
-	// maxDatagramBytes is the largest UDP payload.
-	maxDatagramBytes = 65535
-	batchSize        = 64
+	// maxDefaultSockets bounds the default socket count: each socket may
+	// hold a receive buffer's worth of datagrams in the kernel.
+	maxDefaultSockets = 8
 )
+
+// DefaultSockets is the number of sockets of a port when the
+// configuration does not say: one per CPU, up to maxDefaultSockets.
+func DefaultSockets() int { return min(runtime.GOMAXPROCS(0), maxDefaultSockets) }
 
 // Config says where to listen.
 type Config struct {
 	// Addr is host:port to bind; ":2055" is every address, IPv4 and IPv6.
 	Addr string
-	// ReceiveBuffer is the SO_RCVBUF asked for.
+	// ReceiveBuffer is the SO_RCVBUF asked for, per socket (0: the default).
 	ReceiveBuffer int
+	// Sockets is how many sockets share the port (0: DefaultSockets). The
+	// kernel spreads senders over them by address and port, so one
+	// exporter's datagrams stay in order on one socket.
+	Sockets int
 }
 
 // Packet is one datagram. Data is valid only during the callback.
 type Packet struct {
-	Data     []byte
-	From     netip.AddrPort
+	Data []byte
+	From netip.AddrPort
+	// Received is when the batch it came in was read.
 	Received time.Time
+	// Socket is the index of the socket that read it.
+	Socket int
 }
 
-// Listener is a bound socket.
+// Listener is the bound sockets of one port.
 type Listener struct {
-	conn *net.UDPConn
-	pc   *ipv6.PacketConn
-	log  *slog.Logger
+	addr  string
+	socks []*socket
+	log   *slog.Logger
 }
 
-// Listen binds the socket now, so that a port in use is an error at start.
+// socket is one of the port's sockets.
+type socket struct {
+	conn *net.UDPConn
+	raw  syscall.RawConn
+	// drops is what the kernel dropped on this socket for want of room,
+	// from the SO_RXQ_OVFL counter the kernel attaches to datagrams; read
+	// by the metrics while the reader updates it.
+	drops atomic.Uint64
+	// lastOvfl is the kernel's 32-bit counter as last seen (reader only).
+	lastOvfl uint32
+}
+
+// Listen binds the sockets now, so that a port in use is an error at start.
 func Listen(cfg Config, log *slog.Logger) (*Listener, error) {
-	addr, err := net.ResolveUDPAddr("udp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
+	n := cfg.Sockets
+	if n <= 0 {
+		n = DefaultSockets()
 	}
-	conn, err := net.ListenUDP("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
-	}
-	l := &Listener{conn: conn, pc: ipv6.NewPacketConn(conn), log: log}
 	want := cfg.ReceiveBuffer
 	if want == 0 {
 		want = DefaultReceiveBuffer
 	}
-	if got, err := setReceiveBuffer(conn, want); err != nil {
-		log.Warn("cannot size the socket receive buffer", "addr", cfg.Addr, "err", err)
-	} else if got < want {
+	// SO_REUSEPORT would let a second flowgate (same user) silently share
+	// the port: bind it alone first, so that a port in use is refused.
+	probe, err := net.ListenPacket("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
+	}
+	addr := probe.LocalAddr().String()
+	bind := addr
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && host == "" {
+		// Keep the wildcard: the probe reports "[::]:port".
+		_, port, _ := net.SplitHostPort(addr)
+		bind = ":" + port
+	}
+	probe.Close()
+	l := &Listener{addr: addr, log: log}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr == nil {
+				// Ask the kernel to attach its drop counter to datagrams.
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	capped := 0
+	for range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", bind)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
+		}
+		conn := pc.(*net.UDPConn)
+		raw, err := conn.SyscallConn()
+		if err != nil {
+			conn.Close()
+			l.Close()
+			return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
+		}
+		l.socks = append(l.socks, &socket{conn: conn, raw: raw})
+		if got, err := setReceiveBuffer(raw, want); err != nil {
+			log.Warn("cannot size the socket receive buffer", "addr", cfg.Addr, "err", err)
+		} else if got < want {
+			capped = got
+		}
+	}
+	if n > 1 {
+		var serr error
+		if err := l.socks[0].raw.Control(func(fd uintptr) { serr = steerBySource(int(fd), n) }); err != nil || serr != nil {
+			log.Warn("cannot keep each exporter on one socket: an exporter changing source port may see datagrams reordered",
+				"addr", cfg.Addr, "err", errors.Join(err, serr))
+		}
+	}
+	if capped > 0 {
 		log.Warn("the kernel capped the socket receive buffer: bursts may be dropped; raise net.core.rmem_max or run with CAP_NET_ADMIN",
-			"addr", cfg.Addr, "asked", want, "got", got)
+			"addr", cfg.Addr, "asked", want, "got", capped, "sockets", n)
 	}
 	return l, nil
 }
 
 // Addr is the bound address.
-func (l *Listener) Addr() net.Addr { return l.conn.LocalAddr() }
+func (l *Listener) Addr() net.Addr { return l.socks[0].conn.LocalAddr() }
+
+// Sockets is the number of sockets of the port.
+func (l *Listener) Sockets() int { return len(l.socks) }
+
+// Drops is what the kernel dropped so far on socket i because its receive
+// buffer was full. The kernel reports it with the datagrams that follow a
+// drop, so it is current as long as datagrams arrive.
+func (l *Listener) Drops(i int) uint64 { return l.socks[i].drops.Load() }
 
 // setReceiveBuffer asks for n bytes of receive buffer, bypassing
 // net.core.rmem_max when allowed (CAP_NET_ADMIN), and returns what the
 // kernel granted (it reports twice what it grants for bookkeeping).
-func setReceiveBuffer(conn *net.UDPConn, n int) (int, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+func setReceiveBuffer(raw syscall.RawConn, n int) (int, error) {
 	var got int
 	var serr error
-	err = raw.Control(func(fd uintptr) {
+	err := raw.Control(func(fd uintptr) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) != nil {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
 		}
@@ -101,40 +179,68 @@ func setReceiveBuffer(conn *net.UDPConn, n int) (int, error) {
 	return got, serr
 }
 
-// Run reads datagrams until ctx ends, calling handle for each.
+// Run reads every socket until ctx ends, calling handle for each datagram.
+// handle is called from one goroutine per socket: concurrently for
+// datagrams of different sockets, in arrival order within one.
 func (l *Listener) Run(ctx context.Context, handle func(*Packet)) error {
-	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
+	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	msgs := make([]ipv6.Message, batchSize)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, maxDatagramBytes)}
+	var wg sync.WaitGroup
+	errs := make([]error, len(l.socks))
+	for i, s := range l.socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.run(i, handle)
+			if errs[i] != nil {
+				// One socket failing stops the port: its share of the
+				// exporters would go unread.
+				l.Close()
+			}
+		}()
 	}
-	var p Packet
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// run reads one socket until it is closed.
+func (s *socket) run(index int, handle func(*Packet)) error {
+	b := newBatch()
+	p := Packet{Socket: index}
 	for {
-		n, err := l.pc.ReadBatch(msgs, 0)
+		n, err := b.read(s.raw)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN) {
-				continue
-			}
-			return fmt.Errorf("udp %s: %w", l.conn.LocalAddr(), err)
+			return fmt.Errorf("udp %s: %w", s.conn.LocalAddr(), err)
 		}
-		now := time.Now()
+		p.Received = time.Now()
 		for i := range n {
-			m := &msgs[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
+			if ovfl, ok := b.dropCounter(i); ok {
+				s.drops.Add(uint64(ovfl - s.lastOvfl))
+				s.lastOvfl = ovfl
+			}
+			var ok bool
+			if p.From, ok = b.from(i); !ok {
 				continue
 			}
-			p.Data = m.Buffers[0][:m.N]
-			p.From = ua.AddrPort()
-			p.Received = now
+			p.Data = b.data(i)
 			handle(&p)
 		}
 	}
 }
 
-// Close closes the socket.
-func (l *Listener) Close() error { return l.conn.Close() }
+// Close closes the sockets.
+func (l *Listener) Close() error {
+	var errs []error
+	for _, s := range l.socks {
+		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

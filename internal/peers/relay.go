@@ -2,8 +2,8 @@ package peers
 
 import (
 	"bytes"
-	"crypto/rand"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -19,27 +19,29 @@ type Relay struct {
 
 	mu        sync.Mutex
 	datagrams [][]byte
+	flushes   int
 	changed   chan struct{}
-	// marker is the datagram Drain sends itself, never forwarded.
-	marker  []byte
-	drained chan struct{}
 }
+
+// flushMarker starts the datagram Flush sends through the relay; the relay
+// keeps and forwards everything but it.
+var flushMarker = []byte("flowgate-relay-flush")
 
 // NewRelay relays to dst ("127.0.0.1:port") until the test ends.
 func NewRelay(t testing.TB, dst string) *Relay {
+	t.Helper()
+	return NewRelayFrom(t, dst, "127.0.0.1")
+}
+
+// NewRelayFrom relays to dst from the local address from ("127.0.0.2"):
+// the collector sees the exporter at that address.
+func NewRelayFrom(t testing.TB, dst, from string) *Relay {
 	t.Helper()
 	in, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raddr, err := net.ResolveUDPAddr("udp", dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := net.DialUDP("udp", nil, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := Dial(t, from, dst)
 	_ = in.SetReadBuffer(8 << 20)
 	r := &Relay{Addr: in.LocalAddr().String(), in: in, out: out, changed: make(chan struct{})}
 	done := make(chan struct{})
@@ -47,9 +49,42 @@ func NewRelay(t testing.TB, dst string) *Relay {
 	t.Cleanup(func() {
 		in.Close()
 		<-done
-		out.Close()
 	})
 	return r
+}
+
+// Dial returns a UDP socket from the local address from (any port) to dst,
+// closed when the test ends.
+func Dial(t testing.TB, from, dst string) *net.UDPConn {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laddr := &net.UDPAddr{IP: net.ParseIP(from)}
+	conn, err := net.DialUDP("udp", laddr, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// Send sends datagrams from the local address from, on a port of its own,
+// to dst, one at a time with a pause every few so that no receive buffer
+// overflows.
+func Send(t testing.TB, from, dst string, datagrams [][]byte) netip.AddrPort {
+	t.Helper()
+	conn := Dial(t, from, dst)
+	for i, d := range datagrams {
+		if _, err := conn.Write(d); err != nil {
+			t.Fatal(err)
+		}
+		if i%32 == 31 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 func (r *Relay) run(done chan<- struct{}) {
@@ -62,69 +97,57 @@ func (r *Relay) run(done chan<- struct{}) {
 		}
 		d := append([]byte(nil), buf[:n]...)
 		r.mu.Lock()
-		if r.marker != nil && bytes.Equal(d, r.marker) {
-			close(r.drained)
-			r.marker = nil
-			r.mu.Unlock()
-			continue
+		if bytes.HasPrefix(d, flushMarker) {
+			r.flushes++
+		} else {
+			_, _ = r.out.Write(d)
+			r.datagrams = append(r.datagrams, d)
 		}
-		r.mu.Unlock()
-		_, _ = r.out.Write(d)
-		r.mu.Lock()
-		r.datagrams = append(r.datagrams, d)
 		close(r.changed)
 		r.changed = make(chan struct{})
 		r.mu.Unlock()
 	}
 }
 
-// Drain waits until every datagram sent to the relay before the call has
-// passed, and returns them all: for exporters that do not say how many
-// datagrams they sent, once they have exited. A socket queues datagrams in
-// the order they came, so a marker sent now arrives after all of them.
-func (r *Relay) Drain(t testing.TB, timeout time.Duration) [][]byte {
-	t.Helper()
-	marker := make([]byte, 32)
-	_, _ = rand.Read(marker)
-	drained := make(chan struct{})
-	r.mu.Lock()
-	r.marker, r.drained = marker, drained
-	r.mu.Unlock()
-	c, err := net.Dial("udp", r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write(marker); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-drained:
-	case <-time.After(timeout):
-		t.Fatalf("relay: not drained after %s", timeout)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([][]byte(nil), r.datagrams...)
-}
-
 // Wait waits until n datagrams have passed, or fails the test.
 func (r *Relay) Wait(t testing.TB, n int, timeout time.Duration) [][]byte {
+	t.Helper()
+	return r.waitFor(t, timeout, func() bool { return len(r.datagrams) >= n })
+}
+
+// Flush returns every datagram sent to the relay so far, once it has
+// forwarded them: for exporters that do not say how many they sent. It
+// must be called once the exporter has stopped sending.
+func (r *Relay) Flush(t testing.TB) [][]byte {
+	t.Helper()
+	r.mu.Lock()
+	want := r.flushes + 1
+	r.mu.Unlock()
+	conn := Dial(t, "127.0.0.1", r.Addr)
+	if _, err := conn.Write(flushMarker); err != nil {
+		t.Fatal(err)
+	}
+	// The marker is queued behind whatever the exporter sent.
+	return r.waitFor(t, 10*time.Second, func() bool { return r.flushes >= want })
+}
+
+// waitFor waits until cond (called with r.mu held) holds and returns the
+// datagrams relayed so far.
+func (r *Relay) waitFor(t testing.TB, timeout time.Duration, cond func() bool) [][]byte {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		r.mu.Lock()
-		got, changed := len(r.datagrams), r.changed
-		r.mu.Unlock()
-		if got >= n {
-			r.mu.Lock()
+		ok, got, changed := cond(), len(r.datagrams), r.changed
+		if ok {
 			defer r.mu.Unlock()
 			return append([][]byte(nil), r.datagrams...)
 		}
+		r.mu.Unlock()
 		select {
 		case <-changed:
 		case <-deadline:
-			t.Fatalf("relay: %d datagrams after %s, want %d", got, timeout, n)
+			t.Fatalf("relay: %d datagrams after %s, still waiting", got, timeout)
 		}
 	}
 }
