@@ -36,10 +36,10 @@ func softflowd(version int, extra ...string) flowExporter {
 	}}
 }
 
-func nfprobe(version int, extra ...string) flowExporter {
+func nfprobe(version int, keys map[string]string) flowExporter {
 	types := map[int]string{9: "NETFLOW_V9", 10: "IPFIX"}
-	return flowExporter{fmt.Sprintf("pmacctd nfprobe v%d %v", version, extra), types[version], 2, true, func(t *testing.T, pcap, dst string) {
-		peers.Nfprobe(t, pcap, dst, version, extra...)
+	return flowExporter{fmt.Sprintf("pmacctd nfprobe v%d %v", version, keys), types[version], 2, true, func(t *testing.T, pcap, dst string) {
+		peers.Nfprobe(t, pcap, dst, version, keys)
 	}}
 }
 
@@ -168,7 +168,7 @@ func withoutTemplates(t *testing.T, datagrams [][]byte) [][]byte {
 // change of the exporter's source port, or before flowgate restarted,
 // decodes at once, with the absolute times and rates option data gave.
 func TestTemplatesKept(t *testing.T) {
-	for _, x := range []flowExporter{softflowd(10, "-s", "3"), nfprobe(9)} {
+	for _, x := range []flowExporter{softflowd(10, "-s", "3"), nfprobe(9, nil)} {
 		t.Run(x.name, func(t *testing.T) {
 			s := newFlowSetup(t, 300)
 			datagrams, dec := record(t, x, s.pcap)
@@ -220,7 +220,7 @@ func TestTemplatesKept(t *testing.T) {
 // same template id for itself.
 func TestTemplateIDsOfTwoExporters(t *testing.T) {
 	s := newFlowSetup(t, 200)
-	a, b := softflowd(9), nfprobe(9)
+	a, b := softflowd(9), nfprobe(9, nil)
 	pcapB, flowsB := writeCapture(t, 200, 11)
 	pcapA2, flowsA2 := writeCapture(t, 200, 12)
 
@@ -272,11 +272,11 @@ func TestSampledExporters(t *testing.T) {
 		rate int
 		keys map[string]any
 	}{
-		{nfprobe(10, "sampling_rate: 4"), "127.0.0.4", 4, nil},
+		{nfprobe(10, map[string]string{"sampling_rate": "4"}), "127.0.0.4", 4, nil},
 		{softflowd(9, "-s", "5"), "127.0.0.5", 5, nil},
 		// pmacctd sends no rate when it does not sample: the configured one
 		// applies. It reads its capture file on no interface: ifIndex 0.
-		{nfprobe(9), "127.0.0.2", 10,
+		{nfprobe(9, nil), "127.0.0.2", 10,
 			map[string]any{"exporterName": "edge-paris-1", "interfaceName": "ge-0/0/0", "egressInterfaceName": "ge-0/0/0"}},
 		{softflowd(10, "-s", "5"), "127.0.0.3", 3, nil},
 	} {

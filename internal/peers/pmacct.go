@@ -1,7 +1,6 @@
 package peers
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -20,8 +19,11 @@ import (
 // "sfprobe", "sfprobe_receiver": addr) and returns its log once it has
 // exited: pmacctd reads the file (pcap_savefile_replay times, after
 // pcap_savefile_delay seconds each, and a pause of 2 seconds of its own
-// first), exports, and exits. The test fails if it does not exit within
-// timeout or exits with an error.
+// first), exports, and exits. With "pcap_savefile_wait": "true" it waits
+// at the end of the file instead, and is stopped with SIGINT once it says
+// it has read it all: plugins that export what they hold when stopped
+// (nfprobe) need that. The test fails if it does not exit within timeout
+// or exits with an error.
 func Pmacctd(t testing.TB, pcap string, keys map[string]string, timeout time.Duration) string {
 	t.Helper()
 	Require(t, "pmacctd")
@@ -36,7 +38,7 @@ func Pmacctd(t testing.TB, pcap string, keys map[string]string, timeout time.Dur
 		t.Fatal(err)
 	}
 	cmd := exec.Command("pmacctd", "-f", path)
-	var log bytes.Buffer
+	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	// pmacctd forks a process per plugin: a group of their own lets a
 	// timeout end them all.
@@ -46,12 +48,27 @@ func Pmacctd(t testing.TB, pcap string, keys map[string]string, timeout time.Dur
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(timeout)
+	if keys["pcap_savefile_wait"] == "true" {
+		for !strings.Contains(log.String(), "finished reading PCAP capture file") {
+			select {
+			case err := <-exited:
+				t.Fatalf("pmacctd exited before reading %s (%v):\n%s", pcap, err, log.String())
+			case <-deadline:
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				t.Fatalf("pmacctd did not read %s within %s\nlog:\n%s", pcap, timeout, log.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		_ = cmd.Process.Signal(syscall.SIGINT)
+	}
 	select {
 	case err := <-exited:
 		if err != nil {
 			t.Fatalf("pmacctd: %v\nconfiguration:\n%s\nlog:\n%s", err, cfg.String(), log.String())
 		}
-	case <-time.After(timeout):
+	case <-deadline:
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		t.Fatalf("pmacctd did not finish %s within %s\nlog:\n%s", pcap, timeout, log.String())
@@ -81,4 +98,22 @@ func Sfprobe(t testing.TB, pcap, dst, agent string, subAgent, rate, replays int)
 		"pcap_savefile_replay": strconv.Itoa(replays),
 		"pcap_savefile_delay":  "1",
 	}, time.Duration(2*replays+30)*time.Second)
+}
+
+// Nfprobe has pmacctd's nfprobe plugin (a second NetFlow/IPFIX exporter,
+// independent of softflowd) export the flows of the capture file at pcap
+// to dst ("127.0.0.1:port") as NetFlow version 9 or 10 (IPFIX). keys are
+// more pmacctd settings ("sampling_rate": "4").
+func Nfprobe(t testing.TB, pcap, dst string, version int, keys map[string]string) {
+	t.Helper()
+	all := map[string]string{
+		"plugins":            "nfprobe",
+		"nfprobe_receiver":   dst,
+		"nfprobe_version":    strconv.Itoa(version),
+		"pcap_savefile_wait": "true",
+	}
+	maps.Copy(all, keys)
+	if log := Pmacctd(t, pcap, all, 60*time.Second); !strings.Contains(log, "Exporting flows to") {
+		t.Fatalf("pmacctd did not start its nfprobe plugin:\n%s", log)
+	}
 }
