@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/internal/apptest"
+)
+
+// offlineConfig writes a netflow configuration that ships to a file, with
+// its monitoring listener on httpAddr, and returns its path.
+func offlineConfig(t *testing.T, httpAddr string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+output:
+  transport: file
+  path: events.jsonl
+buffer:
+  dir: data
+http:
+  listen: %s
+`, apptest.FreePort(t, "udp"), testKey, httpAddr)
+	path := filepath.Join(dir, "intakes.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// healthcheckCmd runs `flowgate healthcheck --config path`.
+func healthcheckCmd(t *testing.T, path string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(apptest.Binary(t), "healthcheck", "--config", path).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+func TestHealthcheck(t *testing.T) {
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+	path := offlineConfig(t, httpAddr)
+	if code, out := healthcheckCmd(t, path); code != 1 || !strings.Contains(out, "connection refused") {
+		t.Fatalf("healthcheck with nothing running: exit %d, %q; want 1 and connection refused", code, out)
+	}
+	proc := apptest.Start(t, path, httpAddr)
+	if code, out := healthcheckCmd(t, path); code != 0 || strings.TrimSpace(out) != "ready" {
+		t.Fatalf("healthcheck of a ready appliance: exit %d, %q; want 0 and ready", code, out)
+	}
+	if err := proc.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := healthcheckCmd(t, path); code != 1 {
+		t.Fatalf("healthcheck of a stopped appliance: exit %d, want 1", code)
+	}
+
+	// Not ready: a listener that answers 503 fails the check with its reason.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready\nbuffer: store: stream not current")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if code, out := healthcheckCmd(t, offlineConfig(t, ln.Addr().String())); code != 1 || !strings.Contains(out, "503 Service Unavailable: not ready\nbuffer: store: stream not current") {
+		t.Fatalf("healthcheck of an unready appliance: exit %d, %q; want 1 with the reason", code, out)
+	}
+}
+
+func TestLoopbackFor(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:9740": "127.0.0.1:9740",
+		"0.0.0.0:9740":   "127.0.0.1:9740",
+		"[::]:9740":      "127.0.0.1:9740",
+		":9740":          "127.0.0.1:9740",
+		"[::1]:9740":     "[::1]:9740",
+		"flowgate:9740":  "flowgate:9740",
+	} {
+		if got := loopbackFor(listen); got != want {
+			t.Errorf("loopbackFor(%q) = %q, want %q", listen, got, want)
+		}
+	}
+}
+
+// TestSystemdNotify runs the binary as systemd would run a Type=notify
+// service with a watchdog, on a real notification socket.
+func TestSystemdNotify(t *testing.T) {
+	dir, err := os.MkdirTemp("", "fgn") // short: socket paths end at 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	next := func(want string) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for {
+			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", want, err)
+			}
+			for _, line := range strings.Split(string(buf[:n]), "\n") {
+				if line == want {
+					return
+				}
+				if !strings.HasPrefix(line, "STATUS=") && line != "WATCHDOG=1" {
+					t.Fatalf("unexpected %q while waiting for %s", line, want)
+				}
+			}
+		}
+	}
+
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+	proc := apptest.StartUnready(t, offlineConfig(t, httpAddr), httpAddr, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
+	next("READY=1")
+	if status, body := proc.Get("/readyz"); status != http.StatusOK {
+		t.Fatalf("READY=1 sent while /readyz answers %d %s", status, body)
+	}
+	for range 3 {
+		next("WATCHDOG=1")
+	}
+	if err := proc.Stop(20 * time.Second); err != nil {
+		t.Fatalf("flowgate exited with %v", err)
+	}
+	next("STOPPING=1")
+}
