@@ -7,10 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
 )
 
@@ -148,4 +152,70 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("flowgate exited with %v", err)
 	}
 	next("STOPPING=1")
+}
+
+// TestShippedConfigurations checks the configurations users copy: each
+// passes `flowgate check`, and every port of the compose example's
+// intakes.yaml is published by its docker-compose.yml (a port missing there
+// drops traffic without a word).
+func TestShippedConfigurations(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, path := range []string{"deploy/intakes.yaml", "deploy/debian/intakes.yaml"} {
+		out, err := exec.Command(apptest.Binary(t), "check", "--config", filepath.Join(root, path)).CombinedOutput()
+		if err != nil {
+			t.Errorf("flowgate check %s: %v\n%s", path, err, out)
+		}
+	}
+
+	c, err := config.Load(filepath.Join(root, "deploy/intakes.yaml"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Ports []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	data, err := os.ReadFile(filepath.Join(root, "deploy/docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &compose); err != nil {
+		t.Fatal(err)
+	}
+	published := map[string]bool{}
+	for _, p := range compose.Services["flowgate"].Ports {
+		proto := "tcp"
+		if i := strings.LastIndex(p, "/"); i >= 0 {
+			p, proto = p[:i], p[i+1:]
+		}
+		target := p[strings.LastIndex(p, ":")+1:]
+		first, last, _ := strings.Cut(target, "-")
+		if last == "" {
+			last = first
+		}
+		lo, err1 := strconv.Atoi(first)
+		hi, err2 := strconv.Atoi(last)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("docker-compose.yml: cannot read port %q", p)
+		}
+		for port := lo; port <= hi; port++ {
+			published[fmt.Sprintf("%d/%s", port, proto)] = true
+		}
+	}
+	for _, in := range c.Intakes {
+		if in.Stats {
+			continue
+		}
+		proto := "udp"
+		if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS {
+			proto = "tcp"
+		}
+		if !published[fmt.Sprintf("%d/%s", in.Port, proto)] {
+			t.Errorf("intake %q listens on %d/%s, which docker-compose.yml does not publish", in.Name, in.Port, proto)
+		}
+	}
+	if _, port, _ := strings.Cut(c.HTTP.Listen, ":"); !published[port+"/tcp"] {
+		t.Errorf("the monitoring listener %s is not published", c.HTTP.Listen)
+	}
 }
