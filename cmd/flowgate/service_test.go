@@ -71,21 +71,6 @@ func TestHealthcheck(t *testing.T) {
 	if code, _ := healthcheckCmd(t, path); code != 1 {
 		t.Fatalf("healthcheck of a stopped appliance: exit %d, want 1", code)
 	}
-
-	// Not ready: a listener that answers 503 fails the check with its reason.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not ready\nbuffer: store: stream not current")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	if code, out := healthcheckCmd(t, offlineConfig(t, ln.Addr().String())); code != 1 || !strings.Contains(out, "503 Service Unavailable: not ready\nbuffer: store: stream not current") {
-		t.Fatalf("healthcheck of an unready appliance: exit %d, %q; want 1 with the reason", code, out)
-	}
 }
 
 func TestLoopbackFor(t *testing.T) {
@@ -215,7 +200,7 @@ func TestShippedConfigurations(t *testing.T) {
 			t.Errorf("intake %q listens on %d/%s, which docker-compose.yml does not publish", in.Name, in.Port, proto)
 		}
 	}
-	if _, port, _ := strings.Cut(c.HTTP.Listen, ":"); !published[port+"/tcp"] {
+	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || !published[port+"/tcp"] {
 		t.Errorf("the monitoring listener %s is not published", c.HTTP.Listen)
 	}
 }
