@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,25 +58,32 @@ func (s *Server) AddCheck(name string, c Check) {
 	s.checks[name] = c
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// Ready runs every readiness check: nil when all pass, else an error
+// naming each check that fails and why. /readyz and the systemd watchdog
+// both answer from it.
+func (s *Server) Ready() error {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	names := make([]string, 0, len(s.checks))
 	for n := range s.checks {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var failed []string
+	var failed []error
 	for _, n := range names {
 		if err := s.checks[n](); err != nil {
-			failed = append(failed, n+": "+err.Error())
+			failed = append(failed, fmt.Errorf("%s: %w", n, err))
 		}
 	}
-	s.mu.RUnlock()
+	return errors.Join(failed...)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(failed) > 0 {
+	if err := s.Ready(); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready")
-		fmt.Fprintln(w, strings.Join(failed, "\n"))
+		fmt.Fprintln(w, err)
 		return
 	}
 	fmt.Fprintln(w, "ready")

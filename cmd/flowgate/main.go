@@ -1,7 +1,8 @@
 // Command flowgate is the appliance: it receives flows and logs, buffers
 // them durably and ships them to the intake. `flowgate run` runs it,
-// `flowgate check` validates a configuration, `flowgate version` says which
-// build this is.
+// `flowgate check` validates a configuration, `flowgate healthcheck` asks a
+// running one whether it is ready, `flowgate version` says which build this
+// is.
 package main
 
 import (
@@ -22,9 +23,10 @@ var version = ""
 const usage = `flowgate: flows and logs in, a durable buffer, the intake out.
 
 Usage:
-  flowgate run   [--config FILE]   run the appliance (the embedded offline default without --config)
-  flowgate check [--config FILE]   validate the configuration and print what would listen where
-  flowgate version                 print the version
+  flowgate run         [--config FILE]   run the appliance (the embedded offline default without --config)
+  flowgate check       [--config FILE]   validate the configuration and print what would listen where
+  flowgate healthcheck [--config FILE]   exit 0 if the appliance running FILE answers /readyz, else 1
+  flowgate version                       print the version
 
 Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES (see README).
 `
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
 	case "check":
 		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return check(c, stdout) })
+	case "healthcheck":
+		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "flowgate", buildVersion())
 		return 0

@@ -23,6 +23,7 @@ import (
 	"github.com/flowgate/flowgate/enrich"
 	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/httpd"
+	"github.com/flowgate/flowgate/sdnotify"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/ship/file"
 	"github.com/flowgate/flowgate/ship/https"
@@ -40,6 +41,7 @@ type appliance struct {
 	reg      *prometheus.Registry
 	buf      *buffer.Buffer
 	http     *httpd.Server
+	notify   *sdnotify.Notifier
 	intakes  []interface{ Run(context.Context) error }
 	shippers []*ship.Shipper
 	closers  []io.Closer
@@ -91,6 +93,8 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 		return a, err
 	}
 	a.http.AddCheck("buffer", a.buf.Check)
+	a.notify = sdnotify.New(os.LookupEnv, a.http.Ready, log)
+	a.closers = append(a.closers, a.notify)
 
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)
@@ -289,12 +293,16 @@ func (a *appliance) run(ctx context.Context) error {
 	for _, in := range a.intakes {
 		start(&recv, recvCtx, "intake", in.Run)
 	}
+	start(&monitoring, httpCtx, "sd_notify", a.notify.Run)
 	var err error
 	select {
 	case <-ctx.Done():
 		a.log.Info("stopping")
 	case err = <-failed:
 		a.log.Error("stopping on a failure", "err", err)
+	}
+	if e := a.notify.Send(sdnotify.Stopping); e != nil {
+		a.log.Warn("cannot notify systemd", "err", e)
 	}
 	stopRecv()
 	recv.Wait()
