@@ -63,7 +63,7 @@ func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
 	if c.Output.Transport != TransportHTTPS || c.Output.Endpoint != "https://intake.sekoia.io" {
 		t.Fatalf("output: %+v", c.Output)
 	}
-	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen {
+	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen || c.HTTP.PProf {
 		t.Fatalf("defaults: %+v %+v", c.Buffer, c.HTTP)
 	}
 }
@@ -111,6 +111,7 @@ buffer:
   memory_messages: 5000
 http:
   listen: 127.0.0.1:9999
+  pprof: true
 `
 	c, err := Parse([]byte(file), "intakes.yaml", dir, env("REGION", "USA1", "DISK_SPACE", "3g"))
 	if err != nil {
@@ -120,7 +121,7 @@ http:
 	if c.Output.Endpoint != "https://127.0.0.1:8443" || c.Buffer.DiskSpace != 3<<30 || c.Buffer.MemoryMessages != 5000 {
 		t.Fatalf("%+v %+v", c.Output, c.Buffer)
 	}
-	if c.Output.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" {
+	if c.Output.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" || !c.HTTP.PProf {
 		t.Fatalf("paths: %+v %+v", c.Output, c.Buffer)
 	}
 }

@@ -78,6 +78,10 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger) (*appliance,
 		return a, err
 	}
 	a.http.AddCheck("buffer", a.buf.Check)
+	if c.HTTP.PProf {
+		a.http.MountPProf()
+		log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
+	}
 
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)
