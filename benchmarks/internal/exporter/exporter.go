@@ -382,7 +382,7 @@ func appendHeaders(b []byte, f *Flow, frame uint32) []byte {
 	b = be32(b, 1) // sequence
 	b = be32(b, 0) // acknowledgement
 	b = append(b, 5<<4, f.TCPFlags)
-	b = be16(b, 65535) // window
+	b = be16(b, 65535)           // window
 	return append(b, 0, 0, 0, 0) // checksum, urgent pointer
 }
 
