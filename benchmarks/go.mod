@@ -10,6 +10,11 @@ replace github.com/flowgate/flowgate => ../
 require (
 	github.com/flowgate/flowgate v0.0.0-00010101000000-000000000000
 	github.com/klauspost/compress v1.20.3
+	golang.org/x/net v0.62.0
 )
 
-require google.golang.org/protobuf v1.36.12 // indirect
+require (
+	github.com/netsampler/goflow2/v2 v2.2.6 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
