@@ -186,7 +186,9 @@ func (s *Summary) span(results []pace.Result) {
 
 // batchSender sends datagrams from one socket with sendmmsg.
 type batchSender struct {
-	pc   interface{ WriteBatch([]ipv4.Message, int) (int, error) }
+	pc interface {
+		WriteBatch([]ipv4.Message, int) (int, error)
+	}
 	msgs []ipv4.Message
 	bufs [][]byte
 }
