@@ -160,6 +160,9 @@ type Machine struct {
 	Kernel  string
 	Go      string
 	LoadAvg string
+	// RmemDefault and RmemMax are the kernel's socket receive buffer
+	// default and the most a program may ask without CAP_NET_ADMIN.
+	RmemDefault, RmemMax uint64
 }
 
 // Describe reads the machine's description.
@@ -177,10 +180,19 @@ func Describe() Machine {
 	ostype, _ := os.ReadFile("/proc/sys/kernel/ostype")
 	release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	m.Kernel = strings.TrimSpace(string(ostype)) + " " + strings.TrimSpace(string(release)) + " " + runtime.GOARCH
+	m.RmemDefault = sysctl("net/core/rmem_default")
+	m.RmemMax = sysctl("net/core/rmem_max")
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 3 {
 			m.LoadAvg = strings.Join(f[:3], " ")
 		}
 	}
 	return m
+}
+
+// sysctl reads a numeric kernel setting (0 when unreadable).
+func sysctl(name string) uint64 {
+	b, _ := os.ReadFile("/proc/sys/" + name)
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v
 }

@@ -91,7 +91,7 @@ func TestUDPDropsCountsAFullSocket(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	m := Describe()
-	if m.Cores < 1 || m.Memory == 0 || !strings.HasPrefix(m.Kernel, "Linux ") || m.CPU == "" || m.LoadAvg == "" {
+	if m.Cores < 1 || m.Memory == 0 || !strings.HasPrefix(m.Kernel, "Linux ") || m.CPU == "" || m.LoadAvg == "" || m.RmemMax == 0 {
 		t.Fatalf("%+v", m)
 	}
 }

@@ -159,6 +159,10 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	m := r.Machine
 	p.f("## Machine\n\n| CPU | cores | memory | kernel | Go | load average at start |\n|---|---|---|---|---|---|\n")
 	p.f("| %s | %d | %s | %s | %s | %s |\n\n", m.CPU, m.Cores, mib(m.Memory), m.Kernel, m.Go, m.LoadAvg)
+	p.f("UDP socket receive buffers: %s by default, at most %s on request (net.core.rmem_default, rmem_max); "+
+		"flowgate asks 32 MiB and gets it past rmem_max when it may (root, CAP_NET_ADMIN), nfacctd asks 32 MiB "+
+		"and gets at most rmem_max, goflow2 asks nothing and gets the default.\n\n",
+		kib(m.RmemDefault), kib(m.RmemMax))
 	if len(r.Versions) > 0 {
 		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
 	}
@@ -322,6 +326,10 @@ func ms(v int64) string {
 		return "–"
 	}
 	return fmt.Sprint(v)
+}
+
+func kib(b uint64) string {
+	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
 }
 
 func mib(b uint64) string {
