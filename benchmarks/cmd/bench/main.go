@@ -178,7 +178,7 @@ func (b *bench) setup() error {
 		return err
 	}
 	v, _ := output(b.root, b.bin("flowgate"), "version")
-	b.run.Versions = append(b.run.Versions, strings.TrimSpace(v))
+	b.run.Versions = append(b.run.Versions, strings.TrimSpace(v)+treeState(b.root))
 	if slices.Contains(b.cfg.tools, "goflow2") {
 		if err := b.installGoflow2(); err != nil {
 			return err
@@ -191,6 +191,20 @@ func (b *bench) setup() error {
 		}
 	}
 	return b.startSink()
+}
+
+// treeState names the commit flowgate was built from, and whether the
+// tree had changes on top ("" outside git).
+func treeState(root string) string {
+	rev, err := output(root, "git", "rev-parse", "--short=12", "HEAD")
+	if err != nil {
+		return ""
+	}
+	state := " (commit " + strings.TrimSpace(rev)
+	if changes, err := output(root, "git", "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(changes) != "" {
+		state += " with uncommitted changes"
+	}
+	return state + ")"
 }
 
 // findModule finds the benchmarks module from the working directory up.

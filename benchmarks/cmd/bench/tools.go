@@ -122,7 +122,11 @@ http:
 			})
 			// This flowgate does not have the intake yet: not measurable here.
 			if err != nil && p.exited() && strings.Contains(p.stderr.String(), "not available yet") {
-				return fmt.Errorf("%w: flowgate refuses protocol: %s (%s)", errSkip, e.proto, p.stderr.lastLines(1))
+				why := p.stderr.lastLines(1)
+				if i := strings.Index(why, "intake \""); i >= 0 {
+					why = why[i:] // without the temporary file's path
+				}
+				return fmt.Errorf("%w: this flowgate refuses protocol: %s (%s)", errSkip, e.proto, why)
 			}
 			return err
 		},

@@ -242,8 +242,9 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   nfacctd write files, whose latency is not measured.
 - The peers write what they decode to a file: goflow2 as JSON (-format json -transport file),
   nfacctd with its print plugin as JSON (refreshed every second); their delivered events are the
-  lines of those files with an identity of the step. nfacctd holds its last partial buffer until
-  more traffic comes or it stops: it is stopped (SIGINT, which flushes) before its final count.
+  JSON objects of those files with an identity of the step. nfacctd holds its last partial buffer
+  until more traffic comes or it stops: it is stopped (SIGINT, which flushes) before its final
+  count. Where a peer lost events beyond the kernel's drops, they were lost inside it.
 `
 
 func writeTargets(p *printer, r *Run) {
