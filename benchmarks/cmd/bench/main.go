@@ -411,13 +411,13 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	var peakPSS uint64
 	sampling, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
+	endSampling := func() { stopSampling(); <-sampled }
+	defer endSampling()
 	go func() {
 		defer close(sampled)
-		for {
-			if t.forks {
-				if v, err := procstat.PSS(pid); err == nil {
-					peakPSS = max(peakPSS, v)
-				}
+		for t.forks {
+			if v, err := procstat.PSS(pid); err == nil {
+				peakPSS = max(peakPSS, v)
 			}
 			select {
 			case <-sampling.Done():
@@ -426,33 +426,33 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 			}
 		}
 	}()
-	var profiled chan error
+	type profileResult struct {
+		name, top string
+		err       error
+	}
+	var profiled chan profileResult
 	if profile {
-		profiled = make(chan error, 1)
-		go func() { profiled <- b.profile(e) }()
+		profiled = make(chan profileResult, 1)
+		go func() {
+			name, top, err := b.profile(e)
+			profiled <- profileResult{name, top, err}
+		}()
 	}
 
 	sum, err := b.generate(e, path, rate)
 	if err != nil {
-		stopSampling()
-		<-sampled
 		return s, err
 	}
 	s.Offered, s.Sent = sum.Rate, uint64(sum.Events)
 	d, cutOff, err := b.drain(ctx, t, e, sum)
 	if err != nil {
-		stopSampling()
-		<-sampled
 		return s, err
 	}
 	cpu1, err := procstat.CPU(pid)
 	if err != nil {
-		stopSampling()
-		<-sampled
 		return s, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
 	}
-	stopSampling()
-	<-sampled
+	endSampling()
 	if t.forks {
 		s.PeakRSS = peakPSS
 	} else {
@@ -466,8 +466,10 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		notes = append(notes, b.flowgateDrops(e)...)
 	}
 	if profiled != nil {
-		if err := <-profiled; err != nil {
-			notes = append(notes, "profile failed: "+err.Error())
+		if p := <-profiled; p.err != nil {
+			notes = append(notes, "profile failed: "+p.err.Error())
+		} else {
+			b.run.ProfileFile, b.run.ProfileTop = p.name, p.top
 		}
 	}
 	// Stop the tool: nfacctd writes out what it holds only then.
@@ -580,41 +582,37 @@ func (b *bench) drain(ctx context.Context, t *tool, e *stepEnv, sum load.Summary
 	}
 }
 
-// profile takes a CPU profile of flowgate over most of the step and its
-// top entries, and keeps the profile beside the report.
-func (b *bench) profile(e *stepEnv) error {
+// profile takes a CPU profile of flowgate over most of the step, keeps it
+// beside the report and returns its name and top entries.
+func (b *bench) profile(e *stepEnv) (name, top string, err error) {
 	secs := max(1, int(b.cfg.duration.Seconds())-2)
 	client := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", e.httpPort, secs))
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/debug/pprof/profile answered %s", resp.Status)
+		return "", "", fmt.Errorf("/debug/pprof/profile answered %s", resp.Status)
 	}
 	if err := os.MkdirAll(b.cfg.out, 0o755); err != nil {
-		return err
+		return "", "", err
 	}
-	name := b.run.Started.UTC().Format("2006-01-02-1504") + "-flowgate-cpu.pprof"
+	name = b.run.Started.UTC().Format("2006-01-02-1504") + "-flowgate-cpu.pprof"
 	path := filepath.Join(b.cfg.out, name)
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close()
-		return err
+		return "", "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", "", err
 	}
-	top, err := output(b.work, "go", "tool", "pprof", "-top", "-nodecount=25", path)
-	if err != nil {
-		return err
-	}
-	b.run.ProfileFile, b.run.ProfileTop = name, top
-	return nil
+	top, err = output(b.work, "go", "tool", "pprof", "-top", "-nodecount=25", path)
+	return name, top, err
 }
 
 // flowgateDrops reads what flowgate counted as dropped, for the step's note.
