@@ -4,7 +4,7 @@ VERSION := $(shell deploy/version)
 IMAGE ?= flowgate
 PLATFORMS ?= linux/amd64,linux/arm64
 
-.PHONY: build cross test fuzz deb image image-multiarch vm vm-test clean
+.PHONY: build cross test fuzz bench deb image image-multiarch vm vm-test clean
 
 # The binary for this machine, in ./flowgate.
 build:
@@ -24,6 +24,11 @@ test:
 # Every fuzz target for FUZZTIME (default 10s) each, without the tests.
 fuzz:
 	scripts/fuzz
+
+# The benchmark against goflow2 and nfacctd (benchmarks/README.md): about
+# 25 minutes; BENCHFLAGS=-quick for a short run.
+bench:
+	go -C benchmarks run ./cmd/bench $(BENCHFLAGS)
 
 # Debian packages for amd64 and arm64 in dist/.
 deb:

@@ -188,6 +188,10 @@ type Buffer struct {
 type HTTP struct {
 	// Listen is host:port for /metrics, /healthz and /readyz.
 	Listen string `yaml:"listen"`
+	// PProf mounts Go's profiler (/debug/pprof/) on the listener, for the
+	// benchmarks and for hunting a slowdown; off by default, since it shows
+	// the process's internals to whoever reaches the listener.
+	PProf bool `yaml:"pprof"`
 }
 
 // Defaults for keys the file leaves out.

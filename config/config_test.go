@@ -78,7 +78,7 @@ func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
 	if o := c.Intakes[0].Output; o.Transport != TransportSyslog || o.Endpoint != "intake.sekoia.io:10514" {
 		t.Fatalf("output: %+v", o)
 	}
-	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen {
+	if c.Buffer.Dir != defaultDataDir || c.Buffer.DiskSpace != defaultDiskSpace || c.HTTP.Listen != defaultHTTPListen || c.HTTP.PProf {
 		t.Fatalf("defaults: %+v %+v", c.Buffer, c.HTTP)
 	}
 }
@@ -126,6 +126,7 @@ buffer:
   memory_messages: 5000
 http:
   listen: 127.0.0.1:9999
+  pprof: true
 `
 	c, err := Parse([]byte(file), "intakes.yaml", dir, env("REGION", "USA1", "DISK_SPACE", "3g"))
 	if err != nil {
@@ -136,8 +137,8 @@ http:
 	if o.Endpoint != "https://127.0.0.1:8443" || c.Buffer.DiskSpace != 3<<30 || c.Buffer.MemoryMessages != 5000 {
 		t.Fatalf("%+v %+v", o, c.Buffer)
 	}
-	if o.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" {
-		t.Fatalf("paths: %+v %+v", o, c.Buffer)
+	if o.CAFile != filepath.Join(dir, "ca.pem") || c.Buffer.Dir != filepath.Join(dir, "data") || c.HTTP.Listen != "127.0.0.1:9999" || !c.HTTP.PProf {
+		t.Fatalf("paths: %+v %+v %+v", o, c.Buffer, c.HTTP)
 	}
 }
 

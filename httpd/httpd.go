@@ -1,6 +1,6 @@
 // Package httpd serves the monitoring listener: /metrics (Prometheus),
-// /healthz (the process answers) and /readyz (every readiness check
-// passes; the body says which fails and why).
+// /healthz (the process answers), /readyz (every readiness check passes;
+// the body says which fails and why) and, when asked, Go's profiler.
 package httpd
 
 import (
@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ type Check func() error
 // Server is the monitoring listener.
 type Server struct {
 	srv *http.Server
+	mux *http.ServeMux
 	ln  net.Listener
 	log *slog.Logger
 
@@ -37,8 +39,8 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("http listener %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log, checks: map[string]Check{}}
 	mux := http.NewServeMux()
+	s := &Server{mux: mux, ln: ln, log: log, checks: map[string]Check{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -46,6 +48,17 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
+}
+
+// MountPProf serves Go's profiler under /debug/pprof/ (CPU and heap
+// profiles, goroutines, traces). Call it before Run.
+func (s *Server) MountPProf() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the bound address.

@@ -95,6 +95,10 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 	a.http.AddCheck("buffer", a.buf.Check)
 	a.notify = sdnotify.New(os.LookupEnv, a.http.Ready, log)
 	a.closers = append(a.closers, a.notify)
+	if c.HTTP.PProf {
+		a.http.MountPProf()
+		log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
+	}
 
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)

@@ -1,0 +1,643 @@
+// Command bench is the benchmark harness's one command. It builds flowgate
+// from this tree, starts the receiving end (an HTTPS intake that counts),
+// and for each tool (flowgate, goflow2, nfacctd) finds the highest flow rate
+// it sustains for the step's duration with zero loss end to end: the rate
+// doubles until a step fails, then is bisected. It measures the syslog path
+// (TCP in, HTTPS out) the same way when this flowgate has it, takes a CPU
+// profile of flowgate at its best rate, and writes a report and a plot to
+// benchmarks/results.
+//
+//	go -C benchmarks run ./cmd/bench               # the full run, 30 s steps
+//	go -C benchmarks run ./cmd/bench -quick        # 5 s steps, coarser search
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/exporter"
+	"github.com/flowgate/flowgate/benchmarks/internal/load"
+	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
+	"github.com/flowgate/flowgate/benchmarks/internal/report"
+)
+
+// goflow2Version is the peer release the benchmarks compare against.
+const goflow2Version = "v2.2.6"
+
+// config is the command line.
+type config struct {
+	duration   time.Duration
+	format     exporter.Format
+	exporters  int
+	records    int
+	start      float64
+	maxRate    float64
+	precision  float64
+	maxSteps   int
+	tools      []string
+	syslog     bool
+	syslogRate float64
+	profile    bool
+	out        string
+	keep       bool
+}
+
+// bench is one run of the harness.
+type bench struct {
+	cfg     config
+	root    string // the repository
+	benches string // its benchmarks module
+	work    string // temporary files
+	log     *log.Logger
+	run     report.Run
+	nextRun uint16
+
+	goflow2, nfacctd, sfacctd string
+
+	sink       *proc
+	sinkURL    string
+	sinkCA     string
+	sinkClient *http.Client
+}
+
+func main() {
+	if err := runMain(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runMain() error {
+	var cfg config
+	var format, tools string
+	quick := flag.Bool("quick", false, "a quick run: 5 s steps, a coarser search (25%), at most 5 steps per tool")
+	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long each step sends")
+	flag.StringVar(&format, "format", "ipfix", "flow format: v5, v9, ipfix or sflow")
+	flag.IntVar(&cfg.exporters, "exporters", 4, "exporters sending at once")
+	flag.IntVar(&cfg.records, "records", 0, "records per datagram (0: as many as fill 1400 bytes; v5 30)")
+	flag.Float64Var(&cfg.start, "start", 25_000, "first rate tried, in events per second")
+	flag.Float64Var(&cfg.maxRate, "max-rate", 3_200_000, "highest rate tried")
+	flag.Float64Var(&cfg.precision, "precision", 0.10, "the search stops when the failed rate is within this fraction above the sustained one")
+	flag.IntVar(&cfg.maxSteps, "max-steps", 10, "steps at most per tool and path")
+	flag.StringVar(&tools, "tools", "flowgate,goflow2,nfacctd", "tools to measure, comma-separated")
+	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog path too (TCP in, HTTPS out) when flowgate has it")
+	flag.Float64Var(&cfg.syslogRate, "syslog-start", 10_000, "first syslog rate tried, in messages per second")
+	flag.BoolVar(&cfg.profile, "profile", true, "take a CPU profile of flowgate at its best rate (one more step)")
+	flag.StringVar(&cfg.out, "out", "", "where to write the report (default: benchmarks/results)")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary files (configurations, logs, outputs) and print where")
+	flag.Parse()
+	if *quick {
+		// Flags given explicitly win over -quick's.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["duration"] {
+			cfg.duration = 5 * time.Second
+		}
+		if !set["precision"] {
+			cfg.precision = 0.25
+		}
+		if !set["max-steps"] {
+			cfg.maxSteps = 5
+		}
+	}
+	var err error
+	if cfg.format, err = exporter.ParseFormat(format); err != nil {
+		return err
+	}
+	cfg.tools = strings.Split(tools, ",")
+	for _, t := range cfg.tools {
+		if !slices.Contains([]string{report.Flowgate, "goflow2", "nfacctd"}, t) {
+			return fmt.Errorf("-tools: unknown tool %q (flowgate, goflow2, nfacctd)", t)
+		}
+	}
+	if cfg.duration < time.Second || cfg.start <= 0 || cfg.maxSteps < 1 || cfg.precision <= 0 {
+		return errors.New("-duration must be at least 1s; -start, -max-steps and -precision positive")
+	}
+	if cfg.records == 0 {
+		cfg.records = exporter.DefaultRecords(cfg.format)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{cfg: cfg, log: log.New(os.Stderr, "bench: ", log.Ltime), nextRun: 1}
+	if err := b.setup(); err != nil {
+		return err
+	}
+	defer b.cleanup()
+	if err := b.measureAll(ctx); err != nil {
+		return err
+	}
+	path, err := report.WriteFiles(b.cfg.out, &b.run)
+	if err != nil {
+		return err
+	}
+	b.log.Printf("report: %s", path)
+	return nil
+}
+
+// setup finds the tree, builds what runs and starts the sink.
+func (b *bench) setup() error {
+	var err error
+	if b.benches, err = findModule(); err != nil {
+		return err
+	}
+	b.root = filepath.Dir(b.benches)
+	if b.cfg.out == "" {
+		b.cfg.out = filepath.Join(b.benches, "results")
+	}
+	if b.work, err = os.MkdirTemp("", "flowgate-bench-"); err != nil {
+		return err
+	}
+	b.run = report.Run{
+		Started: time.Now(), Command: "go -C benchmarks run ./cmd/bench " + strings.Join(os.Args[1:], " "),
+		Machine: procstat.Describe(), Format: string(b.cfg.format), Exporters: b.cfg.exporters,
+		Records: b.cfg.records, Duration: b.cfg.duration,
+	}
+	b.log.Printf("building flowgate and the load tools in %s", b.work)
+	if _, err := output(b.root, "go", "build", "-o", b.bin("flowgate"), "./cmd/flowgate"); err != nil {
+		return err
+	}
+	if _, err := output(b.benches, "go", "build", "-o", filepath.Join(b.work, "bin")+"/", "./cmd/flowgen", "./cmd/loggen", "./cmd/sink"); err != nil {
+		return err
+	}
+	v, _ := output(b.root, b.bin("flowgate"), "version")
+	b.run.Versions = append(b.run.Versions, strings.TrimSpace(v)+treeState(b.root))
+	if slices.Contains(b.cfg.tools, "goflow2") {
+		if err := b.installGoflow2(); err != nil {
+			return err
+		}
+		b.run.Versions = append(b.run.Versions, "goflow2 "+goflow2Version)
+	}
+	if slices.Contains(b.cfg.tools, "nfacctd") {
+		if err := b.findPmacct(); err != nil {
+			return err
+		}
+	}
+	return b.startSink()
+}
+
+// treeState names the commit flowgate was built from, and whether the
+// tree had changes on top ("" outside git).
+func treeState(root string) string {
+	rev, err := output(root, "git", "rev-parse", "--short=12", "HEAD")
+	if err != nil {
+		return ""
+	}
+	state := " (commit " + strings.TrimSpace(rev)
+	if changes, err := output(root, "git", "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(changes) != "" {
+		state += " with uncommitted changes"
+	}
+	return state + ")"
+}
+
+// findModule finds the benchmarks module from the working directory up.
+func findModule() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if head, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if strings.HasPrefix(string(head), "module github.com/flowgate/flowgate/benchmarks\n") {
+				return dir, nil
+			}
+			if sub := filepath.Join(dir, "benchmarks"); strings.HasPrefix(string(head), "module github.com/flowgate/flowgate\n") {
+				return sub, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run it from flowgate's tree: go -C benchmarks run ./cmd/bench")
+		}
+		dir = parent
+	}
+}
+
+func (b *bench) bin(name string) string { return filepath.Join(b.work, "bin", name) }
+
+// installGoflow2 installs goflow2 from the module proxy once, into the
+// user's cache, where later runs find it.
+func (b *bench) installGoflow2() error {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = b.work
+	}
+	dir := filepath.Join(cache, "flowgate-bench", "goflow2-"+goflow2Version)
+	b.goflow2 = filepath.Join(dir, "goflow2")
+	if _, err := os.Stat(b.goflow2); err == nil {
+		return nil
+	}
+	b.log.Printf("installing goflow2 %s into %s", goflow2Version, dir)
+	cmd := exec.Command("go", "install", "github.com/netsampler/goflow2/v2/cmd/goflow2@"+goflow2Version)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+	cmd.Dir = b.work
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go install goflow2: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// findPmacct finds nfacctd (and sfacctd, for sFlow) from Debian's pmacct.
+func (b *bench) findPmacct() error {
+	var err error
+	if b.nfacctd, err = exec.LookPath("nfacctd"); err != nil {
+		return errors.New("nfacctd is not installed: apt-get install pmacct (or leave it out with -tools flowgate,goflow2)")
+	}
+	b.sfacctd, _ = exec.LookPath("sfacctd")
+	v, _ := output(b.work, b.nfacctd, "-V")
+	first, _, _ := strings.Cut(v, "\n")
+	b.run.Versions = append(b.run.Versions, strings.TrimSpace(strings.TrimPrefix(first, "NetFlow Accounting Daemon, ")))
+	return nil
+}
+
+func (b *bench) cleanup() {
+	if b.sink != nil {
+		b.sink.stop(syscall.SIGTERM, 10*time.Second)
+	}
+	if b.cfg.keep {
+		b.log.Printf("temporary files kept in %s", b.work)
+		return
+	}
+	_ = os.RemoveAll(b.work)
+}
+
+// measureAll runs every search of the run.
+func (b *bench) measureAll(ctx context.Context) error {
+	tools := map[string]*tool{report.Flowgate: b.flowgateTool(), "goflow2": b.goflowTool(), "nfacctd": b.pmacctTool()}
+	proto := "netflow"
+	if b.cfg.format == exporter.SFlow {
+		proto = "sflow"
+	}
+	var fgBest float64
+	for _, name := range b.cfg.tools {
+		t := tools[name]
+		best, err := b.search(ctx, t, report.PathFlows, proto, b.cfg.start)
+		if errors.Is(err, errSkip) {
+			b.skip(fmt.Sprintf("%s, %s: %v", name, b.cfg.format, err))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if name == report.Flowgate {
+			fgBest = best
+			if b.cfg.profile && best > 0 {
+				if _, err := b.measure(ctx, t, report.PathFlows, proto, best, true); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		// The peer at the rate flowgate sustained too, for the plot.
+		if fgBest > best && !b.measured(report.PathFlows, name, fgBest) {
+			if _, err := b.measure(ctx, t, report.PathFlows, proto, fgBest, false); err != nil {
+				return err
+			}
+		}
+	}
+	if b.cfg.syslog && slices.Contains(b.cfg.tools, report.Flowgate) {
+		_, err := b.search(ctx, tools[report.Flowgate], report.PathSyslog, "tcp", b.cfg.syslogRate)
+		if errors.Is(err, errSkip) {
+			b.skip(fmt.Sprintf("syslog (TCP in, HTTPS out): %v; run again once flowgate has syslog intakes", err))
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) skip(msg string) {
+	b.log.Printf("not measured: %s", msg)
+	b.run.Skipped = append(b.run.Skipped, msg)
+}
+
+// measured says whether a tool already ran at a rate.
+func (b *bench) measured(path, tool string, rate float64) bool {
+	return slices.ContainsFunc(b.run.Steps, func(s report.Step) bool { return s.Path == path && s.Tool == tool && s.Target == rate })
+}
+
+// search finds the highest rate a tool sustains: it doubles the rate from
+// start until a step fails (or halves it until one passes), then bisects,
+// within cfg.maxSteps steps. It returns the best rate, 0 when none passed.
+func (b *bench) search(ctx context.Context, t *tool, path, proto string, start float64) (float64, error) {
+	lo, hi := 0.0, math.Inf(1)
+	rate := start
+	const minRate = 500
+	for range b.cfg.maxSteps {
+		s, err := b.measure(ctx, t, path, proto, rate, false)
+		if err != nil {
+			return lo, err
+		}
+		if s.Sustained {
+			lo = rate
+		} else {
+			hi = rate
+		}
+		switch {
+		case math.IsInf(hi, 1):
+			rate *= 2
+		case lo == 0:
+			rate /= 2
+		default:
+			rate = roundRate((lo + hi) / 2)
+		}
+		if rate > b.cfg.maxRate || rate < minRate || (lo > 0 && hi/lo <= 1+b.cfg.precision) || rate == lo || rate == hi {
+			break
+		}
+	}
+	return lo, nil
+}
+
+// roundRate keeps three significant digits, for rates a reader can compare.
+func roundRate(r float64) float64 {
+	unit := math.Pow(10, math.Floor(math.Log10(r))-2)
+	return math.Round(r/unit) * unit
+}
+
+// measure runs one step: the tool fresh, the generator at rate for the
+// duration, the drain, the counts.
+func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate float64, profile bool) (report.Step, error) {
+	s := report.Step{Path: path, Tool: t.name, Target: rate, Profiled: profile, P50Ms: -1, P99Ms: -1}
+	e := &stepEnv{run: b.nextRun, proto: proto, rate: rate, profile: profile}
+	b.nextRun++
+	e.dir = filepath.Join(b.work, fmt.Sprintf("step-%03d-%s-%s-%.0f", e.run, t.name, path, rate))
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		return s, err
+	}
+	if !b.cfg.keep {
+		defer os.RemoveAll(e.dir)
+	}
+	network := "udp"
+	if path == report.PathSyslog {
+		network = "tcp"
+	}
+	var err error
+	if e.port, err = freePort(network); err != nil {
+		return s, err
+	}
+	if e.httpPort, err = freePort("tcp"); err != nil {
+		return s, err
+	}
+	err = t.launch(ctx, e)
+	if e.proc != nil {
+		defer e.proc.stop(stopSignal, 30*time.Second)
+	}
+	if err != nil {
+		return s, err
+	}
+	pid := e.proc.pid()
+	cpu0, err := procstat.CPU(pid)
+	if err != nil {
+		return s, err
+	}
+	// Memory of a forking tool is sampled: PSS counts shared pages once.
+	var peakPSS uint64
+	sampling, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	endSampling := func() { stopSampling(); <-sampled }
+	defer endSampling()
+	go func() {
+		defer close(sampled)
+		for t.forks {
+			if v, err := procstat.PSS(pid); err == nil {
+				peakPSS = max(peakPSS, v)
+			}
+			select {
+			case <-sampling.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	type profileResult struct {
+		name, top string
+		err       error
+	}
+	var profiled chan profileResult
+	if profile {
+		profiled = make(chan profileResult, 1)
+		go func() {
+			name, top, err := b.profile(e)
+			profiled <- profileResult{name, top, err}
+		}()
+	}
+
+	sum, err := b.generate(e, path, rate)
+	if err != nil {
+		return s, err
+	}
+	s.Offered, s.Sent = sum.Rate, uint64(sum.Events)
+	d, cutOff, err := b.drain(ctx, t, e, sum)
+	if err != nil {
+		return s, err
+	}
+	cpu1, err := procstat.CPU(pid)
+	if err != nil {
+		return s, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
+	}
+	endSampling()
+	if t.forks {
+		s.PeakRSS = peakPSS
+	} else {
+		s.PeakRSS, _ = procstat.PeakRSS(pid)
+	}
+	var notes []string
+	if path == report.PathFlows {
+		s.KernelDrops, _, _ = procstat.UDPDrops(e.port)
+	}
+	if t.name == report.Flowgate {
+		notes = append(notes, b.flowgateDrops(e)...)
+	}
+	if profiled != nil {
+		if p := <-profiled; p.err != nil {
+			notes = append(notes, "profile failed: "+p.err.Error())
+		} else {
+			b.run.ProfileFile, b.run.ProfileTop = p.name, p.top
+		}
+	}
+	// Stop the tool: nfacctd writes out what it holds only then.
+	e.proc.stop(stopSignal, 30*time.Second)
+	final, err := t.delivered(e, true)
+	if err != nil {
+		return s, err
+	}
+	if final.unique > d.unique && t.forks {
+		notes = append(notes, fmt.Sprintf("%d written out only at stop", final.unique-d.unique))
+	}
+	// The drain ended with the last event that came out while it ran.
+	final.lastNs = d.lastNs
+	d = final
+
+	s.Delivered, s.Duplicates = d.unique, d.duplicates
+	s.P50Ms, s.P99Ms = d.p50Ms, d.p99Ms
+	if d.lastNs > sum.StartNs {
+		s.DeliveredRate = float64(d.unique) / (float64(d.lastNs-sum.StartNs) / 1e9)
+		s.Drain = time.Duration(max(d.lastNs-sum.EndNs, 0))
+	}
+	if d.unique > 0 {
+		s.CPUPerEvent = float64((cpu1 - cpu0).Microseconds()) / float64(d.unique)
+	}
+	allowance := 2*time.Second + b.cfg.duration/10
+	s.Sustained = s.Loss() == 0 && s.Duplicates == 0 && s.Offered >= 0.97*rate && s.Drain <= allowance
+	if s.Offered < 0.97*rate {
+		notes = append(notes, fmt.Sprintf("generator reached %.0f%% of the rate", 100*s.Offered/rate))
+	}
+	if cutOff {
+		notes = append(notes, "draining cut off")
+	}
+	s.Note = strings.Join(notes, "; ")
+	b.run.Steps = append(b.run.Steps, s)
+	verdict := "not sustained"
+	if s.Sustained {
+		verdict = "sustained"
+	}
+	b.log.Printf("%s %s %.0f/s: sent %d at %.0f/s, delivered %d (lost %d, dup %d, kernel drops %d) at %.0f/s, drain %.1fs, %.2f µs/event, %.0f MiB: %s %s",
+		t.name, path, rate, s.Sent, s.Offered, s.Delivered, s.Loss(), s.Duplicates, s.KernelDrops, s.DeliveredRate,
+		s.Drain.Seconds(), s.CPUPerEvent, float64(s.PeakRSS)/(1<<20), verdict, s.Note)
+	return s, nil
+}
+
+// generate runs the load generator of path at rate and returns what it sent.
+func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, error) {
+	target := fmt.Sprintf("127.0.0.1:%d", e.port)
+	d := b.cfg.duration.String()
+	run := strconv.Itoa(int(e.run))
+	var args []string
+	if path == report.PathSyslog {
+		args = []string{b.bin("loggen"), "-target", target, "-conns", "4", "-rate", fmt.Sprint(rate), "-duration", d, "-run", run}
+	} else {
+		args = []string{b.bin("flowgen"), "-target", target, "-format", string(b.cfg.format), "-exporters", strconv.Itoa(b.cfg.exporters),
+			"-records", strconv.Itoa(b.cfg.records), "-rate", fmt.Sprint(rate), "-duration", d, "-run", run}
+	}
+	g, err := start(filepath.Base(args[0]), e.dir, nil, args...)
+	if err != nil {
+		return load.Summary{}, err
+	}
+	if err := g.wait(b.cfg.duration + time.Minute); err != nil {
+		return load.Summary{}, err
+	}
+	var sum load.Summary
+	if err := json.Unmarshal([]byte(strings.TrimSpace(g.stdout.String())), &sum); err != nil {
+		return sum, fmt.Errorf("%s said %q: %w", g.name, g.stdout.String(), err)
+	}
+	return sum, nil
+}
+
+// Draining: polled every drainPoll; over when everything came out, when
+// nothing came for drainIdle, or drainMax after the generator stopped.
+const (
+	drainPoll = 200 * time.Millisecond
+	drainIdle = 5 * time.Second
+)
+
+// drain waits until what was sent has come out of the tool, or no more comes.
+func (b *bench) drain(ctx context.Context, t *tool, e *stepEnv, sum load.Summary) (delivery, bool, error) {
+	drainMax := max(30*time.Second, b.cfg.duration)
+	end := time.Unix(0, sum.EndNs)
+	var last uint64
+	lastChange := time.Now()
+	for {
+		d, err := t.delivered(e, false)
+		if err != nil {
+			return d, false, err
+		}
+		if d.unique >= uint64(sum.Events) {
+			return d, false, nil
+		}
+		now := time.Now()
+		if d.unique != last {
+			last, lastChange = d.unique, now
+		}
+		if now.Sub(lastChange) > drainIdle {
+			return d, false, nil
+		}
+		if now.Sub(end) > drainMax {
+			return d, true, nil
+		}
+		if e.proc.exited() {
+			return d, false, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
+		}
+		select {
+		case <-ctx.Done():
+			return d, false, ctx.Err()
+		case <-time.After(drainPoll):
+		}
+	}
+}
+
+// profile takes a CPU profile of flowgate over most of the step, keeps it
+// beside the report and returns its name and top entries.
+func (b *bench) profile(e *stepEnv) (name, top string, err error) {
+	secs := max(1, int(b.cfg.duration.Seconds())-2)
+	client := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", e.httpPort, secs))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("/debug/pprof/profile answered %s", resp.Status)
+	}
+	if err := os.MkdirAll(b.cfg.out, 0o755); err != nil {
+		return "", "", err
+	}
+	name = b.run.Started.UTC().Format("2006-01-02-1504") + "-flowgate-cpu.pprof"
+	path := filepath.Join(b.cfg.out, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "", "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", "", err
+	}
+	top, err = output(b.work, "go", "tool", "pprof", "-top", "-nodecount=25", path)
+	return name, top, err
+}
+
+// flowgateDrops reads what flowgate counted as dropped, for the step's note.
+func (b *bench) flowgateDrops(e *stepEnv) []string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", e.httpPort))
+	if err != nil {
+		return []string{"metrics unreadable: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	var text strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		text.WriteString(sc.Text())
+		text.WriteByte('\n')
+	}
+	var notes []string
+	for _, m := range []struct{ name, say string }{
+		{"flowgate_dropped_packets_total", "datagrams refused"},
+		{"flowgate_dropped_events_total", "events dropped"},
+		{"flowgate_template_missing_total", "data sets without template"},
+	} {
+		if v := metric(text.String(), m.name); v > 0 {
+			notes = append(notes, fmt.Sprintf("flowgate: %.0f %s", v, m.say))
+		}
+	}
+	return notes
+}

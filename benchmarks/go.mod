@@ -1,0 +1,29 @@
+module github.com/flowgate/flowgate/benchmarks
+
+go 1.26.8
+
+// The harness's own module, so that its load tools and plotting never
+// become dependencies of the appliance; it uses the appliance's test
+// helpers from the working tree.
+replace github.com/flowgate/flowgate => ../
+
+require (
+	github.com/flowgate/flowgate v0.0.0-00010101000000-000000000000
+	github.com/klauspost/compress v1.20.3
+	golang.org/x/net v0.62.0
+	gonum.org/v1/plot v0.17.0
+)
+
+require (
+	codeberg.org/go-fonts/liberation v0.5.0 // indirect
+	codeberg.org/go-latex/latex v0.2.0 // indirect
+	codeberg.org/go-pdf/fpdf v0.11.1 // indirect
+	git.sr.ht/~sbinet/gg v0.7.0 // indirect
+	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
+	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
+	github.com/netsampler/goflow2/v2 v2.2.6 // indirect
+	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)

@@ -1,0 +1,351 @@
+// Package report writes what a benchmark run measured: a Markdown page
+// (the machine, the highest rate each tool sustained with zero loss, the
+// flowgate/peer ratios, the targets, every step, the profile's top entries)
+// and a PNG plot of delivered against offered load, with the loss.
+package report
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
+)
+
+// Paths the benchmarks measure.
+const (
+	PathFlows  = "flows"
+	PathSyslog = "syslog"
+)
+
+// The appliance; the other tools are its peers.
+const Flowgate = "flowgate"
+
+// Step is one measurement: a tool receiving one rate for the run's duration.
+type Step struct {
+	Path string
+	Tool string
+	// Target is the rate asked of the generator, Offered what it reached
+	// (events per second).
+	Target, Offered float64
+	// Sent is what the generator sent; Delivered the distinct events that
+	// came out at the far end, Duplicates those that came out again.
+	Sent, Delivered, Duplicates uint64
+	// DeliveredRate is Delivered over the time from the first send to the
+	// last arrival.
+	DeliveredRate float64
+	// KernelDrops are datagrams the kernel dropped at the tool's socket.
+	KernelDrops uint64
+	// CPUPerEvent is the tool's CPU time (user + system, all its
+	// processes) over the step, per delivered event, in microseconds.
+	CPUPerEvent float64
+	// PeakRSS is the tool's peak resident memory in bytes.
+	PeakRSS uint64
+	// P50Ms and P99Ms are the latency from receipt to the intake; -1 when
+	// the tool's output does not tell it.
+	P50Ms, P99Ms int64
+	// Drain is how long after the generator stopped the last event came out.
+	Drain time.Duration
+	// Sustained: every event delivered once, at the rate asked, with no
+	// backlog left to drain.
+	Sustained bool
+	// Profiled steps ran with the CPU profiler on; they do not count for the best rate.
+	Profiled bool
+	Note     string
+}
+
+// Loss is how many sent events never came out.
+func (s *Step) Loss() int64 { return int64(s.Sent) - int64(s.Delivered) }
+
+// LossPercent is Loss as a share of Sent.
+func (s *Step) LossPercent() float64 {
+	if s.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(s.Loss()) / float64(s.Sent)
+}
+
+// Run is a whole benchmark run.
+type Run struct {
+	Started  time.Time
+	Command  string
+	Machine  procstat.Machine
+	Versions []string
+	// Format, Exporters and Records describe the flow traffic.
+	Format    string
+	Exporters int
+	Records   int
+	Duration  time.Duration
+	Steps     []Step
+	// ProfileFile is the CPU profile of flowgate at its best rate (a file
+	// beside the report) and ProfileTop its top entries.
+	ProfileFile string
+	ProfileTop  string
+	// Skipped says what was not measured, and why.
+	Skipped []string
+}
+
+// Tools lists the tools of a path in the order they ran.
+func (r *Run) Tools(path string) []string {
+	var tools []string
+	for _, s := range r.Steps {
+		if s.Path == path && !slices.Contains(tools, s.Tool) {
+			tools = append(tools, s.Tool)
+		}
+	}
+	return tools
+}
+
+// Best is the step with the highest rate a tool sustained, or nil.
+func (r *Run) Best(path, tool string) *Step {
+	var best *Step
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Path == path && s.Tool == tool && s.Sustained && !s.Profiled && (best == nil || s.Target > best.Target) {
+			best = s
+		}
+	}
+	return best
+}
+
+// Targets are what flowgate aims for on a 2-core machine with generator and
+// receiver on the same box (issue 7).
+const (
+	TargetFlows       = 150_000
+	TargetVsGoflow    = 20
+	TargetCPUPerFlow  = 5
+	TargetRSSBytes    = 300 << 20
+	targetsFormatName = "ipfix"
+)
+
+// WriteFiles writes the report and its plot into dir, named after the
+// run's start, and refreshes dir's index; it returns the report's path.
+func WriteFiles(dir string, r *Run) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	stamp := r.Started.UTC().Format("2006-01-02-1504")
+	md := filepath.Join(dir, stamp+".md")
+	png := stamp + ".png"
+	if err := WritePlot(filepath.Join(dir, png), r); err != nil {
+		return "", fmt.Errorf("plot: %w", err)
+	}
+	f, err := os.Create(md)
+	if err != nil {
+		return "", err
+	}
+	if err := WriteMarkdown(f, r, png); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return md, WriteIndex(dir)
+}
+
+// WriteMarkdown writes the report; plot is the PNG's path relative to it.
+func WriteMarkdown(w io.Writer, r *Run, plot string) error {
+	p := &printer{w: w}
+	p.f("# Benchmark run of %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
+	p.f("Command: `%s`\n\n", r.Command)
+	p.f("Flow traffic: %s from %d exporters, %d records per datagram, %s per step; generator, "+
+		"tools and receiving end on this one machine, traffic over loopback.\n\n", strings.ToUpper(r.Format), r.Exporters, r.Records, r.Duration)
+
+	m := r.Machine
+	p.f("## Machine\n\n| CPU | cores | memory | kernel | Go | load average at start |\n|---|---|---|---|---|---|\n")
+	p.f("| %s | %d | %s | %s | %s | %s |\n\n", m.CPU, m.Cores, mib(m.Memory), m.Kernel, m.Go, m.LoadAvg)
+	p.f("UDP socket receive buffers: %s by default, at most %s on request (net.core.rmem_default, rmem_max); "+
+		"flowgate asks 32 MiB and gets it past rmem_max when it may (root, CAP_NET_ADMIN), nfacctd asks 32 MiB "+
+		"and gets at most rmem_max, goflow2 asks nothing and gets the default.\n\n",
+		kib(m.RmemDefault), kib(m.RmemMax))
+	if len(r.Versions) > 0 {
+		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
+	}
+
+	p.f("## Highest rate sustained with zero loss\n\n")
+	p.f("| path | tool | events/s | CPU µs/event | peak RSS | latency p50 / p99 | flowgate ÷ tool: throughput | CPU per event | RSS |\n")
+	p.f("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, path := range []string{PathFlows, PathSyslog} {
+		fg := r.Best(path, Flowgate)
+		for _, tool := range r.Tools(path) {
+			b := r.Best(path, tool)
+			if b == nil {
+				p.f("| %s | %s | none sustained | | | | | | |\n", path, tool)
+				continue
+			}
+			ratios := " | | "
+			if tool != Flowgate && fg != nil {
+				ratios = fmt.Sprintf("%s | %s | %s", ratio(fg.Target, b.Target), ratio(fg.CPUPerEvent, b.CPUPerEvent), ratio(float64(fg.PeakRSS), float64(b.PeakRSS)))
+			}
+			p.f("| %s | %s | %s | %.2f | %s | %s | %s |\n", path, tool, count(b.Target), b.CPUPerEvent, mib(b.PeakRSS), latency(b), ratios)
+		}
+	}
+	p.f("\nThroughput ratio above 1 and CPU or RSS ratios below 1 favour flowgate.\n\n")
+
+	if r.Format == targetsFormatName {
+		writeTargets(p, r)
+	}
+	if plot != "" {
+		p.f("![Delivered against offered load, and loss](%s)\n\n", plot)
+	}
+
+	p.f("## Every step\n\n")
+	p.f("| path | tool | asked/s | offered/s | delivered/s | sent | delivered | lost | dup | kernel drops | CPU µs/event | peak RSS | p50 ms | p99 ms | drain s | sustained | note |\n")
+	p.f("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, s := range r.Steps {
+		verdict := "no"
+		if s.Sustained {
+			verdict = "yes"
+		}
+		if s.Profiled {
+			verdict += " (profiled)"
+		}
+		p.f("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %.2f | %s | %s | %s | %.1f | %s | %s |\n",
+			s.Path, s.Tool, count(s.Target), count(s.Offered), count(s.DeliveredRate), s.Sent, s.Delivered, s.Loss(), s.Duplicates,
+			s.KernelDrops, s.CPUPerEvent, mib(s.PeakRSS), ms(s.P50Ms), ms(s.P99Ms), s.Drain.Seconds(), verdict, s.Note)
+	}
+	p.f("\n")
+	if r.ProfileTop != "" {
+		p.f("## Where flowgate spends its CPU at its best rate\n\n")
+		p.f("CPU profile of the profiled step (`%s`; `go tool pprof -top %s` for more):\n\n```\n%s\n```\n\n", r.ProfileFile, r.ProfileFile, strings.TrimSpace(r.ProfileTop))
+	}
+	if len(r.Skipped) > 0 {
+		p.f("## Not measured\n\n")
+		for _, s := range r.Skipped {
+			p.f("- %s\n", s)
+		}
+		p.f("\n")
+	}
+	p.f("## How to read it\n\n%s\n", howToRead)
+	return p.err
+}
+
+const howToRead = `- *asked* is the rate the generator was given, *offered* what it reached, *delivered* the
+  distinct events that came out divided by the time from the first send to the last arrival.
+- *lost* = sent − distinct events out; *dup* are events that came out more than once. Every event
+  carries its own identity, so both are exact.
+- *sustained*: nothing lost or duplicated, the generator reached 97% of the rate asked, and the
+  last event came out within 2 s plus a tenth of the step's duration after the generator stopped
+  (no backlog growing during the step). The highest rate is found by doubling the rate, then
+  bisecting between the last sustained and the first failed rate.
+- *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
+  sending to the end of draining, divided by the events delivered.
+- *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
+  sum of their PSS sampled during the step, so that memory they share counts once.
+- *latency*: from the appliance's receipt of a flow (its collectionTimeMilliseconds) or the
+  generator's sending of a message (syslog) to its arrival at the receiving end; goflow2 and
+  nfacctd write files, whose latency is not measured.
+- The peers write what they decode to a file: goflow2 as JSON (-format json -transport file),
+  nfacctd with its print plugin as JSON (refreshed every second); their delivered events are the
+  JSON objects of those files with an identity of the step. nfacctd holds its last partial buffer
+  until more traffic comes or it stops: it is stopped (SIGINT, which flushes) before its final
+  count. Where a peer lost events beyond the kernel's drops, they were lost inside it.
+`
+
+func writeTargets(p *printer, r *Run) {
+	fg, gf := r.Best(PathFlows, Flowgate), r.Best(PathFlows, "goflow2")
+	p.f("## Targets (flowgate, IPFIX, 2 cores, generator and receiver on the same box)\n\n")
+	p.f("| target | aim | reached | met |\n|---|---|---:|---|\n")
+	met := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	if fg == nil {
+		p.f("| zero-loss IPFIX flows/s end to end | ≥ %s | none | **no** |\n\n", count(TargetFlows))
+		return
+	}
+	p.f("| zero-loss IPFIX flows/s end to end | ≥ %s | %s | %s |\n", count(TargetFlows), count(fg.Target), met(fg.Target >= TargetFlows))
+	if gf != nil {
+		x := fg.Target / gf.Target
+		p.f("| throughput ÷ goflow2's (JSON) | ≥ %d× | %.1f× | %s |\n", TargetVsGoflow, x, met(x >= TargetVsGoflow))
+	} else {
+		p.f("| throughput ÷ goflow2's (JSON) | ≥ %d× | goflow2 not measured or sustained nothing | |\n", TargetVsGoflow)
+	}
+	p.f("| appliance CPU per flow | ≤ %d µs | %.2f µs | %s |\n", TargetCPUPerFlow, fg.CPUPerEvent, met(fg.CPUPerEvent <= TargetCPUPerFlow))
+	p.f("| peak RSS at that rate | ≤ %s | %s | %s |\n\n", mib(TargetRSSBytes), mib(fg.PeakRSS), met(fg.PeakRSS <= TargetRSSBytes))
+}
+
+// WriteIndex rewrites dir/README.md: every report in dir, newest first.
+func WriteIndex(dir string) error {
+	reports, err := filepath.Glob(filepath.Join(dir, "*.md"))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, path := range reports {
+		if name := filepath.Base(path); name != "README.md" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	var b strings.Builder
+	b.WriteString("# Benchmark results\n\nWritten by `go -C benchmarks run ./cmd/bench` (see ../README.md), newest first.\n\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "- [%s](%s)\n", strings.TrimSuffix(n, ".md"), n)
+	}
+	if len(names) == 0 {
+		b.WriteString("No run yet.\n")
+	}
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func latency(s *Step) string {
+	if s.P50Ms < 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%d / %d ms", s.P50Ms, s.P99Ms)
+}
+
+func ms(v int64) string {
+	if v < 0 {
+		return "–"
+	}
+	return fmt.Sprint(v)
+}
+
+func kib(b uint64) string {
+	return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+}
+
+func mib(b uint64) string {
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// count writes a rate with thin thousands separators.
+func count(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,102 @@
+package report
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
+)
+
+// sample is a run with two tools, one failed step, a profiled one and syslog.
+func sample() *Run {
+	step := func(path, tool string, rate float64, lost uint64, cpu float64, rss uint64, ok bool) Step {
+		sent := uint64(rate * 30)
+		return Step{Path: path, Tool: tool, Target: rate, Offered: rate, Sent: sent, Delivered: sent - lost, DeliveredRate: float64(sent-lost) / 31,
+			CPUPerEvent: cpu, PeakRSS: rss, P50Ms: 400, P99Ms: 1100, Drain: 1500 * time.Millisecond, Sustained: ok}
+	}
+	r := &Run{
+		Started: time.Date(2026, 5, 1, 12, 30, 0, 0, time.UTC), Command: "go -C benchmarks run ./cmd/bench",
+		Machine: procstat.Machine{CPU: "Test CPU", Cores: 2, Memory: 24 << 30, Kernel: "Linux 6.1 amd64", Go: "go1.26.8", LoadAvg: "0.1 0.2 0.3"},
+		Format:  "ipfix", Exporters: 4, Records: 24, Duration: 30 * time.Second,
+		Steps: []Step{
+			step(PathFlows, Flowgate, 100_000, 0, 4, 200<<20, true),
+			step(PathFlows, Flowgate, 200_000, 0, 3.5, 250<<20, true),
+			step(PathFlows, Flowgate, 400_000, 5_000, 3, 280<<20, false),
+			step(PathFlows, "goflow2", 10_000, 0, 90, 60<<20, true),
+			step(PathFlows, "goflow2", 20_000, 90_000, 80, 70<<20, false),
+			step(PathSyslog, Flowgate, 50_000, 0, 6, 150<<20, true),
+		},
+		ProfileFile: "2026-05-01-1230-flowgate-cpu.pprof",
+		ProfileTop:  "flat  flat%\n1.2s 30% runtime.memmove",
+		Skipped:     []string{"nfacctd: not installed (apt-get install pmacct)"},
+	}
+	p := step(PathFlows, Flowgate, 200_000, 0, 3.9, 260<<20, true)
+	p.Profiled = true
+	r.Steps = append(r.Steps, p)
+	r.Steps[5].P50Ms, r.Steps[5].P99Ms = -1, -1
+	return r
+}
+
+func TestMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, sample(), "plot.png"); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| CPU | cores | memory |", "| Test CPU | 2 | 24576 MiB |",
+		// Best rates: the profiled step and the failed 400k do not count.
+		"| flows | flowgate | 200 000 | 3.50 | 250 MiB | 400 / 1100 ms |  | |  |",
+		"| flows | goflow2 | 10 000 | 90.00 | 60 MiB | 400 / 1100 ms | 20.00× | 0.04× | 4.17× |",
+		"| syslog | flowgate | 50 000 | 6.00 | 150 MiB | not measured |",
+		"| zero-loss IPFIX flows/s end to end | ≥ 150 000 | 200 000 | yes |",
+		"| throughput ÷ goflow2's (JSON) | ≥ 20× | 20.0× | yes |",
+		"| appliance CPU per flow | ≤ 5 µs | 3.50 µs | yes |",
+		"| flows | flowgate | 400 000 | 400 000 | 386 935 | 12000000 | 11995000 | 5000 | 0 |",
+		"yes (profiled)", "runtime.memmove", "nfacctd: not installed", "![Delivered against offered load, and loss](plot.png)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestFilesPlotAndIndex(t *testing.T) {
+	dir := t.TempDir()
+	// An older report already there is listed after the new one.
+	if err := os.WriteFile(filepath.Join(dir, "2026-04-01-0900.md"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, err := WriteFiles(dir, sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(path) != "2026-05-01-1230.md" {
+		t.Fatalf("report at %s", path)
+	}
+	f, err := os.Open(filepath.Join(dir, "2026-05-01-1230.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 600 {
+		t.Fatalf("plot of %v", b)
+	}
+	index, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, older := strings.Index(string(index), "2026-05-01-1230.md"), strings.Index(string(index), "2026-04-01-0900.md")
+	if newer < 0 || older < newer {
+		t.Fatalf("index:\n%s", index)
+	}
+}

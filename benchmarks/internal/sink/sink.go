@@ -1,0 +1,341 @@
+// Package sink is the receiving end of the benchmarks: an intake's /jsons
+// endpoint that takes gzip-compressed JSON arrays of events, counts each
+// event's identity (unique, duplicated, foreign) per run, and records the
+// latency from the appliance's receipt of each event to its arrival here.
+// It parses only what counting needs, so that it takes little of the CPU
+// it shares with the appliance under test.
+package sink
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/ident"
+)
+
+// maxBodyBytes bounds a request as the real intake does (10 MiB), with room.
+const maxBodyBytes = 16 << 20
+
+// Stats is what came back for one run.
+type Stats struct {
+	Run        uint16 `json:"run"`
+	Events     uint64 `json:"events"`
+	Unique     uint64 `json:"unique"`
+	Duplicates uint64 `json:"duplicates"`
+	// FirstNs and LastNs are when the first and last event of the run
+	// arrived (Unix nanoseconds).
+	FirstNs int64 `json:"first_ns"`
+	LastNs  int64 `json:"last_ns"`
+	// Latency from receipt by the appliance to arrival here, in milliseconds.
+	P50Ms int64 `json:"p50_ms"`
+	P99Ms int64 `json:"p99_ms"`
+	MaxMs int64 `json:"max_ms"`
+	// Foreign, Requests and BadRequests are over every run.
+	Foreign     uint64 `json:"foreign"`
+	Requests    uint64 `json:"requests"`
+	BadRequests uint64 `json:"bad_requests"`
+}
+
+// run is one run's counts.
+type run struct {
+	ident.Counter
+	latency         Histogram
+	firstNs, lastNs int64
+}
+
+// Sink counts the events posted to it. It is an http.Handler.
+type Sink struct {
+	mu          sync.Mutex
+	runs        map[uint16]*run
+	foreign     uint64
+	requests    uint64
+	badRequests uint64
+
+	bufs sync.Pool
+}
+
+// New returns an empty sink.
+func New() *Sink { return &Sink{runs: map[uint16]*run{}} }
+
+// hit is one counted event, gathered per request before taking the lock.
+type hit struct {
+	run       uint16
+	seq       uint32
+	latencyMs int64
+}
+
+// scratch is one request's reusable memory.
+type scratch struct {
+	gz    *gzip.Reader
+	body  bytes.Buffer
+	event []byte
+	hits  []hit
+}
+
+// ServeHTTP answers POST /jsons as the intake does, and GET /stats?run=N
+// with the run's Stats as JSON.
+func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/jsons":
+		s.serveJSONs(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/stats":
+		n, err := strconv.ParseUint(r.URL.Query().Get("run"), 10, 16)
+		if err != nil {
+			http.Error(w, "run: expected a number from 0 to 65535", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats(uint16(n)))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Sink) serveJSONs(w http.ResponseWriter, r *http.Request) {
+	sc, _ := s.bufs.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	defer s.bufs.Put(sc)
+	if err := sc.read(r); err != nil {
+		s.mu.Lock()
+		s.requests++
+		s.badRequests++
+		s.mu.Unlock()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	now := time.Now()
+	var foreign uint64
+	sc.hits = sc.hits[:0]
+	err := EachString(sc.body.Bytes(), &sc.event, func(ev []byte) {
+		if h, ok := identify(ev, now); ok {
+			sc.hits = append(sc.hits, h)
+		} else {
+			foreign++
+		}
+	})
+	s.mu.Lock()
+	s.requests++
+	if err != nil {
+		s.badRequests++
+	}
+	s.foreign += foreign
+	nowNs := now.UnixNano()
+	for _, h := range sc.hits {
+		rs := s.runs[h.run]
+		if rs == nil {
+			rs = &run{firstNs: nowNs}
+			s.runs[h.run] = rs
+		}
+		rs.Add(h.seq)
+		rs.latency.Add(h.latencyMs)
+		rs.lastNs = nowNs
+	}
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// The real intake answers one id per event; nobody here reads them.
+	_, _ = io.WriteString(w, `{"event_ids":[]}`)
+}
+
+// read reads and decompresses the body.
+func (sc *scratch) read(r *http.Request) error {
+	body := io.LimitReader(r.Body, maxBodyBytes)
+	sc.body.Reset()
+	if r.Header.Get("Content-Encoding") != "gzip" {
+		_, err := sc.body.ReadFrom(body)
+		return err
+	}
+	var err error
+	if sc.gz == nil {
+		sc.gz, err = gzip.NewReader(body)
+	} else {
+		err = sc.gz.Reset(body)
+	}
+	if err != nil {
+		return fmt.Errorf("gzip: %w", err)
+	}
+	if _, err := sc.body.ReadFrom(sc.gz); err != nil {
+		return fmt.Errorf("gzip: %w", err)
+	}
+	return nil
+}
+
+// identify reads an event's identity and latency: a flow's addresses and
+// collectionTimeMilliseconds (when the appliance received it), or a syslog
+// message's token (when it was sent).
+func identify(ev []byte, now time.Time) (hit, bool) {
+	if run, seq, ok := ident.FlowgateKeys.FromJSON(ev); ok {
+		at, _ := strconv.ParseInt(string(ident.Field(ev, "collectionTimeMilliseconds")), 10, 64)
+		return hit{run, seq, now.UnixMilli() - at}, true
+	}
+	if run, seq, sentMs, ok := ident.FromToken(ev); ok {
+		return hit{run, seq, now.UnixMilli() - sentMs}, true
+	}
+	return hit{}, false
+}
+
+// Stats returns what came back for run so far.
+func (s *Sink) Stats(r uint16) Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Run: r, Foreign: s.foreign, Requests: s.requests, BadRequests: s.badRequests}
+	if rs := s.runs[r]; rs != nil {
+		st.Events, st.Unique, st.Duplicates = rs.Events, rs.Unique, rs.Duplicates
+		st.FirstNs, st.LastNs = rs.firstNs, rs.lastNs
+		st.P50Ms, st.P99Ms, st.MaxMs = rs.latency.Quantile(0.50), rs.latency.Quantile(0.99), rs.latency.Max()
+	}
+	return st
+}
+
+// ErrNotArray is a body that is not a JSON array of strings.
+var ErrNotArray = errors.New("body is not a JSON array of strings")
+
+// EachString calls fn with each string of a JSON array of strings,
+// unescaped into *buf (valid only during the call).
+func EachString(body []byte, buf *[]byte, fn func([]byte)) error {
+	b := skipSpace(body)
+	if len(b) == 0 || b[0] != '[' {
+		return ErrNotArray
+	}
+	b = skipSpace(b[1:])
+	if len(b) > 0 && b[0] == ']' {
+		return nil
+	}
+	for {
+		if len(b) == 0 || b[0] != '"' {
+			return ErrNotArray
+		}
+		var err error
+		*buf, b, err = unquote((*buf)[:0], b[1:])
+		if err != nil {
+			return err
+		}
+		fn(*buf)
+		b = skipSpace(b)
+		if len(b) == 0 {
+			return ErrNotArray
+		}
+		switch b[0] {
+		case ',':
+			b = skipSpace(b[1:])
+		case ']':
+			return nil
+		default:
+			return ErrNotArray
+		}
+	}
+}
+
+// unquote appends the unescaped contents of a JSON string whose opening
+// quote was consumed, and returns what follows its closing quote.
+func unquote(dst, b []byte) ([]byte, []byte, error) {
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		dst = append(dst, b[i:j]...)
+		if j >= len(b) {
+			break
+		}
+		if b[j] == '"' {
+			return dst, b[j+1:], nil
+		}
+		if j+1 >= len(b) {
+			break
+		}
+		switch c := b[j+1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if j+6 > len(b) {
+				return dst, nil, ErrNotArray
+			}
+			v, err := strconv.ParseUint(string(b[j+2:j+6]), 16, 16)
+			if err != nil {
+				return dst, nil, ErrNotArray
+			}
+			// Identities are ASCII: other characters need not be exact.
+			if v < 0x80 {
+				dst = append(dst, byte(v))
+			} else {
+				dst = append(dst, '?')
+			}
+			i = j + 6
+			continue
+		default:
+			return dst, nil, ErrNotArray
+		}
+		i = j + 2
+	}
+	return dst, nil, ErrNotArray
+}
+
+func skipSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
+
+// Histogram counts latencies in milliseconds, exactly up to two minutes.
+type Histogram struct {
+	counts [maxLatencyMs + 1]uint64
+	n      uint64
+	max    int64
+}
+
+const maxLatencyMs = 120_000
+
+// Add counts one latency; a negative one (clocks in milliseconds) counts as 0.
+func (h *Histogram) Add(ms int64) {
+	ms = max(ms, 0)
+	h.max = max(h.max, ms)
+	h.counts[min(ms, maxLatencyMs)]++
+	h.n++
+}
+
+// Quantile returns the latency under which a fraction q of the counted
+// ones fall (0 when none was counted).
+func (h *Histogram) Quantile(q float64) int64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(h.n) + 0.5)
+	rank = min(max(rank, 1), h.n)
+	var seen uint64
+	for ms, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return int64(ms)
+		}
+	}
+	return maxLatencyMs
+}
+
+// Max is the largest latency counted.
+func (h *Histogram) Max() int64 { return h.max }

@@ -1,0 +1,170 @@
+package sink
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/ident"
+	"github.com/flowgate/flowgate/format"
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// flowEvent is the event flowgate ships for a flow of run and seq that it
+// received at receivedMs: its own encoder, so the sink reads the real format.
+func flowEvent(run uint16, seq uint32, receivedMs int64) []byte {
+	src, dst := ident.SrcAddr(seq), ident.DstAddr(run)
+	f := &pb.Flow{
+		Type: pb.FlowType_IPFIX, SrcAddr: src[:], DstAddr: dst[:], Exporter: []byte{127, 0, 0, 2},
+		SrcPort: 1234, DstPort: 443, Proto: 6, Bytes: 1500, Packets: 3,
+		TimeReceivedNs: uint64(receivedMs) * 1e6,
+		Present:        1<<uint(pb.Field_SRC_ADDR) | 1<<uint(pb.Field_DST_ADDR) | 1<<uint(pb.Field_SRC_PORT) | 1<<uint(pb.Field_DST_PORT),
+	}
+	return format.AppendFlow(nil, f)
+}
+
+// body frames events as ship/https does: a gzip JSON array of strings.
+func body(t *testing.T, events ...[]byte) []byte {
+	t.Helper()
+	framed := []byte{'['}
+	for i, ev := range events {
+		if i > 0 {
+			framed = append(framed, ',')
+		}
+		framed = format.AppendBytes(framed, ev)
+	}
+	framed = append(framed, ']')
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	if _, err := gz.Write(framed); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func post(t *testing.T, url string, b []byte) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/jsons", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func stats(t *testing.T, url string, run uint16) Stats {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("%s/stats?run=%d", url, run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestCountsUniqueDuplicateAndForeignEvents(t *testing.T) {
+	srv := httptest.NewServer(New())
+	defer srv.Close()
+	past := time.Now().UnixMilli() - 5_000
+	// Run 3: seq 1..4 once, 2 twice more; a syslog message of run 3; an
+	// event of run 4; two events that are not ours.
+	first := body(t, flowEvent(3, 1, past), flowEvent(3, 2, past), flowEvent(3, 3, past),
+		[]byte(`{"message":"not ours"}`), flowEvent(4, 1, past))
+	second := body(t, flowEvent(3, 2, past), flowEvent(3, 4, past), flowEvent(3, 2, past),
+		ident.AppendToken([]byte(`<134>1 2026-01-01T00:00:00Z host app - - - "quoted" `), 3, 5, past),
+		[]byte("{\"sourceIPv4Address\":\"10.0.0.9\",\"destinationIPv4Address\":\"192.0.2.1\"}"))
+	for _, b := range [][]byte{first, second} {
+		if status := post(t, srv.URL, b); status != http.StatusOK {
+			t.Fatalf("POST /jsons answered %d", status)
+		}
+	}
+	st := stats(t, srv.URL, 3)
+	if st.Events != 7 || st.Unique != 5 || st.Duplicates != 2 || st.Foreign != 2 || st.Requests != 2 || st.BadRequests != 0 {
+		t.Fatalf("run 3: %+v", st)
+	}
+	// Every event was received 5 s before it was built: the latency is at least that.
+	if st.P50Ms < 5_000 || st.P99Ms < st.P50Ms || st.MaxMs < st.P99Ms || st.FirstNs == 0 || st.LastNs < st.FirstNs {
+		t.Fatalf("run 3 latency and arrival: %+v", st)
+	}
+	if st := stats(t, srv.URL, 4); st.Unique != 1 || st.Events != 1 {
+		t.Fatalf("run 4: %+v", st)
+	}
+	if st := stats(t, srv.URL, 5); st.Events != 0 || st.FirstNs != 0 {
+		t.Fatalf("run 5, never sent: %+v", st)
+	}
+}
+
+func TestRefusesWhatIsNotAnArrayOfStrings(t *testing.T) {
+	srv := httptest.NewServer(New())
+	defer srv.Close()
+	for _, b := range [][]byte{[]byte("not gzip"), body(t), mustGzip(t, `{"a":1}`), mustGzip(t, `["unterminated`), mustGzip(t, `["a" "b"]`)} {
+		status := post(t, srv.URL, b)
+		if b2 := body(t); bytes.Equal(b, b2) {
+			if status != http.StatusOK {
+				t.Errorf("empty array answered %d", status)
+			}
+			continue
+		}
+		if status != http.StatusBadRequest {
+			t.Errorf("%.20q answered %d", b, status)
+		}
+	}
+	if st := stats(t, srv.URL, 0); st.BadRequests != 4 || st.Requests != 5 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func mustGzip(t *testing.T, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	_, _ = gz.Write([]byte(s))
+	_ = gz.Close()
+	return buf.Bytes()
+}
+
+func TestEachStringUnescapes(t *testing.T) {
+	var got []string
+	var buf []byte
+	err := EachString([]byte(` [ "a\"b" , "\\\/\n\t\u0041\u00e9" ,"" ] `), &buf, func(s []byte) { got = append(got, string(s)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{`a"b`, "\\/\n\tA?", ""}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.5) != 0 {
+		t.Fatal("empty histogram")
+	}
+	for ms := int64(1); ms <= 100; ms++ {
+		h.Add(ms)
+	}
+	h.Add(-3)      // counts as 0
+	h.Add(500_000) // beyond the exact range
+	if p50, p99, mx := h.Quantile(0.5), h.Quantile(0.99), h.Max(); p50 != 50 || p99 != 100 || mx != 500_000 {
+		t.Fatalf("p50 %d p99 %d max %d", p50, p99, mx)
+	}
+}
