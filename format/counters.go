@@ -15,8 +15,16 @@ const (
 // ifInOctets, ...) where IANA IPFIX has no element, with eventType
 // "interfaceCounters" to tell them from flows. Counters the agent marks
 // unknown are left out.
-func AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
-	o := object{b: append(dst, '{'), first: true}
+func AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte { return appendCounters(dst, c, false) }
+
+// AppendCountersString appends the same object as a JSON string holding it,
+// as /jsons carries events: one pass, not an encoding and an escaping.
+func AppendCountersString(dst []byte, c *pb.InterfaceCounters) []byte {
+	return appendCounters(dst, c, true)
+}
+
+func appendCounters(dst []byte, c *pb.InterfaceCounters, asString bool) []byte {
+	o := newObject(dst, asString)
 	o.str("eventType", "interfaceCounters")
 	o.uint("ifIndex", uint64(c.IfIndex))
 	o.counter32("ifType", c.IfType)
@@ -44,7 +52,7 @@ func AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
 		o.uint("collectionTimeMilliseconds", c.TimeReceivedNs/1e6)
 	}
 	o.str("flowType", flowTypeName(c.Type))
-	return append(o.b, '}')
+	return o.end()
 }
 
 func (o *object) counter32(k string, v uint32) {

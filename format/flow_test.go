@@ -213,3 +213,13 @@ func BenchmarkAppendString(b *testing.B) {
 	}
 	b.SetBytes(int64(len(event)))
 }
+
+func BenchmarkAppendFlowString(b *testing.B) {
+	f := allFields()
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFlowString(buf[:0], f)
+	}
+	b.SetBytes(int64(len(buf)))
+}

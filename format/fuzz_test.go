@@ -22,20 +22,26 @@ const maxEventBytes = 4096
 // one flat JSON object with each key once, and bounded.
 
 func FuzzAppendFlow(f *testing.F) {
-	fuzzRecord(f, &pb.Flow{}, func(dst []byte, m proto.Message) []byte { return format.AppendFlow(dst, m.(*pb.Flow)) })
+	fuzzRecord(f, &pb.Flow{},
+		func(dst []byte, m proto.Message) []byte { return format.AppendFlow(dst, m.(*pb.Flow)) },
+		func(dst []byte, m proto.Message) []byte { return format.AppendFlowString(dst, m.(*pb.Flow)) })
 }
 
 func FuzzAppendGoFlow2(f *testing.F) {
-	fuzzRecord(f, &pb.Flow{}, func(dst []byte, m proto.Message) []byte { return format.AppendGoFlow2(dst, m.(*pb.Flow)) })
+	fuzzRecord(f, &pb.Flow{},
+		func(dst []byte, m proto.Message) []byte { return format.AppendGoFlow2(dst, m.(*pb.Flow)) },
+		func(dst []byte, m proto.Message) []byte { return format.AppendGoFlow2String(dst, m.(*pb.Flow)) })
 }
 
 func FuzzAppendCounters(f *testing.F) {
-	fuzzRecord(f, &pb.InterfaceCounters{}, func(dst []byte, m proto.Message) []byte {
-		return format.AppendCounters(dst, m.(*pb.InterfaceCounters))
-	})
+	fuzzRecord(f, &pb.InterfaceCounters{},
+		func(dst []byte, m proto.Message) []byte { return format.AppendCounters(dst, m.(*pb.InterfaceCounters)) },
+		func(dst []byte, m proto.Message) []byte { return format.AppendCountersString(dst, m.(*pb.InterfaceCounters)) })
 }
 
-func fuzzRecord(f *testing.F, m proto.Message, appendEvent func([]byte, proto.Message) []byte) {
+// fuzzRecord checks an encoder on records read from the fuzzer's bytes,
+// and that its string form is exactly the event quoted as a JSON string.
+func fuzzRecord(f *testing.F, m proto.Message, appendEvent, appendString func([]byte, proto.Message) []byte) {
 	f.Fuzz(func(t *testing.T, record []byte) {
 		proto.Reset(m)
 		if proto.Unmarshal(record, m) != nil {
@@ -50,6 +56,10 @@ func fuzzRecord(f *testing.F, m proto.Message, appendEvent func([]byte, proto.Me
 		checkFlatObject(t, event)
 		if len(event) > maxEventBytes {
 			t.Fatalf("event of %d bytes for a record of %d", len(event), len(record))
+		}
+		quoted := appendString(bytes.Clone(prefix), m)
+		if want := format.AppendBytes(bytes.Clone(prefix), event); !bytes.Equal(quoted, want) {
+			t.Fatalf("string form\n%s\ndiffers from the quoted event\n%s", quoted, want)
 		}
 	})
 }

@@ -19,8 +19,14 @@ import (
 // (scaled by the sampling rate unless scaling is off, where goflow2 never
 // scales). An interface word that is not an ifIndex (sFlow's "none",
 // "dropped", "several") is 0 where goflow2 writes the raw word.
-func AppendGoFlow2(dst []byte, f *pb.Flow) []byte {
-	o := object{b: append(dst, '{'), first: true}
+func AppendGoFlow2(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(dst, f, false) }
+
+// AppendGoFlow2String appends the same object as a JSON string holding it,
+// as /jsons carries events: one pass, not an encoding and an escaping.
+func AppendGoFlow2String(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(dst, f, true) }
+
+func appendGoFlow2(dst []byte, f *pb.Flow, asString bool) []byte {
+	o := newObject(dst, asString)
 	o.str("type", goflow2Type(f.Type))
 	o.uint("time_received_ns", f.TimeReceivedNs)
 	o.uint("sequence_num", uint64(f.SequenceNum))
@@ -73,7 +79,7 @@ func AppendGoFlow2(dst []byte, f *pb.Flow) []byte {
 	o.network("dst_net", f.DstAddr, f.DstMask)
 	o.ipText("bgp_next_hop", f.BgpNextHop)
 	o.uint("observation_domain_id", uint64(f.ObservationDomainId))
-	return append(o.b, '}')
+	return o.end()
 }
 
 // goflow2Type is the name goflow2 gives an export protocol.
@@ -127,7 +133,7 @@ func (o *object) ipText(k string, a []byte) {
 // renders it ("10.1.0.0/16"), "invalid Prefix" included.
 func (o *object) network(k string, a []byte, mask uint32) {
 	o.key(k)
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 	ip, _ := netip.AddrFromSlice(a)
 	p, err := ip.Prefix(int(min(mask, 255)))
 	if err != nil {
@@ -135,5 +141,5 @@ func (o *object) network(k string, a []byte, mask uint32) {
 	} else {
 		o.b = p.AppendTo(o.b)
 	}
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 }

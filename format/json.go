@@ -34,6 +34,12 @@ var plain = func() (t [256]bool) {
 // U+FFFD, so the output is always valid JSON whatever the network sent.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendEscaped appends the inside of s as a JSON string, without quotes.
+func appendEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Runs of plain bytes are copied in one append.
@@ -75,15 +81,46 @@ func AppendString(dst []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
+}
+
+// isPlain says whether s goes into a JSON string as it is.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plain[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // object writes the members of one JSON object; the first member is
-// written without a comma.
+// written without a comma. In string mode (q is `\"`) it writes the object
+// already quoted as a JSON string, as /jsons carries events, in one pass
+// instead of writing it and escaping it again.
 type object struct {
 	b     []byte
 	first bool
+	// q is how a quote is written: `"`, or `\"` in string mode.
+	q string
+}
+
+// newObject starts an object at the end of dst; asString writes it as a
+// JSON string holding the object.
+func newObject(dst []byte, asString bool) object {
+	if asString {
+		return object{b: append(dst, '"', '{'), first: true, q: `\"`}
+	}
+	return object{b: append(dst, '{'), first: true, q: `"`}
+}
+
+// end closes the object and returns the buffer.
+func (o *object) end() []byte {
+	o.b = append(o.b, '}')
+	if len(o.q) > 1 {
+		o.b = append(o.b, '"')
+	}
+	return o.b
 }
 
 func (o *object) key(k string) {
@@ -92,9 +129,10 @@ func (o *object) key(k string) {
 	} else {
 		o.b = append(o.b, ',')
 	}
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 	o.b = append(o.b, k...)
-	o.b = append(o.b, '"', ':')
+	o.b = append(o.b, o.q...)
+	o.b = append(o.b, ':')
 }
 
 func (o *object) uint(k string, v uint64) {
@@ -104,7 +142,20 @@ func (o *object) uint(k string, v uint64) {
 
 func (o *object) str(k, v string) {
 	o.key(k)
-	o.b = AppendString(o.b, v)
+	if len(o.q) == 1 {
+		o.b = AppendString(o.b, v)
+		return
+	}
+	o.b = append(o.b, o.q...)
+	if isPlain(v) {
+		o.b = append(o.b, v...)
+	} else {
+		// Escaped once for the object, once more for the string holding it.
+		var scratch [256]byte
+		inner := appendEscaped(scratch[:0], v)
+		o.b = appendEscaped(o.b, unsafe.String(unsafe.SliceData(inner), len(inner)))
+	}
+	o.b = append(o.b, o.q...)
 }
 
 // addr writes an address held as 4 or 16 bytes; other lengths are skipped.
@@ -120,14 +171,14 @@ func (o *object) addr(k4, k6 string, a []byte) {
 	default:
 		return
 	}
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 	o.b = ip.AppendTo(o.b)
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 }
 
 func (o *object) mac(k string, v uint64) {
 	o.key(k)
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 	for i := 5; i >= 0; i-- {
 		c := byte(v >> (8 * i))
 		o.b = append(o.b, hexDigits[c>>4], hexDigits[c&0xf])
@@ -135,5 +186,5 @@ func (o *object) mac(k string, v uint64) {
 			o.b = append(o.b, ':')
 		}
 	}
-	o.b = append(o.b, '"')
+	o.b = append(o.b, o.q...)
 }
