@@ -36,7 +36,9 @@ func FuzzAppendGoFlow2(f *testing.F) {
 func FuzzAppendCounters(f *testing.F) {
 	fuzzRecord(f, &pb.InterfaceCounters{},
 		func(dst []byte, m proto.Message) []byte { return format.AppendCounters(dst, m.(*pb.InterfaceCounters)) },
-		func(dst []byte, m proto.Message) []byte { return format.AppendCountersString(dst, m.(*pb.InterfaceCounters)) })
+		func(dst []byte, m proto.Message) []byte {
+			return format.AppendCountersString(dst, m.(*pb.InterfaceCounters))
+		})
 }
 
 // fuzzRecord checks an encoder on records read from the fuzzer's bytes,
