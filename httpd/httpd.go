@@ -1,10 +1,12 @@
 // Package httpd serves the monitoring listener: /metrics (Prometheus),
-// /healthz (the process answers) and /readyz (every readiness check
-// passes; the body says which fails and why).
+// /healthz (the process answers), /readyz (every readiness check passes;
+// the body says which fails and why), and the status page (/ and
+// /status.json) with its history of the last minutes.
 package httpd
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,11 +24,21 @@ import (
 // Check reports nil when its component is ready.
 type Check func() error
 
+//go:embed page.html
+var page []byte
+
+// checkEvery is how often the readiness checks run on their own, so that
+// a check that keeps state (when an output was last seen idle) stays
+// current without anyone polling.
+const checkEvery = time.Second
+
 // Server is the monitoring listener.
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
+	mux *http.ServeMux
+	mon *monitor
 
 	mu     sync.RWMutex
 	checks map[string]Check
@@ -38,8 +50,8 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("http listener %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log, checks: map[string]Check{}}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, log: log, mux: mux, checks: map[string]Check{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -59,20 +71,37 @@ func (s *Server) AddCheck(name string, c Check) {
 	s.checks[name] = c
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// ServeStatus adds the status page (/) and its data (/status.json).
+func (s *Server) ServeStatus(src StatusSources) {
+	s.mon = &monitor{src: src, ready: s.failing, started: time.Now()}
+	s.mux.HandleFunc("GET /status.json", s.mon.serveJSON)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
+		_, _ = w.Write(page)
+	})
+}
+
+// failing runs every check and says which fail and why, by name.
+func (s *Server) failing() []string {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	names := make([]string, 0, len(s.checks))
 	for n := range s.checks {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var failed []string
+	failed := []string{}
 	for _, n := range names {
 		if err := s.checks[n](); err != nil {
 			failed = append(failed, n+": "+err.Error())
 		}
 	}
-	s.mu.RUnlock()
+	return failed
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	failed := s.failing()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(failed) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -85,6 +114,21 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	if s.mon != nil {
+		go s.mon.run(ctx)
+	}
+	go func() {
+		tick := time.NewTicker(checkEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.failing()
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)

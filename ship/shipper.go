@@ -244,6 +244,9 @@ func (s *Shipper) send(ctx context.Context, p *pendingBatch) (accepted bool) {
 		err := s.transport.Send(ctx, p.batch)
 		s.m.observe(p.batch, time.Since(start), err)
 		if err == nil {
+			if attempt > 0 {
+				s.m.resumed.Inc()
+			}
 			return true
 		}
 		if ctx.Err() != nil {
@@ -251,6 +254,7 @@ func (s *Shipper) send(ctx context.Context, p *pendingBatch) (accepted bool) {
 		}
 		wait := s.cfg.Backoff.Delay(attempt, retryAfter(err))
 		s.m.retries.Add(1)
+		s.m.backoff.Add(wait.Seconds())
 		s.status.failed(err)
 		s.log.Warn("batch not accepted, retrying", "err", err, "events", p.batch.Len(), "attempt", attempt+1, "wait", wait.Round(time.Millisecond))
 		timer := time.NewTimer(wait)

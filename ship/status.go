@@ -100,7 +100,7 @@ func (s *Status) Snapshot() StatusSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StatusSnapshot{InFlight: s.inFlight, LastProgress: s.progress, LastAccepted: s.accepted,
-		Paused: s.paused, Errors: append([]RecentError(nil), s.errors...)}
+		Paused: s.paused, Errors: append([]RecentError{}, s.errors...)}
 }
 
 // Ready says whether the shipper is healthy, given how many buffer
