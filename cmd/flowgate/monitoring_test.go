@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -278,4 +280,105 @@ func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
 	if ru := last["resource-usage"]; ru.UTime == nil || *ru.UTime <= 0 || ru.MaxRSS == nil || *ru.MaxRSS <= 0 {
 		t.Errorf("resource-usage: %+v", ru)
 	}
+}
+
+// TestStatusPageShowsTheNumbers loads the status page in Debian's headless
+// Chromium after softflowd exported flows, and reads the numbers it
+// shows: they are those of /status.json and /metrics.
+func TestStatusPageShowsTheNumbers(t *testing.T) {
+	peers.Require(t, "chromium")
+	m := startMonitored(t, "1h", "2m", false)
+	exp := m.exportFlows(t)
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return m.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`) == float64(exp.Flows)
+	}) {
+		t.Fatalf("shipped %v of %d flows", m.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`), exp.Flows)
+	}
+	status, page := m.proc.Get("/")
+	if status != http.StatusOK {
+		t.Fatalf("/: %d", status)
+	}
+	// Self-contained: nothing is loaded from elsewhere.
+	if loads := regexp.MustCompile(`(?i)(src|href)\s*=|@import|url\(`).FindAllString(page, -1); len(loads) > 0 {
+		t.Errorf("the page loads other resources: %v", loads)
+	}
+
+	dom := dumpDOM(t, "http://"+m.httpAddr+"/")
+	var st struct {
+		Intakes []struct {
+			Name    string  `json:"name"`
+			Decoded float64 `json:"decoded"`
+			Shipped float64 `json:"shipped"`
+		} `json:"intakes"`
+		Exporters []struct {
+			Exporter  string            `json:"exporter"`
+			Flows     float64           `json:"flows"`
+			Templates []json.RawMessage `json:"templates"`
+		} `json:"exporters"`
+	}
+	_, body := m.proc.Get("/status.json")
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/status.json: %v", err)
+	}
+	shown := func(row, field string) string {
+		t.Helper()
+		re := regexp.MustCompile(`<tr ` + row + `[^>]*>(?s:.*?)</tr>`)
+		tr := re.FindString(dom)
+		if tr == "" {
+			t.Fatalf("the page shows no row %s:\n%s", row, dom)
+		}
+		cell := regexp.MustCompile(`<td[^>]* data-field="` + field + `"[^>]*>([^<]*)</td>`).FindStringSubmatch(tr)
+		if cell == nil {
+			t.Fatalf("row %s has no %s cell: %s", row, field, tr)
+		}
+		return cell[1]
+	}
+	decoded := fmt.Sprint(m.proc.Metric("flowgate_decoded_events_total", `intake="Routers"`))
+	if got := shown(`data-intake="Routers"`, "decoded"); got != decoded || decoded != fmt.Sprint(exp.Flows) {
+		t.Errorf("page shows %s decoded, /metrics %s, softflowd exported %d", got, decoded, exp.Flows)
+	}
+	if got := shown(`data-intake="Routers"`, "shipped"); got != fmt.Sprint(exp.Flows) {
+		t.Errorf("page shows %s shipped, want %d", got, exp.Flows)
+	}
+	if len(st.Intakes) != 3 || st.Intakes[0].Name != "Routers" || st.Intakes[0].Decoded != float64(exp.Flows) {
+		t.Errorf("/status.json intakes: %+v", st.Intakes)
+	}
+	if len(st.Exporters) != 1 || st.Exporters[0].Exporter != "127.0.0.1" || st.Exporters[0].Flows != float64(exp.Flows) || len(st.Exporters[0].Templates) == 0 {
+		t.Fatalf("/status.json exporters: %+v", st.Exporters)
+	}
+	row := `data-exporter="127.0.0.1"`
+	if got := shown(row, "flows"); got != fmt.Sprint(exp.Flows) {
+		t.Errorf("page shows %s flows for the exporter, want %d", got, exp.Flows)
+	}
+	if got := shown(row, "packets"); got != fmt.Sprint(m.proc.Metric("flowgate_exporter_packets_total", `exporter="127.0.0.1"`)) || got != fmt.Sprint(exp.Datagrams) {
+		t.Errorf("page shows %s datagrams from the exporter, softflowd sent %d", got, exp.Datagrams)
+	}
+	if got := shown(row, "templates"); !regexp.MustCompile(`^\d+: \d+`).MatchString(got) {
+		t.Errorf("page shows templates %q", got)
+	}
+	if !strings.Contains(dom, `<svg`) || !strings.Contains(dom, `id="ready" class="state ok">ready<`) {
+		t.Errorf("the page has no chart or no ready state")
+	}
+}
+
+// dumpDOM loads url in headless Chromium and returns the DOM once the
+// page's scripts have run.
+func dumpDOM(t *testing.T, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	dom := string(out)
+	if !strings.Contains(dom, "data-loaded=") {
+		t.Fatalf("the page did not load /status.json:\n%s\n%s", dom, stderr.String())
+	}
+	return dom
 }
