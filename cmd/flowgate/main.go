@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/flowgate/flowgate/config"
@@ -24,6 +25,8 @@ const usage = `flowgate: flows and logs in, a durable buffer, the intake out.
 Usage:
   flowgate run   [--config FILE]   run the appliance (the embedded offline default without --config)
   flowgate check [--config FILE]   validate the configuration and print what would listen where
+  flowgate check --probe [--config FILE]
+                                   also try each output: DNS, TCP, TLS and the intake's answer
   flowgate version                 print the version
 
 Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES (see README).
@@ -46,7 +49,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
 	case "check":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return check(c, stdout) })
+		probe := false
+		rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
+			isProbe := a == "--probe" || a == "-probe"
+			probe = probe || isProbe
+			return isProbe
+		})
+		err = withConfig(cmd, rest, stderr, func(c *config.Config) error {
+			if err := check(c, stdout); err != nil || !probe {
+				return err
+			}
+			fmt.Fprintln(stdout)
+			return probeOutputs(c, stdout)
+		})
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "flowgate", buildVersion())
 		return 0
