@@ -52,7 +52,7 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	}
 	mux := http.NewServeMux()
 	s := &Server{ln: ln, log: log, mux: mux, checks: map[string]Check{}}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: prometheus.WrapRegistererWithPrefix("flowgate_", reg)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,9 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer, errs *httpd.ErrorLog) (*appliance, error) {
 	a := &appliance{log: log, reg: prometheus.NewRegistry(), transports: map[string]ship.Transport{}, stdout: &lineWriter{w: stdout}}
 	// Every metric has the flowgate_ prefix, the Go runtime's too.
-	prometheus.WrapRegistererWithPrefix("flowgate_", a.reg).MustRegister(collectors.NewGoCollector())
+	prometheus.WrapRegistererWithPrefix("flowgate_", a.reg).MustRegister(collectors.NewGoCollector(
+		collectors.WithGoCollectorMemStatsMetricsDisabled(),
+		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/memory/classes/(heap/objects|total):bytes$`)})))
 	a.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
 	var err error
 	a.buf, err = buffer.Open(ctx, buffer.Config{Dir: c.Buffer.Dir, MaxBytes: int64(c.Buffer.DiskSpace)}, log)
