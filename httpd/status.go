@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowgate/flowgate/decoder/flow"
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/stats"
 )
 
 // History of the status page: one sample every historyEvery, for
@@ -127,7 +128,9 @@ type Sample struct {
 	flows map[string]float64
 }
 
-func (s *Sample) exporterFlows(k string) float64 { return s.flows[k] }
+func (s *Sample) exporterFlows(intake, exporter string) float64 {
+	return s.flows[intake+"\x00"+exporter]
+}
 
 // IntakeSample is one intake's counters in a Sample.
 type IntakeSample struct {
@@ -147,66 +150,27 @@ type monitor struct {
 	history []Sample
 }
 
-// gathered are the metrics by name, then by the intake (and exporter or
-// reason) they are for.
-type gathered map[string]map[string]float64
-
-// label keys of gathered values.
-func labelKey(intake, second string) string { return intake + "\x00" + second }
-
-func (m *monitor) gather() gathered {
-	g := gathered{}
-	mfs, err := m.src.Gatherer.Gather()
-	if err != nil && len(mfs) == 0 {
-		return g
+// gather reads the metrics; a registry that cannot be read shows zeros.
+func (m *monitor) gather() stats.Values {
+	v, err := stats.Read(m.src.Gatherer)
+	if err != nil {
+		return stats.Values{}
 	}
-	for _, mf := range mfs {
-		byLabel := map[string]float64{}
-		for _, s := range mf.GetMetric() {
-			var v float64
-			switch {
-			case s.Counter != nil:
-				v = s.Counter.GetValue()
-			case s.Gauge != nil:
-				v = s.Gauge.GetValue()
-			default:
-				continue
-			}
-			intake, second := "", ""
-			for _, l := range s.GetLabel() {
-				switch l.GetName() {
-				case "intake":
-					intake = l.GetValue()
-				case "exporter", "reason":
-					second = l.GetValue()
-				}
-			}
-			byLabel[intake] += v
-			if second != "" {
-				byLabel[labelKey(intake, second)] += v
-			}
-		}
-		g[mf.GetName()] = byLabel
-	}
-	return g
+	return v
 }
 
-func (g gathered) get(name, label string) float64 { return g[name][label] }
-
 // sample takes the counters history keeps.
-func (m *monitor) sample(g gathered, now time.Time) Sample {
+func (m *monitor) sample(g stats.Values, now time.Time) Sample {
 	s := Sample{Time: now, Intakes: map[string]IntakeSample{}, flows: map[string]float64{}}
-	for k, v := range g["flowgate_exporter_flows_total"] {
-		if _, _, ok := splitKey(k); ok {
-			s.flows[k] = v
-		}
-	}
+	g.Each("flowgate_exporter_flows_total", func(intake, exporter string, v float64) {
+		s.flows[intake+"\x00"+exporter] = v
+	})
 	for _, in := range m.src.Intakes {
 		is := IntakeSample{
-			In:      g.get("flowgate_decoded_events_total", in.Name),
-			Out:     g.get("flowgate_shipped_events_total", in.Name),
-			Dropped: g.get("flowgate_dropped_events_total", in.Name) + g.get("flowgate_dropped_packets_total", in.Name),
-			Depth:   g.get("flowgate_buffer_messages", in.Name),
+			In:      g.Get("flowgate_decoded_events_total", in.Name),
+			Out:     g.Get("flowgate_shipped_events_total", in.Name),
+			Dropped: g.Get("flowgate_dropped_events_total", in.Name) + g.Get("flowgate_dropped_packets_total", in.Name),
+			Depth:   g.Get("flowgate_buffer_messages", in.Name),
 		}
 		s.Intakes[in.Name] = is
 	}
@@ -282,27 +246,27 @@ func (m *monitor) status() Status {
 	for _, in := range m.src.Intakes {
 		n := in.Name
 		is := IntakeStatus{Name: n, Protocol: in.Protocol, Port: in.Port, Output: in.Output,
-			ReceivedPackets: g.get("flowgate_received_packets_total", n),
-			ReceivedBytes:   g.get("flowgate_received_bytes_total", n),
-			Decoded:         g.get("flowgate_decoded_events_total", n),
-			Buffered:        g.get("flowgate_buffered_events_total", n),
-			Shipped:         g.get("flowgate_shipped_events_total", n),
-			ShippedBytes:    g.get("flowgate_shipped_bytes_total", n),
-			Requests:        g.get("flowgate_ship_requests_total", n),
-			Failures:        g.get("flowgate_ship_failures_total", n),
-			Retries:         g.get("flowgate_ship_retries_total", n),
-			BufferMessages:  g.get("flowgate_buffer_messages", n),
-			BufferBytes:     g.get("flowgate_buffer_bytes", n),
-			BufferAge:       g.get("flowgate_buffer_oldest_age_seconds", n),
+			ReceivedPackets: g.Get("flowgate_received_packets_total", n),
+			ReceivedBytes:   g.Get("flowgate_received_bytes_total", n),
+			Decoded:         g.Get("flowgate_decoded_events_total", n),
+			Buffered:        g.Get("flowgate_buffered_events_total", n),
+			Shipped:         g.Get("flowgate_shipped_events_total", n),
+			ShippedBytes:    g.Get("flowgate_shipped_bytes_total", n),
+			Requests:        g.Get("flowgate_ship_requests_total", n),
+			Failures:        g.Get("flowgate_ship_failures_total", n),
+			Retries:         g.Get("flowgate_ship_retries_total", n),
+			BufferMessages:  g.Get("flowgate_buffer_messages", n),
+			BufferBytes:     g.Get("flowgate_buffer_bytes", n),
+			BufferAge:       g.Get("flowgate_buffer_oldest_age_seconds", n),
 			Dropped:         map[string]float64{},
 			Errors:          []LoggedError{},
 		}
 		for _, family := range []string{"flowgate_dropped_events_total", "flowgate_dropped_packets_total"} {
-			for k, v := range g[family] {
-				if intake, reason, ok := splitKey(k); ok && intake == n && v > 0 {
+			g.Each(family, func(intake, reason string, v float64) {
+				if intake == n && v > 0 {
 					is.Dropped[reason] += v
 				}
-			}
+			})
 		}
 		if base != nil {
 			dt := now.Sub(base.Time)
@@ -329,39 +293,35 @@ func (m *monitor) status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st.Process = ProcessStatus{Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
-		ResidentBytes: g.get("flowgate_process_resident_memory_bytes", ""),
-		OpenFDs:       g.get("flowgate_process_open_fds", ""),
+		ResidentBytes: g.Get("flowgate_process_resident_memory_bytes", ""),
+		OpenFDs:       g.Get("flowgate_process_open_fds", ""),
 		Uptime:        now.Sub(m.started).Seconds()}
-	st.Store = StoreStatus{Bytes: g.get("flowgate_buffer_store_bytes", ""), LimitBytes: g.get("flowgate_buffer_store_limit_bytes", "")}
+	st.Store = StoreStatus{Bytes: g.Get("flowgate_buffer_store_bytes", ""), LimitBytes: g.Get("flowgate_buffer_store_limit_bytes", "")}
 	return st
 }
 
 // exporters lists every exporter the metrics name, with its templates.
-func (m *monitor) exporters(g gathered, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
+func (m *monitor) exporters(g stats.Values, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
 	out := []ExporterStatus{}
-	for k, packets := range g["flowgate_exporter_packets_total"] {
-		intake, exporter, ok := splitKey(k)
-		if !ok {
-			continue
-		}
+	g.Each("flowgate_exporter_packets_total", func(intake, exporter string, packets float64) {
 		e := ExporterStatus{Intake: intake, Exporter: exporter, Packets: packets,
-			Flows:           g.get("flowgate_exporter_flows_total", k),
-			TemplateMissing: g.get("flowgate_template_missing_total", k),
-			LostRecords:     g.get("flowgate_exporter_lost_records_total", k),
-			LostDatagrams:   g.get("flowgate_exporter_lost_datagrams_total", k),
+			Flows:           g.Get("flowgate_exporter_flows_total", intake, exporter),
+			TemplateMissing: g.Get("flowgate_template_missing_total", intake, exporter),
+			LostRecords:     g.Get("flowgate_exporter_lost_records_total", intake, exporter),
+			LostDatagrams:   g.Get("flowgate_exporter_lost_datagrams_total", intake, exporter),
 			Templates:       []flow.TemplateInfo{},
 		}
-		if seen := g.get("flowgate_exporter_last_seen_seconds", k); seen > 0 {
+		if seen := g.Get("flowgate_exporter_last_seen_seconds", intake, exporter); seen > 0 {
 			e.LastSeen = time.UnixMilli(int64(seen * 1e3))
 		}
 		if base != nil && now.After(base.Time) {
-			e.Rate = max(e.Flows-base.exporterFlows(k), 0) / now.Sub(base.Time).Seconds()
+			e.Rate = max(e.Flows-base.exporterFlows(intake, exporter), 0) / now.Sub(base.Time).Seconds()
 		}
 		if a, err := netip.ParseAddr(exporter); err == nil {
 			e.Templates = append(e.Templates, templates[a]...)
 		}
 		out = append(out, e)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Intake != out[j].Intake {
 			return out[i].Intake < out[j].Intake
@@ -369,15 +329,6 @@ func (m *monitor) exporters(g gathered, base *Sample, now time.Time, templates m
 		return out[i].Exporter < out[j].Exporter
 	})
 	return out
-}
-
-func splitKey(k string) (string, string, bool) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == 0 {
-			return k[:i], k[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 func (m *monitor) serveJSON(w http.ResponseWriter, _ *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,7 +91,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sample.C:
-			if m, err := r.gather(); err == nil {
+			if m, err := Read(r.gatherer); err == nil {
 				r.noteDepth(m)
 			}
 		case now := <-report.C:
@@ -103,7 +104,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 
 // report stores one report's events as one buffer message.
 func (r *Reporter) report(ctx context.Context, now time.Time) error {
-	m, err := r.gather()
+	m, err := Read(r.gatherer)
 	if err != nil {
 		return err
 	}
@@ -122,71 +123,22 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// metrics are gathered samples by name and label values: key(name, intake, label).
-type metrics map[string]float64
-
-func key(name string, labels ...string) string {
-	k := name
-	for _, l := range labels {
-		k += "\x00" + l
-	}
-	return k
-}
-
-// gather reads every metric: counters and gauges under their name with
-// the intake label, and summed over other labels (the reason of
-// drops, the status of failures) or by one of them.
-func (r *Reporter) gather() (metrics, error) {
-	mfs, err := r.gatherer.Gather()
-	if err != nil {
-		return nil, fmt.Errorf("reading metrics: %w", err)
-	}
-	m := metrics{}
-	for _, mf := range mfs {
-		for _, s := range mf.GetMetric() {
-			var v float64
-			switch {
-			case s.Counter != nil:
-				v = s.Counter.GetValue()
-			case s.Gauge != nil:
-				v = s.Gauge.GetValue()
-			default:
-				continue
-			}
-			intake, reason := "", ""
-			for _, l := range s.GetLabel() {
-				switch l.GetName() {
-				case "intake":
-					intake = l.GetValue()
-				case "reason":
-					reason = l.GetValue()
-				}
-			}
-			m[key(mf.GetName(), intake)] += v
-			if reason != "" {
-				m[key(mf.GetName(), intake, reason)] += v
-			}
-		}
-	}
-	return m, nil
-}
-
-func (r *Reporter) noteDepth(m metrics) {
+func (r *Reporter) noteDepth(m Values) {
 	for _, s := range r.cfg.Sources {
-		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m[key("flowgate_buffer_messages", s.Name)])
+		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get("flowgate_buffer_messages", s.Name))
 	}
 }
 
 // events builds one report from the metrics m and remembers them for the
 // next report's deltas. Each event is one JSON object, one per input,
 // queue, action and connection of every intake, and one for the process.
-func (r *Reporter) events(m metrics) [][]byte {
+func (r *Reporter) events(m Values) [][]byte {
 	r.noteDepth(m)
 	next := map[string]float64{}
 	// delta is how much a counter grew since the last report.
-	delta := func(name string, labels ...string) int64 {
-		k := key(name, labels...)
-		v := m[k]
+	delta := func(name, intake string, reason ...string) int64 {
+		k := name + "\x00" + intake + "\x00" + strings.Join(reason, "")
+		v := m.Get(name, intake, reason...)
 		next[k] = v
 		return int64(max(v-r.prev[k], 0))
 	}
@@ -210,7 +162,7 @@ func (r *Reporter) events(m metrics) [][]byte {
 		}
 		full := delta("flowgate_dropped_events_total", n, "buffer_full")
 		add(queue{Name: "ruleset-" + n, Origin: "core.queue",
-			Size:          int64(m[key("flowgate_buffer_messages", n)]),
+			Size:          int64(m.Get("flowgate_buffer_messages", n)),
 			Enqueued:      delta("flowgate_buffered_events_total", n),
 			Full:          full,
 			DiscardedFull: full,
