@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -59,6 +60,11 @@ type Buffer struct {
 	// reserveBytes is the share of the store left to JetStream's own
 	// state and key-value buckets.
 	reserveBytes int64
+	// backlog caches the last look at what waits, for monitoring.
+	backlog backlogCache
+	// writeErr is the last write failure other than a full buffer, until
+	// a write succeeds; readiness reports it.
+	writeErr atomic.Pointer[writeError]
 }
 
 // Open starts the embedded server on the data directory, recovering what it
@@ -186,5 +192,5 @@ func (b *Buffer) Check() error {
 	if st := b.ns.Healthz(&server.HealthzOptions{Stream: StreamName, Account: "$G"}); st.Error != "" {
 		return fmt.Errorf("store: %s", st.Error)
 	}
-	return nil
+	return b.lastWriteError()
 }

@@ -26,6 +26,7 @@ type Outcome func(records int, err error)
 // Publisher writes one intake's messages to the buffer without waiting for
 // each to be stored; outcomes arrive in order on a goroutine of its own.
 type Publisher struct {
+	b       *Buffer
 	js      jetstream.JetStream
 	subject string
 	outcome Outcome
@@ -42,6 +43,7 @@ type pending struct {
 // Publisher returns a publisher for an intake's subject.
 func (b *Buffer) Publisher(subject string, outcome Outcome) *Publisher {
 	p := &Publisher{
+		b:       b,
 		js:      b.js,
 		subject: subject,
 		outcome: outcome,
@@ -57,7 +59,7 @@ func (b *Buffer) Publisher(subject string, outcome Outcome) *Publisher {
 func (p *Publisher) Publish(data []byte, records int) {
 	ack, err := p.js.PublishMsgAsync(&nats.Msg{Subject: p.subject, Data: data})
 	if err != nil {
-		p.outcome(records, classify(err))
+		p.report(records, classify(err))
 		return
 	}
 	p.pending <- pending{ack, records}
@@ -74,20 +76,28 @@ func (p *Publisher) watch() {
 	for pa := range p.pending {
 		select {
 		case <-pa.ack.Ok():
-			p.outcome(pa.records, nil)
+			p.report(pa.records, nil)
 		case err := <-pa.ack.Err():
-			p.outcome(pa.records, classify(err))
+			p.report(pa.records, classify(err))
 		case <-time.After(publishTimeout):
-			p.outcome(pa.records, fmt.Errorf("store did not answer within %s", publishTimeout))
+			p.report(pa.records, fmt.Errorf("store did not answer within %s", publishTimeout))
 		}
 	}
+}
+
+// report passes on the outcome of one message.
+func (p *Publisher) report(records int, err error) {
+	p.b.noteWrite(err)
+	p.outcome(records, err)
 }
 
 // Publish stores one message and waits until it is stored: for inputs that
 // stop reading from their senders while the buffer is full.
 func (b *Buffer) Publish(ctx context.Context, subject string, data []byte) error {
 	_, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data})
-	return classify(err)
+	err = classify(err)
+	b.noteWrite(err)
+	return err
 }
 
 // classify turns the store's refusals for lack of room into ErrFull.

@@ -198,6 +198,7 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 				return
 			}
 			start, from := len(batch.Flows), d.from
+			e := fi.m.exporter(exporters, from, d.received)
 			res, err := decode(d.data, from, d.received, &batch)
 			fi.packets.Put(d)
 			if err != nil {
@@ -205,7 +206,7 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 				fi.log.Debug("datagram refused", "exporter", from, "err", err)
 				continue
 			}
-			fi.m.result(exporters, from, &res)
+			fi.m.result(e, &res)
 			for _, f := range batch.Flows[start:] {
 				fi.enricher.Flow(f)
 			}

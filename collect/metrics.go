@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,6 +34,9 @@ type Metrics struct {
 	templatesRefused *prometheus.CounterVec
 	lostRecords      *prometheus.CounterVec
 	lostDatagrams    *prometheus.CounterVec
+	exporterPackets  *prometheus.CounterVec
+	exporterFlows    *prometheus.CounterVec
+	exporterSeen     *prometheus.GaugeVec
 	kernelDrops      *kernelDrops
 
 	// exporters are the exporter labels handed out so far.
@@ -63,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_dropped_events_total", Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames).",
 		}, []string{"intake", "reason"}),
 		droppedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_dropped_packets_total", Help: "Datagrams refused, by reason (malformed, unknown_version).",
+			Name: droppedPacketsName, Help: droppedPacketsHelp,
 		}, []string{"intake", "reason"}),
 		templateMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_template_missing_total", Help: "Data sets skipped because the exporter had not sent their template, by exporter.",
@@ -80,9 +84,19 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		lostDatagrams: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_exporter_lost_datagrams_total", Help: "Datagrams (NetFlow v9) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
 		}, []string{"intake", "exporter"}),
+		exporterPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_exporter_packets_total", Help: "Datagrams received from an exporter (malformed ones included), by exporter.",
+		}, []string{"intake", "exporter"}),
+		exporterFlows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_exporter_flows_total", Help: "Flow records decoded from an exporter's datagrams (sFlow counter records not included), by exporter.",
+		}, []string{"intake", "exporter"}),
+		exporterSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flowgate_exporter_last_seen_seconds", Help: "When an exporter's last datagram arrived, in seconds since 1970, by exporter.",
+		}, []string{"intake", "exporter"}),
 		kernelDrops: &kernelDrops{desc: prometheus.NewDesc("flowgate_udp_kernel_drops_total",
 			"Datagrams the kernel dropped because a socket's receive buffer was full, by socket (SO_RXQ_OVFL).",
-			[]string{"intake", "socket"}, nil)},
+			[]string{"intake", "socket"}, nil),
+			dropped: prometheus.NewDesc(droppedPacketsName, droppedPacketsHelp, []string{"intake", "reason"}, nil)},
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowgate_open_connections", Help: "TCP and TLS connections open on a syslog intake.",
 		}, []string{"intake"}),
@@ -95,10 +109,21 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		exporters: map[netip.Addr]string{},
 	}
 	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing,
-		m.malformedSets, m.templatesRefused, m.lostRecords, m.lostDatagrams, m.kernelDrops,
-		m.connections, m.paused, m.refused)
+		m.malformedSets, m.templatesRefused, m.lostRecords, m.lostDatagrams, m.exporterPackets, m.exporterFlows,
+		m.exporterSeen, m.kernelDrops, m.connections, m.paused, m.refused)
+	// The kernel's drops also count in the intake's dropped datagrams; that
+	// family's other reasons come from droppedPackets, so this part is
+	// registered unchecked and merged into it when gathered.
+	reg.MustRegister(kernelDropsByIntake{m.kernelDrops})
 	return m
 }
+
+// The family of datagrams dropped, shared by droppedPackets and the
+// kernel's drops.
+const (
+	droppedPacketsName = "flowgate_dropped_packets_total"
+	droppedPacketsHelp = "Datagrams dropped, by reason: malformed, unknown_version (refused by the decoder), kernel (socket buffer full, the sum of flowgate_udp_kernel_drops_total)."
+)
 
 // WatchTemplates exports how many templates the store holds.
 func WatchTemplates(reg prometheus.Registerer, t *flow.Templates) {
@@ -125,6 +150,7 @@ func (m *Metrics) exporterLabel(a netip.Addr) string {
 // kernelDrops reads the sockets' drop counters when scraped.
 type kernelDrops struct {
 	desc      *prometheus.Desc
+	dropped   *prometheus.Desc
 	mu        sync.Mutex
 	listeners []intakeListener
 }
@@ -143,6 +169,31 @@ func (k *kernelDrops) Collect(ch chan<- prometheus.Metric) {
 		for i := range il.l.Sockets() {
 			ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(il.l.Drops(i)), il.intake, strconv.Itoa(i))
 		}
+	}
+}
+
+// kernelDropsByIntake sums the kernel's drops per intake into
+// flowgate_dropped_packets_total{reason="kernel"}.
+type kernelDropsByIntake struct{ k *kernelDrops }
+
+// Describe sends nothing: the collector is unchecked, its family shared.
+func (kernelDropsByIntake) Describe(chan<- *prometheus.Desc) {}
+
+func (c kernelDropsByIntake) Collect(ch chan<- prometheus.Metric) {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	sums := map[string]uint64{}
+	var order []string
+	for _, il := range c.k.listeners {
+		if _, ok := sums[il.intake]; !ok {
+			order = append(order, il.intake)
+		}
+		for i := range il.l.Sockets() {
+			sums[il.intake] += il.l.Drops(i)
+		}
+	}
+	for _, intake := range order {
+		ch <- prometheus.MustNewConstMetric(c.k.dropped, prometheus.CounterValue, float64(sums[intake]), intake, "kernel")
 	}
 }
 
@@ -183,7 +234,8 @@ func (m *Metrics) forIntake(intake string) *intakeMetrics {
 
 // exporterCounters are one exporter's children in one intake.
 type exporterCounters struct {
-	templateMissing, lostRecords, lostDatagrams prometheus.Counter
+	packets, flows, templateMissing, lostRecords, lostDatagrams prometheus.Counter
+	lastSeen                                                    prometheus.Gauge
 }
 
 // exporterCache keeps a worker's exporter children: looked up only when a
@@ -193,18 +245,9 @@ type exporterCache map[netip.Addr]*exporterCounters
 // maxCachedExporters bounds a worker's cache.
 const maxCachedExporters = 4096
 
-// result counts what decoding one datagram of exporter from gave.
-func (m *intakeMetrics) result(c exporterCache, from netip.Addr, res *flow.Result) {
-	m.decoded.Add(float64(res.Flows + res.Counters))
-	if res.BadSets > 0 {
-		m.malformedSets.Add(float64(res.BadSets))
-	}
-	if res.RefusedTemplates > 0 {
-		m.templatesRefused.Add(float64(res.RefusedTemplates))
-	}
-	if res.MissingTemplate == 0 && res.LostRecords == 0 && res.LostDatagrams == 0 {
-		return
-	}
+// exporter returns the counters of the exporter a datagram came from,
+// counting the datagram: looked up once per worker, then kept.
+func (m *intakeMetrics) exporter(c exporterCache, from netip.Addr, received time.Time) *exporterCounters {
 	e := c[from]
 	if e == nil {
 		if len(c) >= maxCachedExporters {
@@ -212,15 +255,41 @@ func (m *intakeMetrics) result(c exporterCache, from netip.Addr, res *flow.Resul
 		}
 		label := m.parent.exporterLabel(from)
 		e = &exporterCounters{
+			packets:         m.parent.exporterPackets.WithLabelValues(m.intake, label),
+			flows:           m.parent.exporterFlows.WithLabelValues(m.intake, label),
 			templateMissing: m.parent.templateMissing.WithLabelValues(m.intake, label),
 			lostRecords:     m.parent.lostRecords.WithLabelValues(m.intake, label),
 			lostDatagrams:   m.parent.lostDatagrams.WithLabelValues(m.intake, label),
+			lastSeen:        m.parent.exporterSeen.WithLabelValues(m.intake, label),
 		}
 		c[from] = e
 	}
-	e.templateMissing.Add(float64(res.MissingTemplate))
-	e.lostRecords.Add(float64(res.LostRecords))
-	e.lostDatagrams.Add(float64(res.LostDatagrams))
+	e.packets.Inc()
+	e.lastSeen.Set(float64(received.UnixMilli()) / 1e3)
+	return e
+}
+
+// result counts what decoding one datagram of exporter e gave.
+func (m *intakeMetrics) result(e *exporterCounters, res *flow.Result) {
+	m.decoded.Add(float64(res.Flows + res.Counters))
+	if res.Flows > 0 {
+		e.flows.Add(float64(res.Flows))
+	}
+	if res.BadSets > 0 {
+		m.malformedSets.Add(float64(res.BadSets))
+	}
+	if res.RefusedTemplates > 0 {
+		m.templatesRefused.Add(float64(res.RefusedTemplates))
+	}
+	if res.MissingTemplate > 0 {
+		e.templateMissing.Add(float64(res.MissingTemplate))
+	}
+	if res.LostRecords > 0 {
+		e.lostRecords.Add(float64(res.LostRecords))
+	}
+	if res.LostDatagrams > 0 {
+		e.lostDatagrams.Add(float64(res.LostDatagrams))
+	}
 }
 
 func (m *intakeMetrics) dropped(reason string, events int) {
@@ -245,5 +314,16 @@ func (m *intakeMetrics) published(records int, err error) {
 	default:
 		m.dropped("buffer_error", records)
 		m.parent.log.Error("buffer refused records", "intake", m.intake, "records", records, "err", err)
+	}
+}
+
+// Produced returns how an intake that makes its own events (a stats
+// intake) counts them: decoded when made, then buffered or dropped as the
+// buffer answers.
+func (m *Metrics) Produced(intake string) func(events int, err error) {
+	im := m.forIntake(intake)
+	return func(events int, err error) {
+		im.decoded.Add(float64(events))
+		im.published(events, err)
 	}
 }

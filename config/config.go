@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -78,8 +79,12 @@ type Intake struct {
 	Debug bool `yaml:"debug"`
 	// QueueSize bounds this intake's events held in memory; 0 takes a share
 	// of buffer.memory_messages.
-	QueueSize int  `yaml:"queue_size"`
-	Stats     bool `yaml:"stats"`
+	QueueSize int `yaml:"queue_size"`
+	// Stats makes the intake ship the appliance's own counters, every
+	// Interval, in the shapes of rsyslog's impstats.
+	Stats bool `yaml:"stats"`
+	// Interval is how often a stats intake reports (default 60s).
+	Interval time.Duration `yaml:"interval"`
 	// TLS files under the certs directory (tls intakes), as in the old
 	// forwarder: a name means <certs_dir>/<name>.key or .crt, an absolute
 	// path is used as given.
@@ -186,12 +191,15 @@ type Buffer struct {
 
 // HTTP is the monitoring listener.
 type HTTP struct {
-	// Listen is host:port for /metrics, /healthz and /readyz.
+	// Listen is host:port for /metrics, /healthz, /readyz and the status page.
 	Listen string `yaml:"listen"`
 	// PProf mounts Go's profiler (/debug/pprof/) on the listener, for the
 	// benchmarks and for hunting a slowdown; off by default, since it shows
 	// the process's internals to whoever reaches the listener.
 	PProf bool `yaml:"pprof"`
+	// StallAfter is how long an output may have data waiting and none
+	// accepted before /readyz says it is stalled.
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // Defaults for keys the file leaves out.
@@ -200,6 +208,9 @@ const (
 	defaultDiskSpace      = Size(20 << 30)
 	defaultMemoryMessages = 1_000_000
 	defaultHTTPListen     = "127.0.0.1:9740"
+	defaultStallAfter     = 2 * time.Minute
+	defaultStatsInterval  = time.Minute
+	minStatsInterval      = time.Second
 	minDiskSpace          = Size(64 << 20)
 	defaultCertsDir       = "/certs"
 	defaultTLSName        = "server"
@@ -366,6 +377,9 @@ func (c *Config) applyDefaults(dir string) {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = defaultHTTPListen
 	}
+	if c.HTTP.StallAfter == 0 {
+		c.HTTP.StallAfter = defaultStallAfter
+	}
 	if c.CertsDir == "" {
 		c.CertsDir = defaultCertsDir
 	}
@@ -375,6 +389,9 @@ func (c *Config) applyDefaults(dir string) {
 		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
 		in.TLSClientAuth = strings.ToLower(strings.TrimSpace(in.TLSClientAuth))
 		in.Format = strings.ToLower(strings.TrimSpace(in.Format))
+		if in.Stats && in.Interval == 0 {
+			in.Interval = defaultStatsInterval
+		}
 		if in.Format == "" && (in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow) {
 			in.Format = FormatIPFIX
 		}
@@ -501,7 +518,13 @@ func (c *Config) validate(resolveErrs []error) error {
 			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
 				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))
 			}
+			if in.Interval < minStatsInterval {
+				errs = append(errs, fmt.Errorf("%s: interval %s is below the minimum of %s", where, in.Interval, minStatsInterval))
+			}
 			continue
+		}
+		if in.Interval != 0 {
+			errs = append(errs, fmt.Errorf("%s: interval applies to stats intakes only", where))
 		}
 		errs = append(errs, validateTLS(in, where)...)
 		switch {
@@ -539,6 +562,9 @@ func (c *Config) validate(resolveErrs []error) error {
 	}
 	if c.Buffer.DiskSpace < minDiskSpace {
 		errs = append(errs, fmt.Errorf("buffer.disk_space %s is below the minimum of %s", c.Buffer.DiskSpace, minDiskSpace))
+	}
+	if c.HTTP.StallAfter < time.Second {
+		errs = append(errs, fmt.Errorf("http.stall_after %s is below the minimum of 1s", c.HTTP.StallAfter))
 	}
 	if c.Buffer.MemoryMessages < 0 {
 		errs = append(errs, errors.New("buffer.memory_messages must be positive"))

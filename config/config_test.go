@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // env returns an Env reading from pairs.
@@ -71,8 +72,11 @@ func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
 	if in.Name != "Techno3" || in.Protocol != "tls" || in.Port != 20518 || in.TLSCAName != "ca" || in.TLSKeyName != "server" || in.Line != 13 {
 		t.Fatalf("tls intake: %+v", in)
 	}
-	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats {
+	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats || c.Intakes[3].Interval != time.Minute {
 		t.Fatalf("intakes: %+v", c.Intakes)
+	}
+	if c.HTTP.StallAfter != 2*time.Minute {
+		t.Fatalf("stall_after by default: %s", c.HTTP.StallAfter)
 	}
 	// As with the old forwarder, logs go over syslog-TLS to FRA1.
 	if o := c.Intakes[0].Output; o.Transport != TransportSyslog || o.Endpoint != "intake.sekoia.io:10514" {
@@ -168,6 +172,10 @@ func TestRefusals(t *testing.T) {
 		{"duplicate udp port", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: B, protocol: netflow, port: 514, intake_key: " + ok + "}\n", nil, "UDP port 514 already used by the intake at line 2"},
 		{"duplicate tcp port", "intakes:\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n  - {name: B, protocol: tls, port: 601, intake_key: " + ok + "}\n", nil, "TCP port 601 already used"},
 		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol, port or format"},
+		{"stats interval too short", intake("{name: S, stats: true, interval: 10ms, intake_key: " + ok + "}"), nil, "interval 10ms is below the minimum of 1s"},
+		{"interval on a flow intake", intake("{name: A, protocol: netflow, port: 2055, interval: 5s, intake_key: " + ok + "}"), nil, "interval applies to stats intakes only"},
+		{"interval not a duration", intake("{name: S, stats: true, interval: often, intake_key: " + ok + "}"), nil, "line 2"},
+		{"stall_after too short", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "http: {stall_after: 10ms}\n", nil, "http.stall_after 10ms is below the minimum of 1s"},
 		{"unknown region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "MARS1"), `REGION "MARS1" is unknown`},
 		{"other without endpoint", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "OTHER"), "REGION=OTHER needs ENDPOINT"},
 		{"endpoint with a named region", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + "}"), env("REGION", "FRA1", "ENDPOINT", "https://x"), "set REGION=OTHER to use ENDPOINT"},

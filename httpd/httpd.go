@@ -1,10 +1,12 @@
 // Package httpd serves the monitoring listener: /metrics (Prometheus),
 // /healthz (the process answers), /readyz (every readiness check passes;
-// the body says which fails and why) and, when asked, Go's profiler.
+// the body says which fails and why), the status page (/ and /status.json)
+// with its history of the last minutes, and, when asked, Go's profiler.
 package httpd
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +25,21 @@ import (
 // Check reports nil when its component is ready.
 type Check func() error
 
+//go:embed page.html
+var page []byte
+
+// checkEvery is how often the readiness checks run on their own, so that
+// a check that keeps state (when an output was last seen idle) stays
+// current without anyone polling.
+const checkEvery = time.Second
+
 // Server is the monitoring listener.
 type Server struct {
 	srv *http.Server
 	mux *http.ServeMux
 	ln  net.Listener
 	log *slog.Logger
+	mon *monitor
 
 	mu     sync.RWMutex
 	checks map[string]Check
@@ -41,7 +53,7 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	}
 	mux := http.NewServeMux()
 	s := &Server{mux: mux, ln: ln, log: log, checks: map[string]Check{}}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: prometheus.WrapRegistererWithPrefix("flowgate_", reg)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -71,10 +83,29 @@ func (s *Server) AddCheck(name string, c Check) {
 	s.checks[name] = c
 }
 
+// ServeStatus adds the status page (/) and its data (/status.json).
+func (s *Server) ServeStatus(src StatusSources) {
+	s.mon = &monitor{src: src, ready: s.failing, started: time.Now()}
+	s.mux.HandleFunc("GET /status.json", s.mon.serveJSON)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:")
+		_, _ = w.Write(page)
+	})
+}
+
 // Ready runs every readiness check: nil when all pass, else an error
 // naming each check that fails and why. /readyz and the systemd watchdog
 // both answer from it.
 func (s *Server) Ready() error {
+	if failed := s.failing(); len(failed) > 0 {
+		return errors.New(strings.Join(failed, "\n"))
+	}
+	return nil
+}
+
+// failing runs every check and says which fail and why, by name.
+func (s *Server) failing() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	names := make([]string, 0, len(s.checks))
@@ -82,13 +113,13 @@ func (s *Server) Ready() error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var failed []error
+	failed := []string{}
 	for _, n := range names {
 		if err := s.checks[n](); err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", n, err))
+			failed = append(failed, n+": "+err.Error())
 		}
 	}
-	return errors.Join(failed...)
+	return failed
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -104,6 +135,21 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	if s.mon != nil {
+		go s.mon.run(ctx)
+	}
+	go func() {
+		tick := time.NewTicker(checkEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.failing()
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -14,6 +14,8 @@ type Metrics struct {
 	failures *prometheus.CounterVec
 	retries  *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
+	backoff  *prometheus.CounterVec
+	resumed  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
@@ -38,12 +40,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_ship_unreadable_messages_total", Help: "Buffer messages that could not be read and were set aside.",
 		}, []string{"intake"}),
+		backoff: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_backoff_seconds_total", Help: "Time batches waited before being sent again after a failure, summed over the batches in flight.",
+		}, []string{"intake"}),
+		resumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_resumed_total", Help: "Batches accepted after one or more failures: the output is back.",
+		}, []string{"intake"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flowgate_ship_request_seconds", Help: "Time to send one batch and get the answer.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"intake"}),
 	}
-	reg.MustRegister(m.events, m.bytes, m.requests, m.failures, m.retries, m.dropped, m.latency)
+	reg.MustRegister(m.events, m.bytes, m.requests, m.failures, m.retries, m.dropped, m.backoff, m.resumed, m.latency)
 	return m
 }
 
@@ -56,6 +64,8 @@ type intakeMetrics struct {
 	requests prometheus.Counter
 	retries  prometheus.Counter
 	dropped  prometheus.Counter
+	backoff  prometheus.Counter
+	resumed  prometheus.Counter
 	latency  prometheus.Observer
 }
 
@@ -68,6 +78,8 @@ func (m *Metrics) forIntake(intake string) *intakeMetrics {
 		requests: m.requests.WithLabelValues(intake),
 		retries:  m.retries.WithLabelValues(intake),
 		dropped:  m.dropped.WithLabelValues(intake),
+		backoff:  m.backoff.WithLabelValues(intake),
+		resumed:  m.resumed.WithLabelValues(intake),
 		latency:  m.latency.WithLabelValues(intake),
 	}
 }

@@ -55,12 +55,16 @@ type Shipper struct {
 	transport Transport
 	log       *slog.Logger
 	m         *intakeMetrics
+	status    *Status
 }
 
 // New returns a shipper; Run starts it.
 func New(cfg Config, src Source, enc Encoder, transport Transport, m *Metrics, log *slog.Logger) *Shipper {
-	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake)}
+	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus()}
 }
+
+// Status is what the shipper tells the monitoring (readiness, status page).
+func (s *Shipper) Status() *Status { return s.status }
 
 // pendingBatch is a batch and the buffer messages it holds all the
 // records of.
@@ -227,10 +231,12 @@ func (s *Shipper) worker(ctx context.Context, work <-chan *pendingBatch, finishe
 // send retries a batch until it is accepted (true) or ctx ends (false),
 // telling the buffer it is still at work so that it does not deliver the
 // messages again meanwhile.
-func (s *Shipper) send(ctx context.Context, p *pendingBatch) bool {
+func (s *Shipper) send(ctx context.Context, p *pendingBatch) (accepted bool) {
 	if p.batch.Len() == 0 {
 		return true
 	}
+	s.status.begin()
+	defer func() { s.status.end(accepted) }()
 	keepAlive := time.NewTicker(buffer.AckWait / 3)
 	defer keepAlive.Stop()
 	for attempt := 0; ; attempt++ {
@@ -238,6 +244,9 @@ func (s *Shipper) send(ctx context.Context, p *pendingBatch) bool {
 		err := s.transport.Send(ctx, p.batch)
 		s.m.observe(p.batch, time.Since(start), err)
 		if err == nil {
+			if attempt > 0 {
+				s.m.resumed.Inc()
+			}
 			return true
 		}
 		if ctx.Err() != nil {
@@ -245,6 +254,8 @@ func (s *Shipper) send(ctx context.Context, p *pendingBatch) bool {
 		}
 		wait := s.cfg.Backoff.Delay(attempt, retryAfter(err))
 		s.m.retries.Add(1)
+		s.m.backoff.Add(wait.Seconds())
+		s.status.failed(err)
 		s.log.Warn("batch not accepted, retrying", "err", err, "events", p.batch.Len(), "attempt", attempt+1, "wait", wait.Round(time.Millisecond))
 		timer := time.NewTimer(wait)
 	wait:

@@ -25,7 +25,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", c.Buffer.Dir, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
-	fmt.Fprintf(stdout, "monitoring: http://%s/metrics /healthz /readyz\n", c.HTTP.Listen)
+	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/flowgate/flowgate/config"
@@ -25,6 +26,8 @@ const usage = `flowgate: flows and logs in, a durable buffer, the intake out.
 Usage:
   flowgate run         [--config FILE]   run the appliance (the embedded offline default without --config)
   flowgate check       [--config FILE]   validate the configuration and print what would listen where
+  flowgate check --probe [--config FILE]
+                                         also try each output: DNS, TCP, TLS and the intake's answer
   flowgate healthcheck [--config FILE]   exit 0 if the appliance running FILE answers /readyz, else 1
   flowgate version                       print the version
 
@@ -48,7 +51,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
 	case "check":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return check(c, stdout) })
+		probe := false
+		rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
+			isProbe := a == "--probe" || a == "-probe"
+			probe = probe || isProbe
+			return isProbe
+		})
+		err = withConfig(cmd, rest, stderr, func(c *config.Config) error {
+			if err := check(c, stdout); err != nil || !probe {
+				return err
+			}
+			fmt.Fprintln(stdout)
+			return probeOutputs(c, stdout)
+		})
 	case "healthcheck":
 		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
 	case "version", "--version", "-v":

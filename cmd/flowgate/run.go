@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,6 +34,7 @@ import (
 	"github.com/flowgate/flowgate/ship/https"
 	"github.com/flowgate/flowgate/ship/relp"
 	"github.com/flowgate/flowgate/ship/syslog"
+	"github.com/flowgate/flowgate/stats"
 )
 
 // eventsPerMessage is about how many records a buffer message holds; it
@@ -54,10 +60,12 @@ type appliance struct {
 
 // runAppliance runs until SIGINT or SIGTERM, or until a component fails.
 func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// The status page shows each intake's last warnings and errors.
+	errs := httpd.NewErrorLog()
+	log := slog.New(errs.Handler(slog.NewTextHandler(stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := build(ctx, c, log, stdout)
+	a, err := build(ctx, c, log, stdout, errs)
 	if a != nil {
 		defer a.close()
 	}
@@ -74,15 +82,15 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 
 // build opens and binds everything, so that any problem (a port in use, a
 // store that cannot open) stops the start before anything runs. stdout
-// takes debug lines and the file output "-", one whole line per write.
-func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer) (*appliance, error) {
-	for _, in := range c.Intakes {
-		if in.Stats {
-			return nil, fmt.Errorf("%s: line %d: intake %q: stats intakes are not available yet in this version", c.Source, in.Line, in.Name)
-		}
-	}
+// takes debug lines and the file output "-", one whole line per write;
+// errs is what the status page shows of the log.
+func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer, errs *httpd.ErrorLog) (*appliance, error) {
 	a := &appliance{log: log, reg: prometheus.NewRegistry(), transports: map[string]ship.Transport{}, stdout: &lineWriter{w: stdout}}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
+	// Every metric has the flowgate_ prefix, the Go runtime's too.
+	prometheus.WrapRegistererWithPrefix("flowgate_", a.reg).MustRegister(collectors.NewGoCollector(
+		collectors.WithGoCollectorMemStatsMetricsDisabled(),
+		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/memory/classes/(heap/objects|total):bytes$`)})))
+	a.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
 	var err error
 	a.buf, err = buffer.Open(ctx, buffer.Config{Dir: c.Buffer.Dir, MaxBytes: int64(c.Buffer.DiskSpace)}, log)
 	if err != nil {
@@ -99,6 +107,11 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 		a.http.MountPProf()
 		log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
 	}
+	subjects := map[string]string{}
+	for _, in := range c.Intakes {
+		subjects[in.Name] = buffer.Subject(in.Name)
+	}
+	a.reg.MustRegister(a.buf.Metrics(subjects))
 
 	cm := collect.NewMetrics(a.reg, log)
 	sm := ship.NewMetrics(a.reg)
@@ -112,11 +125,14 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 	if err != nil {
 		return a, err
 	}
+	var info []httpd.IntakeInfo
 	for _, in := range c.Intakes {
 		var intake interface{ Run(context.Context) error }
 		subject := buffer.Subject(in.Name)
-		switch in.Protocol {
-		case config.ProtocolNetFlow, config.ProtocolSFlow:
+		switch {
+		case in.Stats:
+			intake = stats.New(statsConfig(c, in), a.reg, a.buf, cm.Produced(in.Name), log)
+		case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
 			fc := collect.DefaultFlowConfig(in.Name, in.Port)
 			fc.Protocol = in.Protocol
 			fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
@@ -141,9 +157,64 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 		if err != nil {
 			return a, fmt.Errorf("intake %q: %w", in.Name, err)
 		}
-		a.shippers = append(a.shippers, ship.New(scfg, cons, enc, transport, sm, log))
+		shipper := ship.New(scfg, cons, enc, transport, sm, log)
+		a.shippers = append(a.shippers, shipper)
+		a.http.AddCheck("output of "+strconv.Quote(in.Name), outputCheck(a.buf, subject, shipper.Status(), c.HTTP.StallAfter))
+		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: protocolName(in), Port: in.Port,
+			Output: describeOutput(in.Output), Ship: shipper.Status()})
 	}
+	a.http.ServeStatus(httpd.StatusSources{Gatherer: a.reg, Intakes: info, Templates: templates.List, Errors: errs, Version: buildVersion()})
 	return a, nil
+}
+
+// outputCheck is the readiness of one intake's output: not paused, and
+// not stalled while its buffer holds data.
+func outputCheck(buf *buffer.Buffer, subject string, st *ship.Status, stallAfter time.Duration) httpd.Check {
+	return func() error {
+		backlog, _, err := buf.Backlog(context.Background())
+		if err != nil {
+			return err
+		}
+		return st.Ready(backlog[subject].Messages, stallAfter)
+	}
+}
+
+// statsConfig describes a stats intake: it reports on every intake.
+func statsConfig(c *config.Config, in config.Intake) stats.Config {
+	sc := stats.Config{Intake: in.Name, Subject: buffer.Subject(in.Name), Interval: in.Interval}
+	for _, other := range c.Intakes {
+		src := stats.Source{Name: other.Name, Port: other.Port}
+		if !other.Stats {
+			src.Protocol = other.Protocol
+		}
+		src.Host, src.OutPort = outputHostPort(other.Output)
+		sc.Sources = append(sc.Sources, src)
+	}
+	return sc
+}
+
+// outputHostPort is where an output connects; empty for the file output.
+func outputHostPort(o *config.Output) (string, int) {
+	hostport := o.Endpoint
+	switch o.Transport {
+	case config.TransportFile:
+		return "", 0
+	case config.TransportHTTPS:
+		u, err := url.Parse(o.Endpoint)
+		if err != nil {
+			return "", 0
+		}
+		hostport = u.Host
+		if u.Port() == "" {
+			hostport = net.JoinHostPort(u.Hostname(), "443")
+		}
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
 }
 
 // syslogIntake binds a tcp, udp or tls intake.

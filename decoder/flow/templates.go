@@ -292,3 +292,26 @@ func (t *Templates) queueLocked(key string, value []byte) {
 	default:
 	}
 }
+
+// TemplateInfo describes one template held, for the status page.
+type TemplateInfo struct {
+	Exporter netip.Addr `json:"exporter"`
+	// Version is 9 (NetFlow v9) or 10 (IPFIX).
+	Version uint16 `json:"version"`
+	Domain  uint32 `json:"domain"`
+	ID      uint16 `json:"id"`
+	Fields  int    `json:"fields"`
+	Options bool   `json:"options"`
+}
+
+// List describes every template held, in no order.
+func (t *Templates) List() []TemplateInfo {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]TemplateInfo, 0, len(t.templates))
+	for k, tm := range t.templates {
+		out = append(out, TemplateInfo{Exporter: k.exporter, Version: k.version, Domain: k.domain, ID: k.id,
+			Fields: len(tm.fields), Options: tm.options()})
+	}
+	return out
+}

@@ -22,7 +22,7 @@ func Require(t testing.TB, programs ...string) {
 	t.Helper()
 	pkg := map[string]string{
 		"softflowd": "softflowd", "softflowctl": "softflowd", "tshark": "tshark",
-		"pmacctd": "pmacct", "nfacctd": "pmacct", "logger": "bsdutils", "rsyslogd": "rsyslog",
+		"pmacctd": "pmacct", "nfacctd": "pmacct", "logger": "bsdutils", "rsyslogd": "rsyslog", "chromium": "chromium",
 	}
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {

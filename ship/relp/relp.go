@@ -248,6 +248,38 @@ func open(ctx context.Context, cfg Config, tc *tls.Config) (*session, error) {
 	return s, nil
 }
 
+// Probe opens a RELP session on an established TLS connection and closes
+// it again, sending no message: the receiver's answer, for `flowgate
+// check --probe`. The caller bounds the time with the connection's deadline.
+func Probe(conn *tls.Conn) error {
+	s := &session{tc: conn, w: bufio.NewWriter(conn)}
+	r := bufio.NewReader(conn)
+	exchange := func(command string, data []byte) (answer, error) {
+		if err := s.frame(s.next(), command, data); err != nil {
+			return answer{}, err
+		}
+		if err := s.w.Flush(); err != nil {
+			return answer{}, err
+		}
+		return readFrame(r)
+	}
+	a, err := exchange("open", []byte("relp_version=0\nrelp_software="+software+"\ncommands=syslog"))
+	if err == nil {
+		err = a.openAccepted()
+	}
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if a, err = exchange("close", nil); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	// librelp answers a close with an empty rsp.
+	if a.command != "rsp" || (len(a.data) > 0 && a.status() != 200) {
+		return fmt.Errorf("close: answered %s %q", a.command, firstLine(a.data))
+	}
+	return nil
+}
+
 // next is the next transaction number: 1 to 999999999, then 1 again.
 func (s *session) next() int {
 	s.txnr++
