@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,8 +34,8 @@ func TestAFullBufferRefusesWithErrFull(t *testing.T) {
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("publishing past the bound: %v", err)
 	}
-	if err := b.Check(); err != nil {
-		t.Fatalf("a full buffer is not a broken one: %v", err)
+	if err := b.Check(); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("a full buffer is not ready, and says why: %v", err)
 	}
 	// Once drained, it takes writes again.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,6 +54,9 @@ func TestAFullBufferRefusesWithErrFull(t *testing.T) {
 	}
 	if err := b.Publish(ctx, subject, msg); err != nil {
 		t.Fatalf("after draining: %v", err)
+	}
+	if err := b.Check(); err != nil {
+		t.Fatalf("a buffer taking writes again is ready: %v", err)
 	}
 }
 

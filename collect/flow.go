@@ -41,6 +41,9 @@ type FlowConfig struct {
 	// how long, a worker gathers before publishing them as one message.
 	MaxFlowsPerMessage int
 	FlushInterval      time.Duration
+	// QueueDatagrams is how many datagrams wait for each worker; past
+	// that, the socket keeps them (and the kernel counts what it drops).
+	QueueDatagrams int
 }
 
 // DefaultFlowConfig returns the settings for an intake on port.
@@ -52,6 +55,7 @@ func DefaultFlowConfig(intake string, port int) FlowConfig {
 		Workers:            2,
 		MaxFlowsPerMessage: 256,
 		FlushInterval:      50 * time.Millisecond,
+		QueueDatagrams:     1024,
 	}
 }
 
@@ -100,7 +104,7 @@ func (fi *FlowIntake) Run(ctx context.Context) error {
 	queues := make([]chan *datagram, fi.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan *datagram, 1024)
+		queues[i] = make(chan *datagram, max(fi.cfg.QueueDatagrams, 1))
 		wg.Add(1)
 		go func(q <-chan *datagram) {
 			defer wg.Done()
