@@ -118,7 +118,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	where := cfg.Dir
 	var err error
 	if cfg.URL != "" {
-		where = "NATS " + redactURLs(cfg.URL)
+		where = "NATS " + RedactURLs(cfg.URL)
 		err = b.dial(cfg)
 	} else {
 		b.replicas = 1
@@ -367,8 +367,8 @@ func (b *Buffer) Held(ctx context.Context) (map[string]uint64, uint64, error) {
 	return info.State.Subjects, info.State.Bytes, nil
 }
 
-// redactURLs hides passwords in a list of URLs, for messages.
-func redactURLs(urls string) string {
+// RedactURLs hides the passwords of a list of NATS URLs, for messages.
+func RedactURLs(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, u := range parts {
 		if at := strings.LastIndex(u, "@"); at >= 0 {

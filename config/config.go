@@ -58,6 +58,8 @@ type Config struct {
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
+	// Path is the file it was loaded from, empty for the embedded default.
+	Path string `yaml:"-"`
 
 	// region, endpoint and relp are REGION, ENDPOINT and RELP_OUTPUT.
 	region, endpoint string
@@ -197,7 +199,12 @@ func Load(path string, env Env) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return Parse(data, path, filepath.Dir(abs), env)
+	c, err := Parse(data, path, filepath.Dir(abs), env)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = abs
+	return c, nil
 }
 
 // Default is the embedded configuration the quick start runs: flows in on

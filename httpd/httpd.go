@@ -27,6 +27,7 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
+	mux *http.ServeMux
 
 	mu     sync.RWMutex
 	checks map[string]Check
@@ -38,8 +39,8 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("http listener %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, log: log, checks: map[string]Check{}}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, log: log, mux: mux, checks: map[string]Check{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -58,6 +59,17 @@ func (s *Server) AddCheck(name string, c Check) {
 	defer s.mu.Unlock()
 	s.checks[name] = c
 }
+
+// RemoveCheck removes a readiness check (a component that stopped).
+func (s *Server) RemoveCheck(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.checks, name)
+}
+
+// Handle serves pattern (http.ServeMux syntax) with h, for components
+// with something to show or to be told; before Run.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	s.mu.RLock()

@@ -1,6 +1,7 @@
 // Command flowgate is the appliance: it receives flows and logs, buffers
 // them durably and ships them to the intake. `flowgate run` runs it,
-// `flowgate check` validates a configuration, `flowgate version` says which
+// `flowgate check` validates a configuration, `flowgate dlq` lists and
+// sends again the events the intake refused, `flowgate version` says which
 // build this is.
 package main
 
@@ -24,9 +25,14 @@ const usage = `flowgate: flows and logs in, a durable buffer, the intake out.
 Usage:
   flowgate run   [--config FILE]   run the appliance (the embedded offline default without --config)
   flowgate check [--config FILE]   validate the configuration and print what would listen where
+  flowgate dlq list|resend [--config FILE] [--intake NAME]
+                                   print the events the intake refused, or send them again
   flowgate version                 print the version
 
-Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES (see README).
+Signals to run: SIGTERM and SIGINT stop it (what is in flight is shipped
+first), SIGHUP reads the configuration file again.
+
+Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES, GOMEMLIMIT (see README).
 `
 
 func main() {
@@ -44,9 +50,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
+		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
 	case "check":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return check(c, stdout) })
+		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return check(c, stdout) })
+	case "dlq":
+		err = dlq(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "flowgate", buildVersion())
 		return 0
@@ -68,11 +76,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// withConfig parses a command's flags, loads the configuration and calls fn.
-func withConfig(cmd string, args []string, stderr io.Writer, fn func(*config.Config) error) error {
+// withConfig parses a command's flags (--config, and those flags adds),
+// loads the configuration and calls fn.
+func withConfig(cmd string, args []string, stderr io.Writer, flags func(*flag.FlagSet), fn func(*config.Config) error) error {
 	fs := flag.NewFlagSet("flowgate "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "intakes.yaml to use (default: the embedded offline configuration)")
+	if flags != nil {
+		flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

@@ -8,9 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,57 +35,136 @@ import (
 	"github.com/flowgate/flowgate/ship/syslog"
 )
 
-// eventsPerMessage is about how many records a buffer message holds; it
-// turns an event budget into a message budget.
-const eventsPerMessage = 256
+const (
+	// eventsPerMessage is about how many records a buffer message holds; it
+	// turns an event budget into a message budget.
+	eventsPerMessage = 256
+	// recordsPerDatagram is about how many flow records a datagram holds.
+	recordsPerDatagram = 24
+	// memoryBaseBytes and memoryPerEventBytes turn MEMORY_MESSAGES into a
+	// memory limit: the runtime, the store's caches and the sockets, and
+	// for each event the record, its encoded form and the batch around it.
+	memoryBaseBytes     = 256 << 20
+	memoryPerEventBytes = 1 << 10
+	// setupTimeout bounds creating an intake's consumer in the store.
+	setupTimeout = 30 * time.Second
+)
+
+// exit ends the process when a stop overruns shutdown.timeout.
+var exit = os.Exit
 
 // appliance is every component of a running configuration.
 type appliance struct {
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	buf      *buffer.Buffer
-	http     *httpd.Server
-	intakes  []interface{ Run(context.Context) error }
-	shippers []*ship.Shipper
-	closers  []io.Closer
-	// transports are the outputs' transports, by output and key.
-	transports map[string]ship.Transport
-	stdout     *lineWriter
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	buf       *buffer.Buffer
+	http      *httpd.Server
+	cm        *collect.Metrics
+	sm        *ship.Metrics
+	templates *flow.Templates
+	enricher  *enrich.Enricher
+	stdout    *lineWriter
+
+	// mu guards cfg and intakes, which a reload replaces and the dlq
+	// handlers read.
+	mu sync.Mutex
+	// cfg is the configuration running; intakes are its intakes, in its
+	// order.
+	cfg     *config.Config
+	intakes []*intake
+	// transports are the outputs' transports, by output and key, with the
+	// number of intakes using each.
+	transports map[string]*sharedTransport
+	// failed takes the errors of components that stopped on their own.
+	failed chan error
+	// stopTimer ends the process if a stop overruns shutdown.timeout.
+	stopTimer *time.Timer
 }
 
-// runAppliance runs until SIGINT or SIGTERM, or until a component fails.
+type sharedTransport struct {
+	t     ship.Transport
+	users int
+}
+
+// intake is one intake at work: its listener, its shipper and what they
+// use. Its listener is bound and its consumer open from prepare on.
+type intake struct {
+	cfg       config.Intake
+	recv      interface{ Run(context.Context) error }
+	cons      *buffer.Consumer
+	shipper   *ship.Shipper
+	transport string
+
+	stopRecv, stopShip context.CancelFunc
+	recvDone, shipDone chan struct{}
+}
+
+// runAppliance runs until SIGINT or SIGTERM, or until a component fails;
+// SIGHUP reloads the configuration file.
 func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	setMemoryLimit(c, log)
 	a, err := build(ctx, c, log, stdout)
-	if a != nil {
-		defer a.close()
-	}
 	if err != nil {
+		if a != nil {
+			a.close()
+		}
 		return err
 	}
 	log.Info("flowgate started", "version", buildVersion(), "config", c.Source, "intakes", len(c.Intakes),
-		"buffer", c.Buffer.Dir, "http", a.http.Addr().String())
+		"buffer", describeBuffer(c), "http", a.http.Addr().String())
 	for _, in := range c.Intakes {
 		log.Info("intake", "name", in.Name, "protocol", protocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", describeOutput(in.Output))
 	}
-	return a.run(ctx)
+	err = a.run(ctx, hup)
+	a.logLeft()
+	a.close()
+	if a.stopTimer != nil {
+		a.stopTimer.Stop()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit from
+// MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise.
+func setMemoryLimit(c *config.Config, log *slog.Logger) {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		log.Info("memory limit from GOMEMLIMIT", "limit", v)
+		return
+	}
+	limit := memoryBaseBytes + int64(c.Buffer.MemoryMessages)*memoryPerEventBytes
+	debug.SetMemoryLimit(limit)
+	log.Info("memory limit from memory_messages", "limit_mib", limit>>20, "memory_messages", c.Buffer.MemoryMessages)
+}
+
+// supported refuses what this version cannot run yet.
+func supported(c *config.Config) error {
+	for _, in := range c.Intakes {
+		if in.Stats || (in.Protocol != config.ProtocolNetFlow && !in.IsLog()) {
+			return fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow, tcp, udp, tls)", c.Source, in.Line, in.Name, protocolName(in))
+		}
+	}
+	return nil
 }
 
 // build opens and binds everything, so that any problem (a port in use, a
 // store that cannot open) stops the start before anything runs. stdout
 // takes debug lines and the file output "-", one whole line per write.
 func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Writer) (*appliance, error) {
-	for _, in := range c.Intakes {
-		if in.Stats || (in.Protocol != config.ProtocolNetFlow && !in.IsLog()) {
-			return nil, fmt.Errorf("%s: line %d: intake %q: %s intakes are not available yet in this version (netflow, tcp, udp, tls)", c.Source, in.Line, in.Name, protocolName(in))
-		}
+	if err := supported(c); err != nil {
+		return nil, err
 	}
-	a := &appliance{log: log, reg: prometheus.NewRegistry(), transports: map[string]ship.Transport{}, stdout: &lineWriter{w: stdout}}
+	a := &appliance{log: log, reg: prometheus.NewRegistry(), cfg: c, transports: map[string]*sharedTransport{},
+		stdout: &lineWriter{w: stdout}, failed: make(chan error, 1)}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
 	var err error
-	a.buf, err = buffer.Open(ctx, buffer.Config{Dir: c.Buffer.Dir, MaxBytes: int64(c.Buffer.DiskSpace)}, log)
+	a.buf, err = buffer.Open(ctx, bufferConfig(c), log)
 	if err != nil {
 		return a, err
 	}
@@ -88,41 +173,82 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 		return a, err
 	}
 	a.http.AddCheck("buffer", a.buf.Check)
+	a.handleDeadLetters()
 
-	cm := collect.NewMetrics(a.reg, log)
-	sm := ship.NewMetrics(a.reg)
-	templates := flow.NewTemplates()
-	enricher := enrich.New(enrich.DefaultConfig())
+	a.cm = collect.NewMetrics(a.reg, log)
+	a.sm = ship.NewMetrics(a.reg)
+	a.templates = flow.NewTemplates()
+	a.enricher = enrich.New(enrich.DefaultConfig())
 	for _, in := range c.Intakes {
-		var intake interface{ Run(context.Context) error }
-		subject := buffer.Subject(in.Name)
-		switch in.Protocol {
-		case config.ProtocolNetFlow:
-			intake, err = collect.NewFlowIntake(collect.DefaultFlowConfig(in.Name, in.Port), templates, enricher, a.buf, cm, log)
-		default: // tcp, udp, tls
-			intake, err = a.syslogIntake(in, cm)
-		}
+		it, err := a.prepare(ctx, c, in)
 		if err != nil {
-			return a, fmt.Errorf("intake %q: %w", in.Name, err)
+			return a, err
 		}
-		a.intakes = append(a.intakes, intake)
-
-		scfg := ship.DefaultConfig(in.Name)
-		transport, enc, err := a.output(in, scfg.InFlight)
-		if err != nil {
-			return a, fmt.Errorf("intake %q: %w", in.Name, err)
-		}
-		cons, err := a.buf.Consume(ctx, subject, maxPendingMessages(c, in))
-		if err != nil {
-			return a, fmt.Errorf("intake %q: %w", in.Name, err)
-		}
-		a.shippers = append(a.shippers, ship.New(scfg, cons, enc, transport, sm, log))
+		a.intakes = append(a.intakes, it)
 	}
 	return a, nil
 }
 
+// bufferConfig is the store's configuration. The publish window is what
+// the smallest intake's share of memory allows each of its publishers.
+func bufferConfig(c *config.Config) buffer.Config {
+	window := 256
+	for _, in := range c.Intakes {
+		window = min(window, max(share(c, in)/4/eventsPerMessage/runtime.GOMAXPROCS(0), 8))
+	}
+	b := c.Buffer
+	return buffer.Config{Dir: b.Dir, MaxBytes: int64(b.DiskSpace), URL: b.NATSURL, Creds: b.NATSCreds, CAFile: b.NATSCAFile,
+		Replicas: b.Replicas, PublishWindow: window}
+}
+
+// share is the events an intake may hold in memory: its queue_size, or its
+// part of MEMORY_MESSAGES. Half is the receiving side's (datagrams waiting
+// for a decoder, records being gathered, messages on their way to the
+// store), half the shipper's (messages taken from the store and the
+// batches made of them).
+func share(c *config.Config, in config.Intake) int {
+	if in.QueueSize > 0 {
+		return in.QueueSize
+	}
+	return c.Buffer.MemoryMessages / max(len(c.Intakes), 1)
+}
+
+// prepare binds an intake's listener, opens its consumer and makes its
+// shipper, without starting them.
+func (a *appliance) prepare(ctx context.Context, c *config.Config, in config.Intake) (*intake, error) {
+	half := share(c, in) / 2
+	it := &intake{cfg: in}
+	var err error
+	switch in.Protocol {
+	case config.ProtocolNetFlow:
+		fc := collect.DefaultFlowConfig(in.Name, in.Port)
+		fc.QueueDatagrams = min(fc.QueueDatagrams, max(half/2/fc.Workers/recordsPerDatagram, 64))
+		it.recv, err = collect.NewFlowIntake(fc, a.templates, a.enricher, a.buf, a.cm, a.log)
+	default: // tcp, udp, tls
+		it.recv, err = a.syslogIntake(in)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
+	}
+	scfg := ship.DefaultConfig(in.Name)
+	scfg.MaxEvents = min(scfg.MaxEvents, max(half/(scfg.InFlight+1), 100))
+	scfg.StopGrace = c.Shutdown.Grace
+	transport, enc, err := a.output(it, scfg.InFlight)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+		it.cons, err = a.buf.Consume(cctx, buffer.Subject(in.Name), max(half/eventsPerMessage, 16))
+		cancel()
+	}
+	if err != nil {
+		a.discard(it)
+		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
+	}
+	it.shipper = ship.New(scfg, it.cons, enc, transport, a.buf, a.sm, a.log)
+	return it, nil
+}
+
 // syslogIntake binds a tcp, udp or tls intake.
-func (a *appliance) syslogIntake(in config.Intake, cm *collect.Metrics) (*collect.SyslogIntake, error) {
+func (a *appliance) syslogIntake(in config.Intake) (*collect.SyslogIntake, error) {
 	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
 	if in.MaxConnections > 0 {
 		sc.MaxConnections = in.MaxConnections
@@ -137,13 +263,14 @@ func (a *appliance) syslogIntake(in config.Intake, cm *collect.Metrics) (*collec
 	if in.Debug {
 		sc.Debug, sc.DebugKey = a.stdout, config.MaskKey(in.IntakeKey)
 	}
-	return collect.NewSyslogIntake(sc, a.buf, cm, a.log)
+	return collect.NewSyslogIntake(sc, a.buf, a.cm, a.log)
 }
 
 // output returns the transport and encoder of an intake's output. One
 // transport serves every intake with the same output and key; the file
 // output is one per file.
-func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.Encoder, error) {
+func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder, error) {
+	in := it.cfg
 	o := in.Output
 	var enc ship.Encoder = format.JSON{}
 	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
@@ -153,8 +280,9 @@ func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.En
 	if o.Transport == config.TransportFile {
 		id = o.Transport + "\x00" + o.Path
 	}
-	t, ok := a.transports[id]
+	st, ok := a.transports[id]
 	if !ok {
+		var t ship.Transport
 		var err error
 		switch o.Transport {
 		case config.TransportFile:
@@ -183,13 +311,44 @@ func (a *appliance) output(in config.Intake, conns int) (ship.Transport, ship.En
 		if err != nil {
 			return nil, nil, err
 		}
-		a.transports[id] = t
-		a.closers = append(a.closers, t)
+		st = &sharedTransport{t: t}
+		a.transports[id] = st
 	}
+	st.users++
+	it.transport = id
+	t := st.t
 	if in.Debug {
 		t = ship.Printing(t, a.stdout, in.IntakeKey, config.MaskKey(in.IntakeKey))
 	}
 	return t, enc, nil
+}
+
+// release lets go of an intake's transport, closing it with its last user.
+func (a *appliance) release(it *intake) {
+	st, ok := a.transports[it.transport]
+	if !ok {
+		return
+	}
+	if st.users--; st.users == 0 {
+		_ = st.t.Close()
+		delete(a.transports, it.transport)
+	}
+	it.transport = ""
+}
+
+// discard undoes prepare for an intake that will not run: its listener is
+// unbound (Run on an ended context returns at once, closing it), its
+// consumer stopped, its transport released.
+func (a *appliance) discard(it *intake) {
+	if it.recv != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = it.recv.Run(ctx)
+	}
+	if it.cons != nil {
+		it.cons.Stop()
+	}
+	a.release(it)
 }
 
 // lineWriter serialises writers of whole lines to one output (stdout).
@@ -204,16 +363,6 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// maxPendingMessages is how many buffer messages an intake's shipper may
-// hold: its share of MEMORY_MESSAGES, or its queue_size.
-func maxPendingMessages(c *config.Config, in config.Intake) int {
-	events := c.Buffer.MemoryMessages / len(c.Intakes)
-	if in.QueueSize > 0 {
-		events = in.QueueSize
-	}
-	return max(events/eventsPerMessage, 16)
-}
-
 func protocolName(in config.Intake) string {
 	if in.Stats {
 		return "stats"
@@ -221,58 +370,265 @@ func protocolName(in config.Intake) string {
 	return in.Protocol
 }
 
-// run starts the components and stops them in data-flow order: listeners
-// first (what they hold goes to the buffer), then shippers, then the store.
-func (a *appliance) run(ctx context.Context) error {
-	failed := make(chan error, len(a.intakes)+len(a.shippers)+1)
-	recvCtx, stopRecv := context.WithCancel(context.Background())
-	shipCtx, stopShip := context.WithCancel(context.Background())
-	httpCtx, stopHTTP := context.WithCancel(context.Background())
-	defer stopRecv()
-	defer stopShip()
-	defer stopHTTP()
-	var recv, shipping, monitoring sync.WaitGroup
-	start := func(wg *sync.WaitGroup, ctx context.Context, name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil {
-				failed <- fmt.Errorf("%s: %w", name, err)
+// goRun runs fn on its own goroutine; an error ends the appliance.
+func (a *appliance) goRun(ctx context.Context, name string, fn func(context.Context) error) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+			select {
+			case a.failed <- err:
+			default:
+				a.log.Error("component failed", "err", err)
 			}
-		}()
+		}
+	}()
+	return done
+}
+
+// start runs a prepared intake.
+func (a *appliance) start(it *intake) {
+	var recvCtx, shipCtx context.Context
+	recvCtx, it.stopRecv = context.WithCancel(context.Background())
+	shipCtx, it.stopShip = context.WithCancel(context.Background())
+	it.shipDone = a.goRun(shipCtx, fmt.Sprintf("intake %q: shipper", it.cfg.Name), it.shipper.Run)
+	it.recvDone = a.goRun(recvCtx, fmt.Sprintf("intake %q", it.cfg.Name), it.recv.Run)
+	a.http.AddCheck(checkName(it.cfg.Name), it.shipper.Check)
+}
+
+func checkName(intake string) string { return "intake " + intake }
+
+// stopIntakes stops intakes in data-flow order: the listeners first (what
+// they hold goes to the buffer), then the shippers (what is in flight gets
+// shutdown.grace to be accepted), then their consumers.
+func (a *appliance) stopIntakes(its []*intake) {
+	for _, it := range its {
+		it.stopRecv()
 	}
-	start(&monitoring, httpCtx, "http", a.http.Run)
-	for _, s := range a.shippers {
-		start(&shipping, shipCtx, "shipper", s.Run)
+	for _, it := range its {
+		<-it.recvDone
 	}
-	for _, in := range a.intakes {
-		start(&recv, recvCtx, "intake", in.Run)
+	for _, it := range its {
+		it.stopShip()
 	}
+	for _, it := range its {
+		<-it.shipDone
+		it.cons.Stop()
+		a.http.RemoveCheck(checkName(it.cfg.Name))
+		a.release(it)
+	}
+}
+
+// run starts the components and runs until ctx ends or one fails, then
+// stops them in data-flow order within shutdown.timeout. SIGHUP reloads
+// the configuration file meanwhile.
+func (a *appliance) run(ctx context.Context, hup <-chan os.Signal) error {
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	httpDone := a.goRun(httpCtx, "http", a.http.Run)
+	a.mu.Lock()
+	for _, it := range a.intakes {
+		a.start(it)
+	}
+	a.mu.Unlock()
 	var err error
-	select {
-	case <-ctx.Done():
-		a.log.Info("stopping")
-	case err = <-failed:
-		a.log.Error("stopping on a failure", "err", err)
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			a.log.Info("stopping", "grace", a.cfg.Shutdown.Grace, "timeout", a.cfg.Shutdown.Timeout)
+			err = errStop
+		case err = <-a.failed:
+			a.log.Error("stopping on a failure", "err", err)
+		case <-hup:
+			a.reload()
+		}
 	}
-	stopRecv()
-	recv.Wait()
-	stopShip()
-	shipping.Wait()
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	timeout := a.cfg.Shutdown.Timeout
+	a.stopTimer = time.AfterFunc(timeout, func() {
+		a.log.Error("the stop took longer than shutdown.timeout: exiting now; what was not acknowledged is shipped after the next start", "timeout", timeout)
+		exit(1)
+	})
+	a.mu.Lock()
+	a.stopIntakes(a.intakes)
+	a.mu.Unlock()
 	stopHTTP()
-	monitoring.Wait()
-	close(failed)
-	for e := range failed {
+	<-httpDone
+	select {
+	case e := <-a.failed:
 		err = errors.Join(err, e)
+	default:
 	}
 	return err
 }
 
+// errStop ends the run loop on a signal.
+var errStop = errors.New("stop")
+
+// reload applies the configuration file again: intakes that changed or
+// vanished stop, new ones start, the others and the buffer run on. A file
+// that is refused, or an intake that cannot start, leaves the running
+// configuration as it was.
+func (a *appliance) reload() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	path := a.cfg.Path
+	if path == "" {
+		a.log.Warn("SIGHUP: running the embedded configuration, there is no file to read again")
+		return
+	}
+	c, err := config.Load(path, os.LookupEnv)
+	if err == nil {
+		err = supported(c)
+	}
+	if err != nil {
+		a.log.Error("configuration not reloaded: the file is refused, the running configuration stays", "config", path, "err", err)
+		return
+	}
+	if !reflect.DeepEqual(c.Buffer, a.cfg.Buffer) || c.HTTP != a.cfg.HTTP || c.Shutdown != a.cfg.Shutdown {
+		a.log.Warn("buffer, http and shutdown changes take effect at the next start")
+		c.Buffer, c.HTTP, c.Shutdown = a.cfg.Buffer, a.cfg.HTTP, a.cfg.Shutdown
+	}
+	running := map[string]*intake{}
+	for _, it := range a.intakes {
+		running[it.cfg.Name] = it
+	}
+	var stopping []*intake
+	var adding []config.Intake
+	wanted := map[string]bool{}
+	for _, in := range c.Intakes {
+		wanted[in.Name] = true
+		it, ok := running[in.Name]
+		if ok && sameIntake(it.cfg, in) {
+			continue
+		}
+		if ok {
+			stopping = append(stopping, it)
+		}
+		adding = append(adding, in)
+	}
+	var vanished []string
+	for _, it := range a.intakes {
+		if !wanted[it.cfg.Name] {
+			stopping = append(stopping, it)
+			vanished = append(vanished, it.cfg.Name)
+		}
+	}
+	a.stopIntakes(stopping)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	var started []*intake
+	for _, in := range adding {
+		it, err := a.prepare(ctx, c, in)
+		if err == nil {
+			started = append(started, it)
+			continue
+		}
+		a.log.Error("configuration not reloaded: an intake cannot start; the running configuration stays", "config", path, "err", err)
+		for _, it := range started {
+			a.discard(it)
+		}
+		for _, old := range stopping {
+			it, err := a.prepare(ctx, a.cfg, old.cfg)
+			if err != nil {
+				a.log.Error("an intake of the running configuration could not start again", "intake", old.cfg.Name, "err", err)
+				a.remove(old)
+				continue
+			}
+			a.replace(old, it)
+			a.start(it)
+		}
+		return
+	}
+	byName := map[string]*intake{}
+	for _, it := range append(a.intakes, started...) {
+		byName[it.cfg.Name] = it
+	}
+	a.intakes = a.intakes[:0]
+	for _, in := range c.Intakes {
+		a.intakes = append(a.intakes, byName[in.Name])
+	}
+	for _, it := range started {
+		a.start(it)
+	}
+	a.cfg = c
+	a.log.Info("configuration reloaded", "config", path, "intakes", len(c.Intakes), "started", len(started), "stopped", len(stopping))
+	for _, name := range vanished {
+		depth, err := a.buf.Depth(ctx, buffer.Subject(name))
+		if err == nil && depth > 0 {
+			a.log.Warn("intake removed: its records stay in the buffer, and ship if it comes back", "intake", name, "messages", depth)
+		}
+	}
+}
+
+// replace puts it in old's place in the running list.
+func (a *appliance) replace(old, it *intake) {
+	for i, x := range a.intakes {
+		if x == old {
+			a.intakes[i] = it
+		}
+	}
+}
+
+// remove takes it out of the running list.
+func (a *appliance) remove(it *intake) {
+	for i, x := range a.intakes {
+		if x == it {
+			a.intakes = append(a.intakes[:i], a.intakes[i+1:]...)
+			return
+		}
+	}
+}
+
+// sameIntake says whether a running intake can stay as it is.
+func sameIntake(a, b config.Intake) bool {
+	a.Line, b.Line = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// logLeft says what the buffer holds for the next start.
+func (a *appliance) logLeft() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	held, bytes, err := a.buf.Held(ctx)
+	if err != nil {
+		a.log.Warn("cannot tell what the buffer holds", "err", err)
+		return
+	}
+	names := map[string]string{}
+	for _, in := range a.cfg.Intakes {
+		names[buffer.Subject(in.Name)] = in.Name
+	}
+	var total uint64
+	var parts []string
+	for subject, n := range held {
+		total += n
+		name, ok := names[subject]
+		if !ok {
+			name = subject
+		}
+		parts = append(parts, strconv.Quote(name)+"="+strconv.FormatUint(n, 10))
+	}
+	sort.Strings(parts)
+	a.log.Info("left in the buffer for the next start", "messages", total, "bytes", bytes, "by_intake", strings.Join(parts, " "))
+}
+
 func (a *appliance) close() {
-	for _, c := range a.closers {
-		_ = c.Close()
+	for _, st := range a.transports {
+		_ = st.t.Close()
 	}
 	if a.buf != nil {
 		a.buf.Close()
 	}
+}
+
+// describeBuffer says where the buffer is.
+func describeBuffer(c *config.Config) string {
+	if c.Buffer.NATSURL != "" {
+		return fmt.Sprintf("NATS cluster %s, %d replicas", buffer.RedactURLs(c.Buffer.NATSURL), c.Buffer.Replicas)
+	}
+	return c.Buffer.Dir
 }

@@ -57,7 +57,11 @@ type HTTPS struct {
 	// judge, when set, answers a status for the events of a request.
 	judge func(events []string) (status int)
 	// delay is how long each answer waits.
-	delay   time.Duration
+	delay time.Duration
+	// inFlight counts requests being answered; arrived is when the
+	// last one came.
+	inFlight int
+	arrived  time.Time
 	changed chan struct{}
 }
 
@@ -163,7 +167,14 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	in.mu.Lock()
 	delay, judge := in.delay, in.judge
+	in.inFlight++
+	in.arrived = time.Now()
 	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.inFlight--
+		in.mu.Unlock()
+	}()
 	verdict := 0
 	if judge != nil {
 		verdict = judge(events)
@@ -218,6 +229,14 @@ func (in *HTTPS) Requests() []Request {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return append([]Request(nil), in.requests...)
+}
+
+// Quiet says whether no request is being answered and none arrived for d:
+// a sender that was killed has nothing left on its way.
+func (in *HTTPS) Quiet(d time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.inFlight == 0 && time.Since(in.arrived) >= d
 }
 
 // Refused is the number of requests refused on purpose.
