@@ -62,7 +62,7 @@ type HTTPS struct {
 	// last one came.
 	inFlight int
 	arrived  time.Time
-	changed chan struct{}
+	changed  chan struct{}
 }
 
 // NewHTTPS starts an intake on loopback; it stops with the test.
