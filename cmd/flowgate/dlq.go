@@ -76,7 +76,7 @@ func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config
 	for _, name := range names {
 		n, err := buf.ResendDeadLetters(ctx, name)
 		if n > 0 || err == nil {
-			fmt.Fprintf(w, "intake %q: %d dead letters sent again\n", name, n)
+			fmt.Fprintf(w, "intake %q: dead letters sent again: %d\n", name, n)
 		}
 		if err != nil {
 			return fmt.Errorf("intake %q: %w", name, err)

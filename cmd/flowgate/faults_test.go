@@ -76,22 +76,26 @@ func netflowIntake(name string, port int, key string, in *intaketest.HTTPS) stri
 		name, port, key, in.URL, in.CAFile)
 }
 
-// v5Stream sends NetFlow v5 records with consecutive ids, from 1.
+// v5Stream sends NetFlow v5 records with consecutive ids.
 type v5Stream struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	next uint32
-	buf  []byte
+	conn        *net.UDPConn
+	mu          sync.Mutex
+	first, next uint32
+	buf         []byte
 }
 
-func newV5Stream(t *testing.T, port int) *v5Stream {
+// newV5Stream sends records from id 1 to port.
+func newV5Stream(t *testing.T, port int) *v5Stream { return newV5StreamFrom(t, port, 1) }
+
+// newV5StreamFrom sends records from id first to port.
+func newV5StreamFrom(t *testing.T, port int, first uint32) *v5Stream {
 	t.Helper()
 	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &v5Stream{conn: conn, next: 1}
+	return &v5Stream{conn: conn, first: first, next: first}
 }
 
 // send sends n records in full datagrams and returns the id of the next.
@@ -120,7 +124,16 @@ func (s *v5Stream) send(n int) uint32 {
 func (s *v5Stream) sent() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int(s.next - 1)
+	return int(s.next - s.first)
+}
+
+// check asserts that every record sent arrived among events, and returns
+// the number of duplicates.
+func (s *v5Stream) check(t *testing.T, events []intaketest.Event) int {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return checkIDs(t, idsOf(t, events), s.first, s.next)
 }
 
 // run sends perTick records every 10 ms until ctx ends.
