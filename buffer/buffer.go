@@ -127,6 +127,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	if err == nil {
 		err = b.createStreams(ctx, dlqBytes)
 	}
+	// A cluster starting with flowgate takes a moment to elect leaders.
+	for deadline := time.Now().Add(connectTimeout); starting(err) && b.ns == nil && ctx.Err() == nil && time.Now().Before(deadline); {
+		log.Warn("the NATS cluster cannot hold the streams yet; trying again", "err", err)
+		time.Sleep(time.Second)
+		err = b.createStreams(ctx, dlqBytes)
+	}
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("buffer in %s: %w", where, err)
@@ -267,6 +273,19 @@ func (b *Buffer) createStreams(ctx context.Context, dlqBytes int64) error {
 	}
 	return nil
 }
+
+// starting says whether err is what a cluster electing its leaders answers.
+func starting(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == clusterNotAvailableCode
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// clusterNotAvailableCode is "JetStream system temporarily unavailable".
+const clusterNotAvailableCode = 10008
 
 // Embedded says whether the store is this process's own server, rather
 // than a cluster other nodes share.

@@ -57,7 +57,9 @@ func (b *Buffer) Consume(ctx context.Context, subject string, maxPending int) (*
 			return nil, fmt.Errorf("consumer %s: reset: %w", name, err)
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(maxPending, 512)))
+	// Nodes sharing the consumer share maxPending too: one that fetched
+	// ahead all of it would starve the others.
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(min(maxPending/4, 512), 1)))
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
