@@ -528,7 +528,8 @@ func (b *Buffer) validateNATS() []error {
 		pu, err := url.Parse(strings.TrimSpace(u))
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("buffer.nats_url: %w", err))
+			// The URL may hold a password: not repeated.
+			errs = append(errs, errors.New("buffer.nats_url: a URL of the list cannot be read"))
 		case pu.Scheme != "nats" && pu.Scheme != "tls" && pu.Scheme != "ws" && pu.Scheme != "wss":
 			errs = append(errs, fmt.Errorf("buffer.nats_url: %q is not a nats://, tls://, ws:// or wss:// URL", pu.Redacted()))
 		case pu.Host == "":
