@@ -62,7 +62,10 @@ func (b *Buffer) PutDeadLetter(ctx context.Context, dl DeadLetter) error {
 	if isFull(err) {
 		return fmt.Errorf("dead letters: %w: %w", ErrFull, err)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("dead letters: %w", err)
+	}
+	return nil
 }
 
 // DeadLetters calls fn with each dead letter of an intake (of every intake
@@ -90,7 +93,7 @@ func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string) (int, err
 		err := b.publish(pctx, m)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("dead letter %d: %w", dl.Seq, err)
+			return fmt.Errorf("dead letter %d: %w", dl.Seq, b.classify(err))
 		}
 		if err := b.dlq.DeleteMsg(ctx, dl.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return fmt.Errorf("dead letter %d: %w", dl.Seq, err)

@@ -104,8 +104,8 @@ func (p *Publisher) settle(pa pending) error {
 			case err = <-pa.ack.Err():
 			}
 		}
-		if err = p.b.classify(err); errors.Is(err, ErrFull) || time.Since(start) > publishRetryFor {
-			return err
+		if !retriable(err) || time.Since(start) > publishRetryFor {
+			return p.b.classify(err)
 		}
 		time.Sleep(wait)
 		wait = min(2*wait, retryMax)
@@ -117,20 +117,22 @@ func (p *Publisher) settle(pa pending) error {
 // stop reading from their senders while the buffer is full. A store that
 // cannot answer is asked again until ctx ends.
 func (b *Buffer) Publish(ctx context.Context, subject string, data []byte) error {
-	return b.publish(ctx, newMsg(subject, data))
+	err := b.publish(ctx, newMsg(subject, data))
+	if err == nil {
+		b.stored()
+	}
+	return b.classify(err)
 }
 
+// publish stores m, asking again while the store cannot answer, until ctx
+// ends.
 func (b *Buffer) publish(ctx context.Context, m *nats.Msg) error {
 	wait := retryMin
 	for {
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		_, err := b.js.PublishMsg(pctx, m)
 		cancel()
-		if err == nil {
-			b.stored()
-			return nil
-		}
-		if err = b.classify(err); errors.Is(err, ErrFull) {
+		if !retriable(err) {
 			return err
 		}
 		select {
@@ -140,6 +142,20 @@ func (b *Buffer) publish(ctx context.Context, m *nats.Msg) error {
 		}
 		wait = min(2*wait, retryMax)
 	}
+}
+
+// retriable says whether a publish that failed with err may succeed when
+// tried again: the store did not answer (a cluster electing a leader, a
+// reconnection), rather than refused.
+func retriable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == clusterNotAvailableCode
+	}
+	return true
 }
 
 // classify turns the store's refusals for lack of room into ErrFull, and
