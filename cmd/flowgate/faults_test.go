@@ -543,3 +543,54 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// The intake refuses the key: the intake pauses, keeps its records, says
+// why on /readyz and in its metrics, and resumes by itself once the key
+// works (it tries every 30 s).
+func TestARefusedKeyPausesTheIntakeUntilItWorks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 30-second probe")
+	}
+	intake := intaketest.NewHTTPS(t)
+	var mu sync.Mutex
+	status := 401
+	intake.RefuseEvents(func([]string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return status
+	})
+	port := apptest.FreePort(t, "udp")
+	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
+	stream := newV5Stream(t, port)
+	stream.send(3000)
+	var body string
+	if !apptest.Eventually(20*time.Second, func() bool {
+		var code int
+		code, body = a.proc.Get("/readyz")
+		return code == 503 && strings.Contains(body, "intake Routers: paused: the intake refused the key (401)")
+	}) {
+		t.Fatalf("/readyz says %q", body)
+	}
+	if v := a.proc.Metric("flowgate_ship_paused", `intake="Routers"`); v != 1 {
+		t.Fatalf("flowgate_ship_paused = %v", v)
+	}
+	if n := strings.Count(a.proc.Stderr.String(), "the intake refused the key: shipping paused"); n != 1 {
+		t.Fatalf("the pause was logged %d times", n)
+	}
+	stream.send(3000) // kept while paused
+	if !apptest.Eventually(10*time.Second, func() bool { return a.proc.Metric("flowgate_buffered_events_total") == 6000 }) {
+		t.Fatalf("%v records buffered while paused", a.proc.Metric("flowgate_buffered_events_total"))
+	}
+	mu.Lock()
+	status = 0
+	mu.Unlock()
+	if dups := stream.check(t, intake.WaitEvents(t, 6000, 60*time.Second)); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	if !apptest.Eventually(10*time.Second, func() bool { code, _ := a.proc.Get("/readyz"); return code == 200 }) {
+		t.Fatal("/readyz still fails after the key worked")
+	}
+	if v := a.proc.Metric("flowgate_ship_paused", `intake="Routers"`); v != 0 {
+		t.Fatalf("flowgate_ship_paused = %v after resuming", v)
+	}
+}
