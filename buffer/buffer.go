@@ -291,9 +291,6 @@ const clusterNotAvailableCode = 10008
 // than a cluster other nodes share.
 func (b *Buffer) Embedded() bool { return b.ns != nil }
 
-// Replicas is how many copies of each stream and bucket the store keeps.
-func (b *Buffer) Replicas() int { return b.replicas }
-
 // Close flushes what is being published and stops the server cleanly, so
 // the next start recovers nothing by replay.
 func (b *Buffer) Close() {

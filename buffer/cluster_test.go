@@ -72,8 +72,8 @@ func openCluster(t *testing.T, url string) *Buffer {
 func TestTwoNodesShareAClusterThatLosesAServer(t *testing.T) {
 	servers, url := startCluster(t, 3)
 	b1, b2 := openCluster(t, url), openCluster(t, url)
-	if b1.Embedded() || b1.Replicas() != 3 {
-		t.Fatalf("embedded %v, %d replicas", b1.Embedded(), b1.Replicas())
+	if b1.Embedded() || b1.replicas != 3 {
+		t.Fatalf("embedded %v, %d replicas", b1.Embedded(), b1.replicas)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -176,7 +176,9 @@ func TestTwoNodesShareAClusterThatLosesAServer(t *testing.T) {
 	}
 	publish(b2, 100, 300)
 	outcomes.Wait()
-	if !waitFor(60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 300 }) {
+	// A message delivered through the dead server comes again after
+	// AckWait.
+	if !waitFor(AckWait+30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 300 }) {
 		mu.Lock()
 		t.Fatalf("%d distinct messages consumed, want 300", len(seen))
 	}

@@ -44,13 +44,13 @@ type DeadLetter struct {
 	Event []byte
 }
 
-// DeadLetterSubject is where an intake's dead letters go.
-func DeadLetterSubject(intake string) string { return deadLetterPrefix + token(intake) }
+// deadLetterSubject is where an intake's dead letters go.
+func deadLetterSubject(intake string) string { return deadLetterPrefix + token(intake) }
 
 // PutDeadLetter stores a dead letter, waiting until it is stored; ErrFull
 // when the dead-letter stream is at its bound.
 func (b *Buffer) PutDeadLetter(ctx context.Context, dl DeadLetter) error {
-	m := newMsg(DeadLetterSubject(dl.Intake), dl.Event)
+	m := newMsg(deadLetterSubject(dl.Intake), dl.Event)
 	m.Header.Set(hdrIntake, dl.Intake)
 	m.Header.Set(hdrStatus, strconv.Itoa(dl.Status))
 	if len(dl.Reason) > maxReasonBytes {
@@ -109,7 +109,7 @@ func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string) (int, err
 func (b *Buffer) eachDeadLetter(ctx context.Context, intake string, fn func(DeadLetter) error) error {
 	subject := deadLetterPrefix + "*"
 	if intake != "" {
-		subject = DeadLetterSubject(intake)
+		subject = deadLetterSubject(intake)
 	}
 	info, err := b.dlq.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
