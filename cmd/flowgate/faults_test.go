@@ -321,12 +321,14 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 	for id := range idsOf(t, events[max(beforeKill-tail, 0):beforeKill]) {
 		inTail[id] = true
 	}
-	before := 0
+	before, stray := 0, 0
 	for id := uint32(1); id <= uint32(killedAt); id++ {
 		if n := seen[id]; n > 1 {
 			before += n - 1
 			if !inTail[id] {
-				t.Errorf("record %d arrived %d times, and was not in a batch in flight at the kill", id, n)
+				if stray++; stray <= 10 {
+					t.Errorf("record %d arrived %d times, and was not in a batch in flight at the kill", id, n)
+				}
 			}
 		}
 	}
