@@ -117,9 +117,10 @@ func (b *Buffer) lastWriteError() error {
 	return nil
 }
 
-// Metrics returns a collector of the backlog of each intake (name to
-// subject) and of the store, read from the store when scraped.
-func (b *Buffer) Metrics(intakes map[string]string) prometheus.Collector {
+// Metrics returns a collector of the backlog of each intake (intakes gives
+// the running ones, name to subject) and of the store, read from the store
+// when scraped.
+func (b *Buffer) Metrics(intakes func() map[string]string) prometheus.Collector {
 	return &backlogMetrics{b: b, intakes: intakes,
 		messages: prometheus.NewDesc("flowgate_buffer_messages", "Buffer messages waiting to be shipped (stored, not yet acknowledged), by intake.", []string{"intake"}, nil),
 		bytes:    prometheus.NewDesc("flowgate_buffer_bytes", "Bytes waiting to be shipped, by intake: messages times the store's mean message size (an estimate).", []string{"intake"}, nil),
@@ -131,7 +132,7 @@ func (b *Buffer) Metrics(intakes map[string]string) prometheus.Collector {
 
 type backlogMetrics struct {
 	b                                  *Buffer
-	intakes                            map[string]string
+	intakes                            func() map[string]string
 	messages, bytes, age, store, limit *prometheus.Desc
 }
 
@@ -150,7 +151,7 @@ func (m *backlogMetrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	now := time.Now()
-	for name, s := range m.intakes {
+	for name, s := range m.intakes() {
 		bl := subj[s]
 		age := 0.0
 		if !bl.Oldest.IsZero() {

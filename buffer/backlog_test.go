@@ -39,7 +39,7 @@ func TestBacklogSaysWhatWaitsAndSinceWhen(t *testing.T) {
 
 	// The collector reports by intake name, and 0 for an intake with nothing waiting.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(b.Metrics(map[string]string{"A": a, "Empty": Subject("empty")}))
+	reg.MustRegister(b.Metrics(func() map[string]string { return map[string]string{"A": a, "Empty": Subject("empty")} }))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,8 +35,8 @@ func TestAFullBufferRefusesWithErrFull(t *testing.T) {
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("publishing past the bound: %v", err)
 	}
-	if err := b.Check(); err != nil {
-		t.Fatalf("a full buffer is not a broken one: %v", err)
+	if err := b.Check(); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("a full buffer is not ready, and says why: %v", err)
 	}
 	// Once drained, it takes writes again.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,6 +55,9 @@ func TestAFullBufferRefusesWithErrFull(t *testing.T) {
 	}
 	if err := b.Publish(ctx, subject, msg); err != nil {
 		t.Fatalf("after draining: %v", err)
+	}
+	if err := b.Check(); err != nil {
+		t.Fatalf("a buffer taking writes again is ready: %v", err)
 	}
 }
 
@@ -121,5 +126,74 @@ func TestSubjectsAreDistinctAndSafe(t *testing.T) {
 		if bytes.ContainsAny([]byte(s[len(subjectPrefix):]), ".*> \t") {
 			t.Errorf("subject %q of %q has a reserved character", s, name)
 		}
+	}
+}
+
+func TestTheStoreIsOpenInOneProcessAtATime(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, 64<<20)
+	if _, err := Open(context.Background(), Config{Dir: dir, MaxBytes: 64 << 20}, quiet); !errors.Is(err, ErrInUse) {
+		t.Fatalf("a second open of the store: %v", err)
+	}
+	b.Close()
+	open(t, dir, 64<<20).Close()
+}
+
+func TestDeadLettersSurviveARestartAndGoBack(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := open(t, dir, 128<<20)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for i, intake := range []string{"Routers", "Firewall", "Routers"} {
+		dl := DeadLetter{Intake: intake, Status: 400 + i, Reason: strings.Repeat("r", 1000), Time: at, Event: []byte(fmt.Sprintf("event %d", i))}
+		if err := b.PutDeadLetter(ctx, dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+
+	b = open(t, dir, 128<<20)
+	defer b.Close()
+	var got []DeadLetter
+	if err := b.DeadLetters(ctx, "Routers", func(dl DeadLetter) error { got = append(got, dl); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[0].Event) != "event 0" || got[0].Status != 400 || string(got[1].Event) != "event 2" ||
+		got[1].Status != 402 || got[0].Intake != "Routers" || !got[0].Time.Equal(at) || len(got[0].Reason) != maxReasonBytes {
+		t.Fatalf("dead letters of Routers after a restart: %+v", got)
+	}
+	all := 0
+	if err := b.DeadLetters(ctx, "", func(DeadLetter) error { all++; return nil }); err != nil || all != 3 {
+		t.Fatalf("%d dead letters in all (%v)", all, err)
+	}
+	n, err := b.ResendDeadLetters(ctx, "Routers")
+	if err != nil || n != 2 {
+		t.Fatalf("resent %d (%v)", n, err)
+	}
+	if d, err := b.Depth(ctx, Subject("Routers")); err != nil || d != 2 {
+		t.Fatalf("the intake's subject holds %d messages (%v), want the 2 sent again", d, err)
+	}
+	c, err := b.Consume(ctx, Subject("Routers"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for _, want := range []string{"event 0", "event 2"} {
+		m, err := c.Next(ctx)
+		if err != nil || string(m.Data()) != want || !IsEvent(m) {
+			t.Fatalf("message %v %v, want the event %q", m, err, want)
+		}
+		_ = m.Ack()
+	}
+	left := 0
+	if err := b.DeadLetters(ctx, "", func(dl DeadLetter) error {
+		left++
+		if dl.Intake != "Firewall" {
+			t.Errorf("left %+v", dl)
+		}
+		return nil
+	}); err != nil || left != 1 {
+		t.Fatalf("%d dead letters left (%v), want Firewall's", left, err)
 	}
 }

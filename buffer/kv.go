@@ -32,7 +32,7 @@ func (b *Buffer) KV(ctx context.Context, bucket, description string) (*KV, error
 		MaxBytes:     min(kvMaxBytes, b.reserveBytes/2),
 		MaxValueSize: kvMaxValueSize,
 		Storage:      jetstream.FileStorage,
-		Replicas:     1,
+		Replicas:     b.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", bucket, err)

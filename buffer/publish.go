@@ -10,14 +10,19 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
-// publishTimeout bounds the wait for the store to take one message.
-const publishTimeout = 10 * time.Second
-
-// maxPendingPublishes bounds messages handed to the store and not yet
-// acknowledged by it, per publisher: past that, Publish waits.
-const maxPendingPublishes = 256
+const (
+	// publishTimeout bounds the wait for the store to answer one publish.
+	publishTimeout = 10 * time.Second
+	// publishRetryFor is how long a message the store could not take (a
+	// cluster electing a leader, a reconnection) is offered again before
+	// it is counted as lost.
+	publishRetryFor = 30 * time.Second
+	retryMin        = 50 * time.Millisecond
+	retryMax        = 2 * time.Second
+)
 
 // Outcome reports what became of one published message: stored, or
 // refused with err (ErrFull when the buffer is at its limit).
@@ -27,7 +32,6 @@ type Outcome func(records int, err error)
 // each to be stored; outcomes arrive in order on a goroutine of its own.
 type Publisher struct {
 	b       *Buffer
-	js      jetstream.JetStream
 	subject string
 	outcome Outcome
 	pending chan pending
@@ -36,7 +40,9 @@ type Publisher struct {
 }
 
 type pending struct {
+	msg     *nats.Msg
 	ack     jetstream.PubAckFuture
+	err     error
 	records int
 }
 
@@ -44,25 +50,30 @@ type pending struct {
 func (b *Buffer) Publisher(subject string, outcome Outcome) *Publisher {
 	p := &Publisher{
 		b:       b,
-		js:      b.js,
 		subject: subject,
 		outcome: outcome,
-		pending: make(chan pending, maxPendingPublishes),
+		pending: make(chan pending, b.pubWindow),
 		done:    make(chan struct{}),
 	}
 	go p.watch()
 	return p
 }
 
+// newMsg is a message with an id of its own: the store keeps one copy
+// whatever the number of attempts.
+func newMsg(subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+	return m
+}
+
 // Publish hands one message of records to the store. It blocks only while
-// maxPendingPublishes messages wait for the store.
+// the publish window is full of messages waiting for the store.
 func (p *Publisher) Publish(data []byte, records int) {
-	ack, err := p.js.PublishMsgAsync(&nats.Msg{Subject: p.subject, Data: data})
-	if err != nil {
-		p.report(records, classify(err))
-		return
-	}
-	p.pending <- pending{ack, records}
+	m := newMsg(p.subject, data)
+	ack, err := p.b.js.PublishMsgAsync(m)
+	p.pending <- pending{msg: m, ack: ack, err: err, records: records}
 }
 
 // Close waits until every published message has an outcome.
@@ -74,48 +85,113 @@ func (p *Publisher) Close() {
 func (p *Publisher) watch() {
 	defer close(p.done)
 	for pa := range p.pending {
-		select {
-		case <-pa.ack.Ok():
-			p.report(pa.records, nil)
-		case err := <-pa.ack.Err():
-			p.report(pa.records, classify(err))
-		case <-time.After(publishTimeout):
-			p.report(pa.records, fmt.Errorf("store did not answer within %s", publishTimeout))
-		}
+		p.outcome(pa.records, p.settle(pa))
 	}
 }
 
-// report passes on the outcome of one message.
-func (p *Publisher) report(records int, err error) {
-	p.b.noteWrite(err)
-	p.outcome(records, err)
+// settle waits for the store's answer to one message, offering it again
+// while the store cannot take it for a reason that may pass.
+func (p *Publisher) settle(pa pending) error {
+	start := time.Now()
+	wait := retryMin
+	for {
+		err := pa.err
+		if err == nil {
+			select {
+			case <-pa.ack.Ok():
+				p.b.stored()
+				return nil
+			case err = <-pa.ack.Err():
+			}
+		}
+		if !retriable(err) || time.Since(start) > publishRetryFor {
+			return p.b.classify(err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, retryMax)
+		pa.ack, pa.err = p.b.js.PublishMsgAsync(pa.msg)
+	}
 }
 
 // Publish stores one message and waits until it is stored: for inputs that
-// stop reading from their senders while the buffer is full.
+// stop reading from their senders while the buffer is full. A store that
+// cannot answer is asked again until ctx ends.
 func (b *Buffer) Publish(ctx context.Context, subject string, data []byte) error {
-	_, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data})
-	err = classify(err)
-	b.noteWrite(err)
-	return err
+	err := b.publish(ctx, newMsg(subject, data))
+	if err == nil {
+		b.stored()
+	}
+	return b.classify(err)
 }
 
-// classify turns the store's refusals for lack of room into ErrFull.
-func classify(err error) error {
+// publish stores m, asking again while the store cannot answer, until ctx
+// ends.
+func (b *Buffer) publish(ctx context.Context, m *nats.Msg) error {
+	wait := retryMin
+	for {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		_, err := b.js.PublishMsg(pctx, m)
+		cancel()
+		if !retriable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// retriable says whether a publish that failed with err may succeed when
+// tried again: the store did not answer (a cluster electing a leader, a
+// reconnection), rather than refused.
+func retriable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == clusterNotAvailableCode
+	}
+	return true
+}
+
+// classify turns the store's refusals for lack of room into ErrFull, and
+// notes when it last happened.
+func (b *Buffer) classify(err error) error {
+	if !isFull(err) {
+		if err != nil {
+			b.noteWrite(err)
+		}
+		return err
+	}
+	b.fullAt.Store(time.Now().UnixNano())
+	return fmt.Errorf("%w: %w", ErrFull, err)
+}
+
+// stored notes that the store took a message: it has room again, and
+// writes work.
+func (b *Buffer) stored() {
+	if b.fullAt.Load() != 0 {
+		b.fullAt.Store(0)
+	}
+	b.noteWrite(nil)
+}
+
+func isFull(err error) bool {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
-		return err
+		return false
 	}
 	switch apiErr.ErrorCode {
 	case storeFailedCode:
-		if !strings.Contains(apiErr.Description, "maximum bytes") && !strings.Contains(apiErr.Description, "maximum messages") {
-			return err
-		}
+		return strings.Contains(apiErr.Description, "maximum bytes") || strings.Contains(apiErr.Description, "maximum messages")
 	case insufficientStorageCode, insufficientResourcesCode:
-	default:
-		return err
+		return true
 	}
-	return fmt.Errorf("%w: %w", ErrFull, err)
+	return false
 }
 
 // JetStream error codes that mean "no room".

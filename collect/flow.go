@@ -48,12 +48,10 @@ type FlowConfig struct {
 	// how long, a worker gathers before publishing them as one message.
 	MaxFlowsPerMessage int
 	FlushInterval      time.Duration
+	// QueueDatagrams is how many datagrams wait for each worker; past
+	// that, the socket keeps them (and the kernel counts what it drops).
+	QueueDatagrams int
 }
-
-// queueDatagrams is how many datagrams wait for each worker; past that,
-// readers wait and datagrams stay in the sockets, where the kernel counts
-// what it must drop.
-const queueDatagrams = 1024
 
 // DefaultFlowConfig returns the settings for a NetFlow intake on port.
 func DefaultFlowConfig(intake string, port int) FlowConfig {
@@ -65,6 +63,7 @@ func DefaultFlowConfig(intake string, port int) FlowConfig {
 		Workers:            runtime.GOMAXPROCS(0),
 		MaxFlowsPerMessage: 256,
 		FlushInterval:      50 * time.Millisecond,
+		QueueDatagrams:     1024,
 	}
 }
 
@@ -117,7 +116,7 @@ func (fi *FlowIntake) Run(ctx context.Context) error {
 	queues := make([]chan *datagram, fi.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan *datagram, queueDatagrams)
+		queues[i] = make(chan *datagram, max(fi.cfg.QueueDatagrams, 1))
 		wg.Add(1)
 		go func(q <-chan *datagram) {
 			defer wg.Done()

@@ -104,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_paused_connections", Help: "Connections not being read because the buffer is full: their senders keep the data.",
 		}, []string{"intake"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_refused_connections_total", Help: "Connections closed at once: over the intake's max_connections, or a failed TLS handshake.",
+			Name: "flowgate_refused_connections_total", Help: "Connections closed at once, by reason: over the intake's max_connections, a failed TLS handshake, or a handshake abandoned because max_connections newer ones were under way (tls_handshake_slow).",
 		}, []string{"intake", "reason"}),
 		exporters: map[netip.Addr]string{},
 	}

@@ -137,14 +137,37 @@ func (si *SyslogIntake) Run(ctx context.Context) error {
 	return si.runStream(ctx)
 }
 
-// runStream accepts connections, each served by its own goroutine.
+// runStream accepts connections, each served by its own goroutine. A TLS
+// connection takes one of the max_connections slots once its handshake is
+// done: connections that never finish one (scans, slow or hostile
+// clients) cannot keep senders out. At most max_connections handshakes
+// run at once besides; past that the oldest is abandoned.
 func (si *SyslogIntake) runStream(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { si.ln.Close() })
 	defer stop()
 	slots := make(chan struct{}, max(si.cfg.MaxConnections, 1))
+	hs := &handshakes{max: max(si.cfg.MaxConnections, 1)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var mu sync.Mutex
 	var lastWarn time.Time
+	admit := func(conn net.Conn) {
+		select {
+		case slots <- struct{}{}:
+		default:
+			si.m.refused("max_connections")
+			mu.Lock()
+			if time.Since(lastWarn) > time.Minute {
+				lastWarn = time.Now()
+				si.log.Warn("connection refused: the intake has max_connections open", "from", conn.RemoteAddr(), "max_connections", si.cfg.MaxConnections)
+			}
+			mu.Unlock()
+			conn.Close()
+			return
+		}
+		defer func() { <-slots }()
+		si.serve(ctx, conn)
+	}
 	for {
 		conn, err := si.ln.Accept()
 		if err != nil {
@@ -157,24 +180,77 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 			}
 			return fmt.Errorf("intake %q: accept: %w", si.cfg.Intake, err)
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			si.m.refused("max_connections")
-			if time.Since(lastWarn) > time.Minute {
-				lastWarn = time.Now()
-				si.log.Warn("connection refused: the intake has max_connections open", "from", conn.RemoteAddr(), "max_connections", si.cfg.MaxConnections)
-			}
-			conn.Close()
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
-			si.serve(ctx, conn)
+			if tc, ok := conn.(*tls.Conn); ok && !si.handshake(ctx, tc, hs) {
+				return
+			}
+			admit(conn)
 		}()
 	}
+}
+
+// handshake runs a TLS handshake within HandshakeTimeout; a failed one
+// closes the connection.
+func (si *SyslogIntake) handshake(ctx context.Context, tc *tls.Conn, hs *handshakes) bool {
+	if oldest := hs.add(tc); oldest != nil {
+		si.m.refused("tls_handshake_slow")
+		oldest.Close()
+	}
+	hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if !hs.remove(tc) {
+		// Abandoned for a newer one, and counted then.
+		tc.Close()
+		return false
+	}
+	if err == nil {
+		return true
+	}
+	tc.Close()
+	if errors.Is(err, io.EOF) {
+		// Closed before saying anything: a health check or a scan.
+		si.log.Debug("connection closed before the TLS handshake", "from", tc.RemoteAddr().String())
+		return false
+	}
+	si.m.refused("tls_handshake")
+	si.log.Warn("TLS handshake failed", "from", tc.RemoteAddr().String(), "err", err)
+	return false
+}
+
+// handshakes are the connections in their TLS handshake, oldest first.
+type handshakes struct {
+	mu    sync.Mutex
+	max   int
+	conns []net.Conn
+}
+
+// add adds c, and returns the oldest connection when that makes one too
+// many: it is taken out, for the caller to close.
+func (h *handshakes) add(c net.Conn) (oldest net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns = append(h.conns, c)
+	if len(h.conns) > h.max {
+		oldest = h.conns[0]
+		h.conns = h.conns[1:]
+	}
+	return oldest
+}
+
+// remove takes c out; false when it was abandoned meanwhile.
+func (h *handshakes) remove(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.conns {
+		if x == c {
+			h.conns = append(h.conns[:i], h.conns[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // serve reads one connection until it ends, it idles past IdleTimeout, or
@@ -184,21 +260,6 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	from := addrOf(conn.RemoteAddr())
 	log := si.log.With("from", conn.RemoteAddr().String())
-	if tc, ok := conn.(*tls.Conn); ok {
-		hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if errors.Is(err, io.EOF) {
-			// Closed before saying anything: a health check or a scan.
-			log.Debug("connection closed before the TLS handshake")
-			return
-		}
-		if err != nil {
-			si.m.refused("tls_handshake")
-			log.Warn("TLS handshake failed", "err", err)
-			return
-		}
-	}
 	si.m.connections.Inc()
 	defer si.m.connections.Dec()
 	// Stopping: read what the sender already sent for a moment, then end.

@@ -354,8 +354,9 @@ func TestSyslogTLSClientAuth(t *testing.T) {
 	if string(got[0].Msg) != "signed\nsecond line" {
 		t.Fatalf("stored %q", got[0].Msg)
 	}
-	if r := value(t, s.m.refused); r != 2 {
-		t.Fatalf("%v refused connections counted, want 2", r)
+	// The server counts a refusal after the client has seen it.
+	if !apptest.Eventually(5*time.Second, func() bool { return value(t, s.m.refused) == 2 }) {
+		t.Fatalf("%v refused connections counted, want 2", value(t, s.m.refused))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -367,3 +368,89 @@ func TestSyslogTLSClientAuth(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestSyslogTLSHandshakesCannotStarveSenders: connections that never
+// finish their TLS handshake, more of them than max_connections, and some
+// that send garbage, do not keep a real sender out.
+func TestSyslogTLSHandshakesCannotStarveSenders(t *testing.T) {
+	certs := peers.NewCerts(t)
+	tc, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxConns = 3
+	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) {
+		c.TLS = tc
+		c.MaxConnections = maxConns
+		c.HandshakeTimeout = time.Minute
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
+	var idle []net.Conn
+	for range 3 * maxConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("<13>1 this is not a TLS client hello\n"))
+	}
+	pem, _ := os.ReadFile(certs.CA)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	for i := range maxConns {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+		if err != nil {
+			t.Fatalf("sender %d: %v", i, err)
+		}
+		defer c.Close()
+		msg := fmt.Sprintf("<13>1 - h a - - - sender %d", i)
+		if _, err := fmt.Fprintf(c, "%d %s", len(msg), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.logs(t, maxConns, 20*time.Second)
+	seen := map[string]bool{}
+	for _, l := range got {
+		seen[string(l.Msg)] = true
+	}
+	for i := range maxConns {
+		if !seen[fmt.Sprintf("sender %d", i)] {
+			t.Errorf("sender %d was kept out; stored %v", i, seen)
+		}
+	}
+	// The oldest idle connections were abandoned for the newer ones.
+	_ = idle[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the oldest handshake was not abandoned: %v", err)
+	}
+	refused := func(reason string) float64 {
+		var sum float64
+		ch := make(chan prometheus.Metric, 16)
+		s.m.refused.Collect(ch)
+		close(ch)
+		for m := range ch {
+			var d dto.Metric
+			_ = m.Write(&d)
+			for _, l := range d.Label {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					sum += d.Counter.GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	if !apptest.Eventually(10*time.Second, func() bool { return refused("tls_handshake") == 2 }) {
+		t.Errorf("%v garbage handshakes counted, want 2", refused("tls_handshake"))
+	}
+	if r := refused("tls_handshake_slow"); r < 3*maxConns-maxConns {
+		t.Errorf("%v abandoned handshakes counted, want %d at least", r, 2*maxConns)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,15 +55,18 @@ type Config struct {
 	// is resolved for them) and log intakes over syslog, as the old
 	// forwarder did (relp with RELP_OUTPUT). Each intake's resolved output
 	// is Intake.Output.
-	Output Output `yaml:"output"`
-	Buffer Buffer `yaml:"buffer"`
-	HTTP   HTTP   `yaml:"http"`
+	Output   Output   `yaml:"output"`
+	Buffer   Buffer   `yaml:"buffer"`
+	HTTP     HTTP     `yaml:"http"`
+	Shutdown Shutdown `yaml:"shutdown"`
 	// CertsDir holds the TLS intakes' key and certificate files, as /certs
 	// did in the old container.
 	CertsDir string `yaml:"certs_dir"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
+	// Path is the file it was loaded from, empty for the embedded default.
+	Path string `yaml:"-"`
 
 	// region, endpoint and relp are REGION, ENDPOINT and RELP_OUTPUT.
 	region, endpoint string
@@ -187,6 +191,29 @@ type Buffer struct {
 	// MemoryMessages bounds events held in memory over all intakes
 	// (MEMORY_MESSAGES wins when set).
 	MemoryMessages int `yaml:"memory_messages"`
+	// NATSURL, when set, is an existing NATS cluster (comma-separated
+	// URLs) that holds the buffer instead of the embedded server: several
+	// flowgate nodes then share it. Dir is not used.
+	NATSURL string `yaml:"nats_url"`
+	// NATSCreds is a credentials file (user JWT and seed) for the cluster.
+	NATSCreds string `yaml:"nats_creds"`
+	// NATSCAFile is the CA of the cluster's TLS certificates (tls:// URLs),
+	// besides the system roots.
+	NATSCAFile string `yaml:"nats_ca_file"`
+	// Replicas is how many cluster nodes keep a copy of each stream and
+	// bucket (1 to 5; 3 survives the loss of one node). The embedded
+	// server keeps one.
+	Replicas int `yaml:"replicas"`
+}
+
+// Shutdown bounds a stop (SIGTERM, SIGINT).
+type Shutdown struct {
+	// Grace is how long the shippers may take to have what is in flight
+	// accepted once the listeners have stopped.
+	Grace time.Duration `yaml:"grace"`
+	// Timeout bounds the whole stop; past it the process exits, and what
+	// was not acknowledged is shipped after the next start.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // HTTP is the monitoring listener.
@@ -211,6 +238,9 @@ const (
 	defaultStallAfter     = 2 * time.Minute
 	defaultStatsInterval  = time.Minute
 	minStatsInterval      = time.Second
+	defaultShutdownGrace  = 10 * time.Second
+	defaultShutdownTime   = 30 * time.Second
+	maxReplicas           = 5
 	minDiskSpace          = Size(64 << 20)
 	defaultCertsDir       = "/certs"
 	defaultTLSName        = "server"
@@ -235,7 +265,12 @@ func Load(path string, env Env) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return Parse(data, path, filepath.Dir(abs), env)
+	c, err := Parse(data, path, filepath.Dir(abs), env)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = abs
+	return c, nil
 }
 
 // Default is the embedded configuration the quick start runs: flows in on
@@ -379,6 +414,17 @@ func (c *Config) applyDefaults(dir string) {
 	}
 	if c.HTTP.StallAfter == 0 {
 		c.HTTP.StallAfter = defaultStallAfter
+	}
+	if c.Buffer.Replicas == 0 {
+		c.Buffer.Replicas = 1
+	}
+	c.Buffer.NATSCreds = inDir(dir, c.Buffer.NATSCreds)
+	c.Buffer.NATSCAFile = inDir(dir, c.Buffer.NATSCAFile)
+	if c.Shutdown.Grace == 0 {
+		c.Shutdown.Grace = defaultShutdownGrace
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = defaultShutdownTime
 	}
 	if c.CertsDir == "" {
 		c.CertsDir = defaultCertsDir
@@ -569,7 +615,48 @@ func (c *Config) validate(resolveErrs []error) error {
 	if c.Buffer.MemoryMessages < 0 {
 		errs = append(errs, errors.New("buffer.memory_messages must be positive"))
 	}
+	errs = append(errs, c.Buffer.validateNATS()...)
+	if c.Shutdown.Grace < 0 || c.Shutdown.Timeout < 0 {
+		errs = append(errs, errors.New("shutdown.grace and shutdown.timeout must not be negative"))
+	} else if c.Shutdown.Grace >= c.Shutdown.Timeout {
+		errs = append(errs, fmt.Errorf("shutdown.grace %s must be shorter than shutdown.timeout %s", c.Shutdown.Grace, c.Shutdown.Timeout))
+	}
 	return errors.Join(errs...)
+}
+
+// validateNATS checks the keys of an external NATS cluster.
+func (b *Buffer) validateNATS() []error {
+	var errs []error
+	if b.NATSURL == "" {
+		if b.Replicas != 1 || b.NATSCreds != "" || b.NATSCAFile != "" {
+			errs = append(errs, errors.New("buffer.replicas, nats_creds and nats_ca_file apply with buffer.nats_url only (the embedded server keeps one copy)"))
+		}
+		return errs
+	}
+	for _, u := range strings.Split(b.NATSURL, ",") {
+		pu, err := url.Parse(strings.TrimSpace(u))
+		switch {
+		case err != nil:
+			// The URL may hold a password: not repeated.
+			errs = append(errs, errors.New("buffer.nats_url: a URL of the list cannot be read"))
+		case pu.Scheme != "nats" && pu.Scheme != "tls" && pu.Scheme != "ws" && pu.Scheme != "wss":
+			errs = append(errs, fmt.Errorf("buffer.nats_url: %q is not a nats://, tls://, ws:// or wss:// URL", pu.Redacted()))
+		case pu.Host == "":
+			errs = append(errs, fmt.Errorf("buffer.nats_url: %q names no host", pu.Redacted()))
+		}
+	}
+	if b.Replicas < 1 || b.Replicas > maxReplicas {
+		errs = append(errs, fmt.Errorf("buffer.replicas %d is not between 1 and %d", b.Replicas, maxReplicas))
+	}
+	for _, f := range []struct{ key, path string }{{"nats_creds", b.NATSCreds}, {"nats_ca_file", b.NATSCAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("buffer.%s: %w", f.key, err))
+		}
+	}
+	return errs
 }
 
 func knownTransport(t string) bool {

@@ -161,3 +161,14 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// RemoveCheck removes a readiness check (a component that stopped).
+func (s *Server) RemoveCheck(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.checks, name)
+}
+
+// Handle serves pattern (http.ServeMux syntax) with h, for components
+// with something to show or to be told; before Run.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }

@@ -40,7 +40,8 @@ type IntakeInfo struct {
 // StatusSources are what the status page shows.
 type StatusSources struct {
 	Gatherer prometheus.Gatherer
-	Intakes  []IntakeInfo
+	// Intakes lists the running intakes; a reload changes them.
+	Intakes func() []IntakeInfo
 	// Templates lists the NetFlow v9 and IPFIX templates held.
 	Templates func() []flow.TemplateInfo
 	// Errors keeps the warnings and errors logged per intake.
@@ -165,7 +166,7 @@ func (m *monitor) sample(g stats.Values, now time.Time) Sample {
 	g.Each("flowgate_exporter_flows_total", func(intake, exporter string, v float64) {
 		s.flows[intake+"\x00"+exporter] = v
 	})
-	for _, in := range m.src.Intakes {
+	for _, in := range m.src.Intakes() {
 		is := IntakeSample{
 			In:      g.Get("flowgate_decoded_events_total", in.Name),
 			Out:     g.Get("flowgate_shipped_events_total", in.Name),
@@ -243,7 +244,7 @@ func (m *monitor) status() Status {
 			return ts[i].ID < ts[j].ID
 		})
 	}
-	for _, in := range m.src.Intakes {
+	for _, in := range m.src.Intakes() {
 		n := in.Name
 		is := IntakeStatus{Name: n, Protocol: in.Protocol, Port: in.Port, Output: in.Output,
 			ReceivedPackets: g.Get("flowgate_received_packets_total", n),

@@ -17,6 +17,11 @@ type Metrics struct {
 	backoff  *prometheus.CounterVec
 	resumed  *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	paused   *prometheus.GaugeVec
+	splits   *prometheus.CounterVec
+	// deadLetters is labelled by intake and status.
+	deadLetters        *prometheus.CounterVec
+	deadLettersDropped *prometheus.CounterVec
 }
 
 // NewMetrics registers the shippers' metrics.
@@ -50,8 +55,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "flowgate_ship_request_seconds", Help: "Time to send one batch and get the answer.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"intake"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flowgate_ship_paused", Help: "1 while the intake refuses the key (401, 403): nothing is sent, records wait in the buffer.",
+		}, []string{"intake"}),
+		splits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_ship_splits_total", Help: "Batches sent again in halves after a 413, 400 or 422.",
+		}, []string{"intake"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_dead_letters_total", Help: "Events the intake refused alone (400, 413, 422), set aside in the dead letters (flowgate dlq).",
+		}, []string{"intake", "status"}),
+		deadLettersDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_dead_letters_dropped_total", Help: "Events the intake refused alone that the full dead-letter stream could not take.",
+		}, []string{"intake"}),
 	}
-	reg.MustRegister(m.events, m.bytes, m.requests, m.failures, m.retries, m.dropped, m.backoff, m.resumed, m.latency)
+	reg.MustRegister(m.events, m.bytes, m.requests, m.failures, m.retries, m.dropped, m.backoff, m.resumed, m.latency,
+		m.paused, m.splits, m.deadLetters, m.deadLettersDropped)
 	return m
 }
 
@@ -67,6 +85,10 @@ type intakeMetrics struct {
 	backoff  prometheus.Counter
 	resumed  prometheus.Counter
 	latency  prometheus.Observer
+	paused   prometheus.Gauge
+	splits   prometheus.Counter
+	// deadLettersDropped counts events lost for want of room.
+	deadLettersDropped prometheus.Counter
 }
 
 func (m *Metrics) forIntake(intake string) *intakeMetrics {
@@ -81,6 +103,10 @@ func (m *Metrics) forIntake(intake string) *intakeMetrics {
 		backoff:  m.backoff.WithLabelValues(intake),
 		resumed:  m.resumed.WithLabelValues(intake),
 		latency:  m.latency.WithLabelValues(intake),
+		paused:   m.paused.WithLabelValues(intake),
+		splits:   m.splits.WithLabelValues(intake),
+
+		deadLettersDropped: m.deadLettersDropped.WithLabelValues(intake),
 	}
 }
 

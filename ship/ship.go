@@ -1,8 +1,11 @@
 // Package ship moves one intake's records from the buffer to the intake:
 // it pulls buffer messages, turns their records into events, batches them by
-// count, bytes and time, hands batches to a transport (ship/https, ship/file)
-// with several in flight, retries each until it is accepted, and
-// acknowledges the buffer in order, only for what the remote side accepted.
+// count, bytes and time, hands batches to a transport (ship/https,
+// ship/syslog, ship/relp, ship/file) with several in flight, follows the
+// intake's answers (a batch too large goes in halves, events refused alone
+// become dead letters, a refused key pauses the intake, anything else is
+// retried until accepted), and acknowledges the buffer in order, only for
+// what the remote side accepted or was set aside.
 package ship
 
 import (

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -27,18 +29,25 @@ type Config struct {
 	InFlight int
 	// Backoff paces retries.
 	Backoff Backoff
+	// ProbeInterval paces the attempts while the intake refuses the key.
+	ProbeInterval time.Duration
+	// StopGrace is how long, once Run's context ends, the batches in
+	// flight may take to be accepted.
+	StopGrace time.Duration
 }
 
 // DefaultConfig is what an intake gets unless told otherwise: requests well
 // under the intake's 10 MiB and sent at least every second.
 func DefaultConfig(intake string) Config {
 	return Config{
-		Intake:    intake,
-		MaxEvents: 10_000,
-		MaxBytes:  8 << 20,
-		Linger:    time.Second,
-		InFlight:  4,
-		Backoff:   DefaultBackoff,
+		Intake:        intake,
+		MaxEvents:     10_000,
+		MaxBytes:      8 << 20,
+		Linger:        time.Second,
+		InFlight:      4,
+		Backoff:       DefaultBackoff,
+		ProbeInterval: 30 * time.Second,
+		StopGrace:     10 * time.Second,
 	}
 }
 
@@ -47,20 +56,33 @@ type Source interface {
 	Next(ctx context.Context) (buffer.Msg, error)
 }
 
+// DeadLetters keeps the events the intake refused for good; buffer.Buffer
+// is one.
+type DeadLetters interface {
+	PutDeadLetter(ctx context.Context, dl buffer.DeadLetter) error
+}
+
 // Shipper ships one intake.
 type Shipper struct {
 	cfg       Config
 	src       Source
 	enc       Encoder
 	transport Transport
+	dead      DeadLetters
 	log       *slog.Logger
 	m         *intakeMetrics
 	status    *Status
+
+	// mu guards the pause: pausedBy is the refusal of the key that holds
+	// sends back (nil: sending), resumed is closed when it ends.
+	mu       sync.Mutex
+	pausedBy error
+	resumed  chan struct{}
 }
 
 // New returns a shipper; Run starts it.
-func New(cfg Config, src Source, enc Encoder, transport Transport, m *Metrics, log *slog.Logger) *Shipper {
-	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus()}
+func New(cfg Config, src Source, enc Encoder, transport Transport, dead DeadLetters, m *Metrics, log *slog.Logger) *Shipper {
+	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, dead: dead, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus()}
 }
 
 // Status is what the shipper tells the monitoring (readiness, status page).
@@ -76,9 +98,17 @@ type pendingBatch struct {
 	finished bool
 }
 
-// Run ships until ctx ends, then waits for the batches in flight to be
-// accepted or abandoned (left unacknowledged: the buffer delivers them again).
+// Run ships until ctx ends. Then it stops taking messages, sends the batch
+// it was filling, and gives the batches in flight StopGrace to be accepted;
+// what is not accepted by then goes back to the buffer, to be shipped
+// after the next start (or by another node).
 func (s *Shipper) Run(ctx context.Context) error {
+	// Sends outlive ctx by StopGrace.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.StopGrace, cancelSends) })
+	defer stopGrace()
+
 	msgs := make(chan buffer.Msg)
 	fetchErr := make(chan error, 1)
 	go func() {
@@ -92,6 +122,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			select {
 			case msgs <- m:
 			case <-ctx.Done():
+				_ = m.Nak()
 				return
 			}
 		}
@@ -102,7 +133,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	work := make(chan *pendingBatch, s.cfg.InFlight+1)
 	finished := make(chan *pendingBatch, s.cfg.InFlight+1)
 	for range s.cfg.InFlight {
-		go s.worker(ctx, work, finished)
+		go s.worker(sendCtx, work, finished)
 	}
 	defer close(work)
 
@@ -131,11 +162,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		p.finished = true
 		n := 0
 		for n < len(window) && window[n].finished && window[n].accepted {
-			for _, m := range window[n].msgs {
-				if err := m.Ack(); err != nil {
-					s.log.Warn("buffer acknowledgement failed; the message will be shipped again", "err", err)
-				}
-			}
+			s.ack(window[n])
 			n++
 		}
 		window = window[n:]
@@ -152,7 +179,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 				msgs = nil
 				continue
 			}
-			if err := proto.Unmarshal(m.Data(), &records); err != nil {
+			var event []byte
+			if buffer.IsEvent(m) {
+				// A dead letter sent again: one event, as it was encoded.
+				event = m.Data()
+				records.Reset()
+			} else if err := proto.Unmarshal(m.Data(), &records); err != nil {
 				// Not ours to ship and never will be: keep it out of the way.
 				s.log.Error("buffer message cannot be read, dropped", "err", err, "bytes", len(m.Data()))
 				s.m.dropped.Add(1)
@@ -162,7 +194,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			if cur.batch.Len() == 0 {
 				linger.Reset(s.cfg.Linger)
 			}
-			if next := s.add(cur, m, &records); next != nil {
+			if next := s.add(cur, m, &records, event); next != nil {
 				dispatch()
 				cur = next
 				linger.Reset(s.cfg.Linger)
@@ -180,28 +212,59 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 			fetchErr = nil
 		case <-ctx.Done():
-			// Sends end on ctx too; what was accepted meanwhile is still
-			// acknowledged, the rest is delivered again after a restart.
+			// Stopping: what is being filled goes too, then the window
+			// empties within StopGrace.
+			dispatch()
 			for running > 0 {
 				finish(<-finished)
 			}
+			s.handBack(window)
 			return nil
 		}
 	}
 }
 
-// add encodes the records of m into cur. When that takes cur past its byte
-// bound and cur held events before, m's events move to a new batch, which
-// add returns: requests stay bounded whatever size messages have.
-func (s *Shipper) add(cur *pendingBatch, m buffer.Msg, records *pb.Batch) *pendingBatch {
+// handBack ends a stop: it acknowledges the batches accepted and hands the
+// others back to the buffer, for delivery again at once.
+func (s *Shipper) handBack(window []*pendingBatch) {
+	events := 0
+	for _, p := range window {
+		if p.accepted {
+			s.ack(p)
+			continue
+		}
+		events += p.batch.Len()
+		for _, m := range p.msgs {
+			_ = m.Nak()
+		}
+	}
+	if events > 0 {
+		s.log.Warn("stopped before the intake accepted everything in flight; it stays in the buffer", "events", events, "grace", s.cfg.StopGrace)
+	}
+}
+
+// ack removes a batch's messages from the buffer.
+func (s *Shipper) ack(p *pendingBatch) {
+	for _, m := range p.msgs {
+		if err := m.Ack(); err != nil {
+			s.log.Warn("buffer acknowledgement failed; the message will be shipped again", "err", err)
+		}
+	}
+}
+
+// add encodes the records of m (or its one event) into cur. When that
+// takes cur past its byte bound and cur held events before, m's events move
+// to a new batch, which add returns: requests stay bounded whatever size
+// messages have.
+func (s *Shipper) add(cur *pendingBatch, m buffer.Msg, records *pb.Batch, event []byte) *pendingBatch {
 	b := cur.batch
 	mark, markBytes := b.Len(), b.Bytes()
-	for _, f := range records.Flows {
-		b.buf = s.enc.AppendFlow(b.buf, f)
+	if event != nil {
+		b.buf = append(b.buf, event...)
 		b.ends = append(b.ends, len(b.buf))
 	}
-	for _, c := range records.Counters {
-		b.buf = s.enc.AppendCounters(b.buf, c)
+	for _, f := range records.Flows {
+		b.buf = s.enc.AppendFlow(b.buf, f)
 		b.ends = append(b.ends, len(b.buf))
 	}
 	for _, l := range records.Logs {
@@ -220,58 +283,200 @@ func (s *Shipper) add(cur *pendingBatch, m buffer.Msg, records *pb.Batch) *pendi
 	return next
 }
 
-// worker sends batches until each is accepted or ctx ends.
+// sender is one worker's part in a pause: the worker that met the refusal
+// first probes the intake, the others wait.
+type sender struct{ probing bool }
+
+// worker sends batches until each is accepted (or its refused events set
+// aside) or ctx ends.
 func (s *Shipper) worker(ctx context.Context, work <-chan *pendingBatch, finished chan<- *pendingBatch) {
+	w := &sender{}
 	for p := range work {
-		p.accepted = s.send(ctx, p)
+		p.accepted = p.batch.Len() == 0 || s.send(ctx, w, p)
 		finished <- p
 	}
 }
 
-// send retries a batch until it is accepted (true) or ctx ends (false),
-// telling the buffer it is still at work so that it does not deliver the
-// messages again meanwhile.
-func (s *Shipper) send(ctx context.Context, p *pendingBatch) (accepted bool) {
-	if p.batch.Len() == 0 {
-		return true
-	}
+// send delivers a batch, keeping its messages alive in the buffer and the
+// status told meanwhile.
+func (s *Shipper) send(ctx context.Context, w *sender, p *pendingBatch) bool {
+	stop := s.keepAlive(p.msgs)
+	defer stop()
 	s.status.begin()
-	defer func() { s.status.end(accepted) }()
-	keepAlive := time.NewTicker(buffer.AckWait / 3)
-	defer keepAlive.Stop()
+	accepted := s.deliver(ctx, w, p.batch)
+	s.status.end(accepted)
+	return accepted
+}
+
+// keepAlive tells the buffer, until stop is called, that msgs are still
+// being worked on, so that it does not deliver them again meanwhile.
+func (s *Shipper) keepAlive(msgs []buffer.Msg) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(buffer.AckWait / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// deliver sends b until every event is accepted or set aside (true), or
+// ctx ends (false), following the intake's answers:
+//
+//   - 413 (too large), 400 and 422 (refused): the batch goes in halves,
+//     each delivered the same way, down to single events; an event refused
+//     alone is a dead letter.
+//   - 401 and 403 (the key is refused): the shipper pauses, one batch
+//     probing every ProbeInterval, until an attempt succeeds.
+//   - anything else: sent again after a backoff, for as long as it takes.
+func (s *Shipper) deliver(ctx context.Context, w *sender, b *Batch) bool {
 	for attempt := 0; ; attempt++ {
+		if !s.waitWhilePaused(ctx, w) {
+			return false
+		}
 		start := time.Now()
-		err := s.transport.Send(ctx, p.batch)
-		s.m.observe(p.batch, time.Since(start), err)
+		err := s.transport.Send(ctx, b)
+		s.m.observe(b, time.Since(start), err)
 		if err == nil {
 			if attempt > 0 {
 				s.m.resumed.Inc()
 			}
+			s.resume(w)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
+		s.status.failed(err)
+		switch st := status(err); st {
+		case http.StatusRequestEntityTooLarge, http.StatusBadRequest, http.StatusUnprocessableEntity:
+			if b.Len() == 1 {
+				return s.deadLetter(ctx, b.Event(0), err)
+			}
+			s.m.splits.Inc()
+			s.log.Info("batch refused: sending it in halves to find the events at fault", "status", st, "events", b.Len())
+			first, second := b.Split()
+			return s.deliver(ctx, w, first) && s.deliver(ctx, w, second)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			s.pause(w, err)
+			if w.probing && !sleep(ctx, s.cfg.ProbeInterval) {
+				return false
+			}
+			continue
+		}
 		wait := s.cfg.Backoff.Delay(attempt, retryAfter(err))
 		s.m.retries.Add(1)
 		s.m.backoff.Add(wait.Seconds())
-		s.status.failed(err)
-		s.log.Warn("batch not accepted, retrying", "err", err, "events", p.batch.Len(), "attempt", attempt+1, "wait", wait.Round(time.Millisecond))
-		timer := time.NewTimer(wait)
-	wait:
-		for {
-			select {
-			case <-timer.C:
-				break wait
-			case <-keepAlive.C:
-				for _, m := range p.msgs {
-					_ = m.InProgress()
-				}
-			case <-ctx.Done():
-				timer.Stop()
-				return false
-			}
+		s.log.Warn("batch not accepted, retrying", "err", err, "events", b.Len(), "attempt", attempt+1, "wait", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			return false
 		}
+	}
+}
+
+// deadLetter sets aside an event the intake refused alone. It returns
+// false only when ctx ends before the store took it; a full dead-letter
+// stream drops it, counted.
+func (s *Shipper) deadLetter(ctx context.Context, event []byte, refusal error) bool {
+	st := status(refusal)
+	dl := buffer.DeadLetter{Intake: s.cfg.Intake, Status: st, Reason: refusal.Error(), Time: time.Now(), Event: event}
+	for attempt := 0; ; attempt++ {
+		err := s.dead.PutDeadLetter(ctx, dl)
+		switch {
+		case err == nil:
+			s.m.parent.deadLetters.WithLabelValues(s.cfg.Intake, strconv.Itoa(st)).Inc()
+			s.log.Warn("event refused by the intake, set aside in the dead letters (flowgate dlq list)", "status", st, "bytes", len(event), "err", refusal)
+			return true
+		case errors.Is(err, buffer.ErrFull):
+			s.m.deadLettersDropped.Inc()
+			s.log.Error("event refused by the intake, and the dead letters are full: dropped", "status", st, "bytes", len(event), "err", refusal)
+			return true
+		case ctx.Err() != nil:
+			return false
+		}
+		wait := s.cfg.Backoff.Delay(attempt, 0)
+		s.log.Warn("storing a dead letter failed, retrying", "err", err, "wait", wait.Round(time.Millisecond))
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
+}
+
+// waitWhilePaused returns at once unless the shipper is paused and w is
+// not the one probing; then it waits for the pause to end (true) or ctx
+// (false).
+func (s *Shipper) waitWhilePaused(ctx context.Context, w *sender) bool {
+	for {
+		s.mu.Lock()
+		if s.pausedBy == nil || w.probing {
+			s.mu.Unlock()
+			return true
+		}
+		resumed := s.resumed
+		s.mu.Unlock()
+		select {
+		case <-resumed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// pause holds sends back after the intake refused the key; the first
+// worker to meet the refusal probes.
+func (s *Shipper) pause(w *sender, refusal error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pausedBy == nil {
+		s.resumed = make(chan struct{})
+		w.probing = true
+		s.m.paused.Set(1)
+		s.status.Pause(fmt.Sprintf("the intake refused the key (%d); records are kept and the key tried again every %s", status(refusal), s.cfg.ProbeInterval))
+		s.log.Error("the intake refused the key: shipping paused, records kept in the buffer",
+			"status", status(refusal), "err", refusal, "probe_every", s.cfg.ProbeInterval)
+	}
+	s.pausedBy = refusal
+}
+
+// resume ends a pause after a batch got through.
+func (s *Shipper) resume(w *sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.probing = false
+	if s.pausedBy == nil {
+		return
+	}
+	s.pausedBy = nil
+	close(s.resumed)
+	s.m.paused.Set(0)
+	s.status.Resume()
+	s.log.Info("the intake accepts the key again: shipping resumed")
+}
+
+
+// sleep waits d, or less if ctx ends first (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +69,16 @@ func (r *rig) publish(t *testing.T, n int) {
 }
 
 // run starts a shipper with cfg; it stops with the test.
-func (r *rig) run(t *testing.T, cfg ship.Config) {
+func (r *rig) run(t *testing.T, cfg ship.Config) *ship.Shipper {
+	t.Helper()
+	s, stop := r.start(t, cfg, ship.NewMetrics(prometheus.NewRegistry()))
+	t.Cleanup(stop)
+	return s
+}
+
+// start starts a shipper with cfg and returns it with the function that
+// stops it (its context ends) and waits until Run returned.
+func (r *rig) start(t *testing.T, cfg ship.Config, m *ship.Metrics) (*ship.Shipper, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cons, err := r.buf.Consume(ctx, r.subject, 64)
@@ -79,16 +89,19 @@ func (r *rig) run(t *testing.T, cfg ship.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ship.New(cfg, cons, format.IANA{}, tr, ship.NewMetrics(prometheus.NewRegistry()), quiet)
+	s := ship.New(cfg, cons, format.IANA{}, tr, r.buf, m, quiet)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("shipper: %v", err)
-		}
-		cons.Stop()
-	})
+	var once sync.Once
+	return s, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shipper: %v", err)
+			}
+			cons.Stop()
+		})
+	}
 }
 
 // ports returns the source port of every event, in arrival order.

@@ -24,7 +24,7 @@ func check(c *config.Config, stdout io.Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", c.Buffer.Dir, c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
+	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", describeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return nil
 }

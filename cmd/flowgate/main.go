@@ -1,8 +1,8 @@
 // Command flowgate is the appliance: it receives flows and logs, buffers
 // them durably and ships them to the intake. `flowgate run` runs it,
 // `flowgate check` validates a configuration, `flowgate healthcheck` asks a
-// running one whether it is ready, `flowgate version` says which build this
-// is.
+// running one whether it is ready, `flowgate dlq` lists and sends again the
+// events the intake refused, `flowgate version` says which build this is.
 package main
 
 import (
@@ -29,9 +29,14 @@ Usage:
   flowgate check --probe [--config FILE]
                                          also try each output: DNS, TCP, TLS and the intake's answer
   flowgate healthcheck [--config FILE]   exit 0 if the appliance running FILE answers /readyz, else 1
+  flowgate dlq list|resend [--config FILE] [--intake NAME]
+                                         print the events the intake refused, or send them again
   flowgate version                       print the version
 
-Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES (see README).
+Signals to run: SIGTERM and SIGINT stop it (what is in flight is shipped
+first), SIGHUP reads the configuration file again.
+
+Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES, GOMEMLIMIT (see README).
 `
 
 func main() {
@@ -49,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
+		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
 	case "check":
 		probe := false
 		rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
@@ -57,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			probe = probe || isProbe
 			return isProbe
 		})
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error {
+		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error {
 			if err := check(c, stdout); err != nil || !probe {
 				return err
 			}
@@ -65,7 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return probeOutputs(c, stdout)
 		})
 	case "healthcheck":
-		err = withConfig(cmd, rest, stderr, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
+		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
+	case "dlq":
+		err = dlq(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "flowgate", buildVersion())
 		return 0
@@ -87,11 +94,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// withConfig parses a command's flags, loads the configuration and calls fn.
-func withConfig(cmd string, args []string, stderr io.Writer, fn func(*config.Config) error) error {
+// withConfig parses a command's flags (--config, and those flags adds),
+// loads the configuration and calls fn.
+func withConfig(cmd string, args []string, stderr io.Writer, flags func(*flag.FlagSet), fn func(*config.Config) error) error {
 	fs := flag.NewFlagSet("flowgate "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "intakes.yaml to use (default: the embedded offline configuration)")
+	if flags != nil {
+		flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

@@ -237,6 +237,24 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	return p.err
 }
 
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig os.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+}
+
+// Wait waits up to timeout for the process to exit and returns its exit
+// error; it fails the test if the process is still running then.
+func (p *Proc) Wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.t.Fatalf("flowgate still running after %s", timeout)
+		return nil
+	}
+}
+
 // Kill stops the process at once, as a crash would.
 func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()

@@ -1,15 +1,18 @@
 // Package intaketest provides local stand-ins for the remote intake, which
 // tests cannot reach: an HTTPS /jsons receiver that checks every request as
 // the real intake would, records the events it accepts, and can be told to
-// refuse for a while.
+// refuse for a while, to refuse some events, to answer slowly, or to stop
+// listening and come back on the same address.
 package intaketest
 
 import (
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,8 +53,16 @@ type HTTPS struct {
 	refused  int
 	problems []string
 	// refuse, when set, answers a status instead of accepting.
-	refuse  func(request int) (status int, retryAfter string)
-	changed chan struct{}
+	refuse func(request int) (status int, retryAfter string)
+	// judge, when set, answers a status for the events of a request.
+	judge func(events []string) (status int)
+	// delay is how long each answer waits.
+	delay time.Duration
+	// inFlight counts requests being answered; arrived is when the
+	// last one came.
+	inFlight int
+	arrived  time.Time
+	changed  chan struct{}
 }
 
 // NewHTTPS starts an intake on loopback; it stops with the test.
@@ -75,6 +86,48 @@ func (in *HTTPS) Refuse(fn func(request int) (status int, retryAfter string)) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.refuse = fn
+}
+
+// RefuseEvents makes the intake answer with fn's status for the events of
+// each request, called as the request arrives; a status of 0 accepts them. The real intake answers 413 to
+// a body too large and 400 to an event it cannot take.
+func (in *HTTPS) RefuseEvents(fn func(events []string) (status int)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.judge = fn
+}
+
+// Delay makes each answer wait d.
+func (in *HTTPS) Delay(d time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.delay = d
+}
+
+// Down stops listening and closes every connection: senders meet a refused
+// connection until Up.
+func (in *HTTPS) Down() {
+	in.srv.Listener.Close()
+	in.srv.CloseClientConnections()
+}
+
+// Up listens again on the address it had.
+func (in *HTTPS) Up(t testing.TB) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	// The port was ours a moment ago; give the kernel a moment if needed.
+	for range 50 {
+		if ln, err = net.Listen("tcp", in.srv.Listener.Addr().String()); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("intake: listening again: %v", err)
+	}
+	in.srv.Listener = tls.NewListener(ln, in.srv.TLS)
+	go func() { _ = in.srv.Config.Serve(in.srv.Listener) }()
 }
 
 func (in *HTTPS) problem(w http.ResponseWriter, format string, args ...any) {
@@ -113,9 +166,33 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.mu.Lock()
+	delay, judge := in.delay, in.judge
+	in.inFlight++
+	in.arrived = time.Now()
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.inFlight--
+		in.mu.Unlock()
+	}()
+	verdict := 0
+	if judge != nil {
+		verdict = judge(events)
+	}
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	in.mu.Lock()
 	in.requests = append(in.requests, Request{At: time.Now(), Events: len(events), Status: http.StatusOK, Bytes: r.ContentLength})
 	req := &in.requests[len(in.requests)-1]
 	n, refuse := len(in.requests), in.refuse
+	if verdict != 0 {
+		req.Status = verdict
+		in.refused++
+		in.mu.Unlock()
+		http.Error(w, `{"message":"an event was refused by the test"}`, verdict)
+		return
+	}
 	if refuse != nil {
 		if status, after := refuse(n); status != 0 {
 			req.Status = status
@@ -152,6 +229,14 @@ func (in *HTTPS) Requests() []Request {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return append([]Request(nil), in.requests...)
+}
+
+// Quiet says whether no request is being answered and none arrived for d:
+// a sender that was killed has nothing left on its way.
+func (in *HTTPS) Quiet(d time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.inFlight == 0 && time.Since(in.arrived) >= d
 }
 
 // Refused is the number of requests refused on purpose.

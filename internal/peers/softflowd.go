@@ -1,7 +1,8 @@
 // Package peers drives the real programs tests exchange data with:
-// softflowd and pmacctd (nfprobe) exporting the flows of a capture file, a
-// relay that keeps a copy of every datagram an exporter sends, and tshark
-// decoding those copies into the records a collector must produce.
+// softflowd and pmacctd (nfprobe, sfprobe) exporting the flows of a
+// capture file, a relay that keeps a copy of every datagram an exporter
+// sends, tshark decoding those copies into the records a collector must
+// produce, and a nats-server cluster.
 package peers
 
 import (

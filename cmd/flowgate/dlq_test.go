@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/intaketest"
+	"github.com/flowgate/flowgate/internal/testtraffic"
+)
+
+// deadLetterLines reads `flowgate dlq list` output.
+func deadLetterLines(t *testing.T, out string) []deadLetterLine {
+	t.Helper()
+	var lines []deadLetterLine
+	dec := json.NewDecoder(strings.NewReader(out))
+	for {
+		var l deadLetterLine
+		if err := dec.Decode(&l); err == io.EOF {
+			return lines
+		} else if err != nil {
+			t.Fatalf("dlq list printed %q: %v", out, err)
+		}
+		lines = append(lines, l)
+	}
+}
+
+// Events the intake refuses alone become dead letters; `flowgate dlq`
+// lists them and sends them again, through the running appliance and on
+// the store of a stopped one.
+func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
+	intake := intaketest.NewHTTPS(t)
+	poison := map[string]bool{testtraffic.V5Source(100).String(): true, testtraffic.V5Source(700).String(): true}
+	var mu sync.Mutex
+	refuse := true
+	intake.RefuseEvents(func(events []string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			var f struct {
+				Src string `json:"sourceIPv4Address"`
+			}
+			_ = json.Unmarshal([]byte(e), &f)
+			if refuse && poison[f.Src] {
+				return 422
+			}
+		}
+		return 0
+	})
+	port := apptest.FreePort(t, "udp")
+	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
+	stream := newV5Stream(t, port)
+	stream.send(1000)
+	intake.WaitEvents(t, 998, 30*time.Second)
+	if !apptest.Eventually(10*time.Second, func() bool {
+		return a.proc.Metric("flowgate_dead_letters_total", `intake="Routers"`, `status="422"`) == 2
+	}) {
+		t.Fatalf("flowgate_dead_letters_total = %v, want 2", a.proc.Metric("flowgate_dead_letters_total"))
+	}
+
+	// Listed by the running appliance.
+	code, out, errOut := runCLI("dlq", "list", "--config", a.path)
+	if code != 0 {
+		t.Fatalf("dlq list: exit %d: %s", code, errOut)
+	}
+	lines := deadLetterLines(t, out)
+	if len(lines) != 2 {
+		t.Fatalf("dlq list printed %d dead letters, want 2:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		var f struct {
+			Src string `json:"sourceIPv4Address"`
+		}
+		if err := json.Unmarshal([]byte(l.Event), &f); err != nil || !poison[f.Src] || l.Status != 422 || l.Intake != "Routers" || l.Reason == "" {
+			t.Errorf("dead letter %+v", l)
+		}
+	}
+	if code, _, errOut := runCLI("dlq", "resend", "--config", a.path, "--intake", "Nope"); code != 1 || !strings.Contains(errOut, `no intake named "Nope"`) {
+		t.Fatalf("dlq resend of an unknown intake: exit %d: %s", code, errOut)
+	}
+
+	// The appliance stopped, the command works on its store.
+	a.proc.Signal(syscall.SIGTERM)
+	if err := a.proc.Wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI("dlq", "resend", "--config", a.path)
+	if code != 0 || !strings.Contains(out, `intake "Routers": dead letters sent again: 2`) {
+		t.Fatalf("dlq resend: exit %d: %s%s", code, out, errOut)
+	}
+	if code, out, _ := runCLI("dlq", "list", "--config", a.path); code != 0 || out != "" {
+		t.Fatalf("dlq list after resend: exit %d: %q", code, out)
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	a.restart(t)
+	if dups := stream.check(t, intake.WaitEvents(t, 1000, 30*time.Second)); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+
+	// Through the running appliance too.
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	stream.send(1000) // ids 1001 to 2000: none poisoned
+	poison[testtraffic.V5Source(1500).String()] = true
+	intake.WaitEvents(t, 1999, 30*time.Second)
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	code, out, errOut = runCLI("dlq", "resend", "--config", a.path, "--intake", "Routers")
+	if code != 0 || !strings.Contains(out, `intake "Routers": dead letters sent again: 1`) {
+		t.Fatalf("dlq resend through the appliance: exit %d: %s%s", code, out, errOut)
+	}
+	if dups := stream.check(t, intake.WaitEvents(t, 2000, 30*time.Second)); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+}
+
+// Listing masks the intake key wherever an event carries it (syslog lines
+// do, in their structured data).
+func TestDeadLetterListingMasksTheKey(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	buf, err := buffer.Open(ctx, buffer.Config{Dir: filepath.Join(t.TempDir(), "data"), MaxBytes: 128 << 20}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	event := `<14>1 2026-11-23T10:00:00Z host app - LOG [SEKOIA@53288 intake_key="` + cliKey + `"] refused`
+	if err := buf.PutDeadLetter(ctx, buffer.DeadLetter{Intake: "Firewall", Status: 400, Reason: "bad", Time: time.Now(), Event: []byte(event)}); err != nil {
+		t.Fatal(err)
+	}
+	c := &config.Config{Source: "test", Intakes: []config.Intake{{Name: "Firewall", IntakeKey: cliKey}}}
+	var out bytes.Buffer
+	if err := listDeadLetters(ctx, buf, c, "", &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), cliKey) || !strings.Contains(out.String(), config.MaskKey(cliKey)) {
+		t.Fatalf("listing: %s", out.String())
+	}
+}
