@@ -1,6 +1,8 @@
 package ship
 
 import (
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +94,11 @@ type intakeMetrics struct {
 }
 
 func (m *Metrics) forIntake(intake string) *intakeMetrics {
+	// Only these answers set an event aside: their counters start at 0,
+	// visible before the first dead letter.
+	for _, st := range []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity} {
+		m.deadLetters.WithLabelValues(intake, strconv.Itoa(st))
+	}
 	return &intakeMetrics{
 		intake:   intake,
 		parent:   m,

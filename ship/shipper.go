@@ -267,6 +267,10 @@ func (s *Shipper) add(cur *pendingBatch, m buffer.Msg, records *pb.Batch, event 
 		b.buf = s.enc.AppendFlow(b.buf, f)
 		b.ends = append(b.ends, len(b.buf))
 	}
+	for _, c := range records.Counters {
+		b.buf = s.enc.AppendCounters(b.buf, c)
+		b.ends = append(b.ends, len(b.buf))
+	}
 	for _, l := range records.Logs {
 		b.buf = s.enc.AppendLog(b.buf, l)
 		b.ends = append(b.ends, len(b.buf))
