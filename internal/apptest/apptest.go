@@ -56,9 +56,33 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// FreePort returns a port free on loopback for network ("tcp" or "udp").
+// handedOut are the ports FreePort returned: the kernel may offer a port
+// again once it is closed, and two intakes of one test must not share one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// FreePort returns a port free on loopback for network ("tcp" or "udp"),
+// never the same twice in a test process.
 func FreePort(t testing.TB, network string) int {
 	t.Helper()
+	for range 100 {
+		port := freePort(t, network)
+		key := network + "/" + strconv.Itoa(port)
+		handedOut.Lock()
+		seen := handedOut.ports[key]
+		handedOut.ports[key] = true
+		handedOut.Unlock()
+		if !seen {
+			return port
+		}
+	}
+	t.Fatal("no free port found")
+	return 0
+}
+
+func freePort(t testing.TB, network string) int {
 	switch network {
 	case "udp":
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
