@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
@@ -177,7 +175,7 @@ func (fi *FlowIntake) work(q <-chan *datagram) {
 		if n == 0 {
 			return
 		}
-		data, err := proto.MarshalOptions{}.MarshalAppend(nil, &batch)
+		data, err := batch.MarshalVT()
 		if err != nil {
 			fi.log.Error("encoding records for the buffer", "err", err)
 			fi.m.dropped("encode", n)

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/syslog"
 	"github.com/flowgate/flowgate/decoder/udp"
@@ -488,7 +486,7 @@ func (b *logBatch) add(frame []byte, from netip.Addr, received time.Time) {
 
 // marshal encodes the batch into a new buffer: the publisher may keep it.
 func (b *logBatch) marshal() ([]byte, error) {
-	return proto.MarshalOptions{}.MarshalAppend(make([]byte, 0, len(b.arena)+len(b.batch.Logs)*32), &b.batch)
+	return b.batch.MarshalVT()
 }
 
 func (b *logBatch) reset() {

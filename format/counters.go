@@ -25,43 +25,43 @@ func AppendCountersString(dst []byte, c *pb.InterfaceCounters) []byte {
 
 func appendCounters(dst []byte, c *pb.InterfaceCounters, asString bool) []byte {
 	o := newObject(dst, asString)
-	o.str("eventType", "interfaceCounters")
-	o.uint("ifIndex", uint64(c.IfIndex))
-	o.counter32("ifType", c.IfType)
-	o.counter64("ifSpeed", c.IfSpeed)
-	o.counter32("ifDirection", c.IfDirection)
-	o.str("ifAdminStatus", upDown(c.IfStatus&1 != 0))
-	o.str("ifOperStatus", upDown(c.IfStatus&2 != 0))
-	o.counter64("ifInOctets", c.InOctets)
-	o.counter32("ifInUcastPkts", c.InUcastPkts)
-	o.counter32("ifInMulticastPkts", c.InMulticastPkts)
-	o.counter32("ifInBroadcastPkts", c.InBroadcastPkts)
-	o.counter32("ifInDiscards", c.InDiscards)
-	o.counter32("ifInErrors", c.InErrors)
-	o.counter32("ifInUnknownProtos", c.InUnknownProtos)
-	o.counter64("ifOutOctets", c.OutOctets)
-	o.counter32("ifOutUcastPkts", c.OutUcastPkts)
-	o.counter32("ifOutMulticastPkts", c.OutMulticastPkts)
-	o.counter32("ifOutBroadcastPkts", c.OutBroadcastPkts)
-	o.counter32("ifOutDiscards", c.OutDiscards)
-	o.counter32("ifOutErrors", c.OutErrors)
-	o.counter32("ifPromiscuousMode", c.PromiscuousMode)
-	o.addr("exporterIPv4Address", "exporterIPv6Address", c.Exporter)
-	o.uint("observationDomainId", uint64(c.ObservationDomainId))
+	o.str(kEventType, "interfaceCounters")
+	o.uint(kIfIndex, uint64(c.IfIndex))
+	o.counter32(kIfType, c.IfType)
+	o.counter64(kIfSpeed, c.IfSpeed)
+	o.counter32(kIfDirection, c.IfDirection)
+	o.str(kIfAdminStatus, upDown(c.IfStatus&1 != 0))
+	o.str(kIfOperStatus, upDown(c.IfStatus&2 != 0))
+	o.counter64(kIfInOctets, c.InOctets)
+	o.counter32(kIfInUcastPkts, c.InUcastPkts)
+	o.counter32(kIfInMulticastPkts, c.InMulticastPkts)
+	o.counter32(kIfInBroadcastPkts, c.InBroadcastPkts)
+	o.counter32(kIfInDiscards, c.InDiscards)
+	o.counter32(kIfInErrors, c.InErrors)
+	o.counter32(kIfInUnknownProtos, c.InUnknownProtos)
+	o.counter64(kIfOutOctets, c.OutOctets)
+	o.counter32(kIfOutUcastPkts, c.OutUcastPkts)
+	o.counter32(kIfOutMulticastPkts, c.OutMulticastPkts)
+	o.counter32(kIfOutBroadcastPkts, c.OutBroadcastPkts)
+	o.counter32(kIfOutDiscards, c.OutDiscards)
+	o.counter32(kIfOutErrors, c.OutErrors)
+	o.counter32(kIfPromiscuousMode, c.PromiscuousMode)
+	o.addr(kExporterIPv4Address, kExporterIPv6Address, c.Exporter)
+	o.uint(kObservationDomainId, uint64(c.ObservationDomainId))
 	if c.TimeReceivedNs != 0 {
-		o.uint("collectionTimeMilliseconds", c.TimeReceivedNs/1e6)
+		o.uint(kCollectionTimeMilliseconds, c.TimeReceivedNs/1e6)
 	}
-	o.str("flowType", flowTypeName(c.Type))
+	o.str(kFlowType, flowTypeName(c.Type))
 	return o.end()
 }
 
-func (o *object) counter32(k string, v uint32) {
+func (o *object) counter32(k name, v uint32) {
 	if v != unknownCounter32 {
 		o.uint(k, uint64(v))
 	}
 }
 
-func (o *object) counter64(k string, v uint64) {
+func (o *object) counter64(k name, v uint64) {
 	if v != unknownCounter64 {
 		o.uint(k, v)
 	}

@@ -9,18 +9,27 @@ import (
 // of the HTTPS /jsons endpoint, where a log is its MSG: what the intake's
 // parsers read as the event's message when it arrives over syslog (the
 // header's fields cannot travel in /jsons).
-type IANA struct{}
+type IANA struct {
+	// AsString writes each event as a JSON string holding it, as /jsons
+	// carries events, in one pass.
+	AsString bool
+}
+
+// AppendFlow writes a flow event.
+func (e IANA) AppendFlow(dst []byte, f *pb.Flow) []byte { return appendFlow(dst, f, e.AsString) }
+
+// AppendCounters writes an interface counters event.
+func (e IANA) AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
+	return appendCounters(dst, c, e.AsString)
+}
 
 // AppendLog writes the message's MSG: the whole frame when no header was
 // recognised.
-func (IANA) AppendLog(dst []byte, l *pb.Log) []byte { return append(dst, l.Msg...) }
-
-// AppendFlow calls AppendFlow.
-func (IANA) AppendFlow(dst []byte, f *pb.Flow) []byte { return AppendFlow(dst, f) }
-
-// AppendCounters calls AppendCounters.
-func (IANA) AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
-	return AppendCounters(dst, c)
+func (e IANA) AppendLog(dst []byte, l *pb.Log) []byte {
+	if e.AsString {
+		return AppendBytes(dst, l.Msg)
+	}
+	return append(dst, l.Msg...)
 }
 
 // GoFlow2 is the format for users coming from goflow2 (format: goflow2):
@@ -28,5 +37,5 @@ func (IANA) AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
 // their one shape.
 type GoFlow2 struct{ IANA }
 
-// AppendFlow calls AppendGoFlow2.
-func (GoFlow2) AppendFlow(dst []byte, f *pb.Flow) []byte { return AppendGoFlow2(dst, f) }
+// AppendFlow writes a flow as goflow2 does.
+func (e GoFlow2) AppendFlow(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(dst, f, e.AsString) }

@@ -27,11 +27,11 @@ func AppendGoFlow2String(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(d
 
 func appendGoFlow2(dst []byte, f *pb.Flow, asString bool) []byte {
 	o := newObject(dst, asString)
-	o.str("type", goflow2Type(f.Type))
-	o.uint("time_received_ns", f.TimeReceivedNs)
-	o.uint("sequence_num", uint64(f.SequenceNum))
-	o.uint("sampling_rate", f.SamplingRate)
-	o.ipText("sampler_address", f.Exporter)
+	o.str(kType, goflow2Type(f.Type))
+	o.uint(gTimeReceivedNs, f.TimeReceivedNs)
+	o.uint(gSequenceNum, uint64(f.SequenceNum))
+	o.uint(gSamplingRate, f.SamplingRate)
+	o.ipText(gSamplerAddress, f.Exporter)
 	// sFlow has no flow times: goflow2 gives the receive time, as flowgate
 	// does, but to the nanosecond.
 	start, end := f.StartMs*1e6, f.EndMs*1e6
@@ -41,44 +41,44 @@ func appendGoFlow2(dst []byte, f *pb.Flow, asString bool) []byte {
 	if f.Type == pb.FlowType_SFLOW_5 || !has(f, pb.Field_END) {
 		end = f.TimeReceivedNs
 	}
-	o.uint("time_flow_start_ns", start)
-	o.uint("time_flow_end_ns", end)
-	o.uint("bytes", f.Bytes)
-	o.uint("packets", f.Packets)
-	o.ipText("src_addr", f.SrcAddr)
-	o.ipText("dst_addr", f.DstAddr)
-	o.str("etype", etypeName(f))
-	o.str("proto", protoproducer.ProtoName(f.Proto))
-	o.uint("src_port", uint64(f.SrcPort))
-	o.uint("dst_port", uint64(f.DstPort))
-	o.uint("in_if", uint64(f.InIf))
-	o.uint("out_if", uint64(f.OutIf))
-	o.mac("src_mac", f.SrcMac)
-	o.mac("dst_mac", f.DstMac)
-	o.uint("src_vlan", uint64(f.Vlan))
-	o.uint("dst_vlan", uint64(f.PostVlan))
+	o.uint(gTimeFlowStartNs, start)
+	o.uint(gTimeFlowEndNs, end)
+	o.uint(kBytes, f.Bytes)
+	o.uint(kPackets, f.Packets)
+	o.ipText(gSrcAddr, f.SrcAddr)
+	o.ipText(gDstAddr, f.DstAddr)
+	o.str(kEtype, etypeName(f))
+	o.str(kProto, protoproducer.ProtoName(f.Proto))
+	o.uint(gSrcPort, uint64(f.SrcPort))
+	o.uint(gDstPort, uint64(f.DstPort))
+	o.uint(gInIf, uint64(f.InIf))
+	o.uint(gOutIf, uint64(f.OutIf))
+	o.mac(gSrcMac, f.SrcMac)
+	o.mac(gDstMac, f.DstMac)
+	o.uint(gSrcVlan, uint64(f.Vlan))
+	o.uint(gDstVlan, uint64(f.PostVlan))
 	// goflow2's vlan_id is the frame's tag (sFlow) or the ingress VLAN (NetFlow).
 	if has(f, pb.Field_DOT1Q_VLAN) {
-		o.uint("vlan_id", uint64(f.Dot1QVlan))
+		o.uint(gVlanId, uint64(f.Dot1QVlan))
 	} else {
-		o.uint("vlan_id", uint64(f.Vlan))
+		o.uint(gVlanId, uint64(f.Vlan))
 	}
-	o.uint("ip_tos", uint64(f.Tos))
-	o.uint("ip_ttl", uint64(f.IpTtl))
-	o.uint("ip_flags", uint64(f.FragmentFlags))
-	o.uint("tcp_flags", uint64(f.TcpFlags))
-	o.uint("icmp_type", uint64(f.IcmpTypeCode>>8))
-	o.uint("icmp_code", uint64(f.IcmpTypeCode&0xff))
-	o.uint("ipv6_flow_label", uint64(f.FlowLabel))
-	o.uint("fragment_id", uint64(f.FragmentId))
-	o.uint("fragment_offset", uint64(f.FragmentOffset))
-	o.uint("src_as", uint64(f.SrcAs))
-	o.uint("dst_as", uint64(f.DstAs))
-	o.ipText("next_hop", f.NextHop)
-	o.network("src_net", f.SrcAddr, f.SrcMask)
-	o.network("dst_net", f.DstAddr, f.DstMask)
-	o.ipText("bgp_next_hop", f.BgpNextHop)
-	o.uint("observation_domain_id", uint64(f.ObservationDomainId))
+	o.uint(gIpTos, uint64(f.Tos))
+	o.uint(gIpTtl, uint64(f.IpTtl))
+	o.uint(gIpFlags, uint64(f.FragmentFlags))
+	o.uint(gTcpFlags, uint64(f.TcpFlags))
+	o.uint(gIcmpType, uint64(f.IcmpTypeCode>>8))
+	o.uint(gIcmpCode, uint64(f.IcmpTypeCode&0xff))
+	o.uint(gIpv6FlowLabel, uint64(f.FlowLabel))
+	o.uint(gFragmentId, uint64(f.FragmentId))
+	o.uint(gFragmentOffset, uint64(f.FragmentOffset))
+	o.uint(gSrcAs, uint64(f.SrcAs))
+	o.uint(gDstAs, uint64(f.DstAs))
+	o.ipText(gNextHop, f.NextHop)
+	o.network(gSrcNet, f.SrcAddr, f.SrcMask)
+	o.network(gDstNet, f.DstAddr, f.DstMask)
+	o.ipText(gBgpNextHop, f.BgpNextHop)
+	o.uint(gObservationDomainId, uint64(f.ObservationDomainId))
 	return o.end()
 }
 
@@ -121,7 +121,7 @@ func etypeName(f *pb.Flow) string {
 }
 
 // ipText writes an address as text, or "" when there is none.
-func (o *object) ipText(k string, a []byte) {
+func (o *object) ipText(k name, a []byte) {
 	if len(a) != 4 && len(a) != 16 {
 		o.str(k, "")
 		return
@@ -131,7 +131,7 @@ func (o *object) ipText(k string, a []byte) {
 
 // network writes the prefix of an address and mask length as goflow2
 // renders it ("10.1.0.0/16"), "invalid Prefix" included.
-func (o *object) network(k string, a []byte, mask uint32) {
+func (o *object) network(k name, a []byte, mask uint32) {
 	o.key(k)
 	o.b = append(o.b, o.q...)
 	ip, _ := netip.AddrFromSlice(a)

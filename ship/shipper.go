@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/flowgate/flowgate/buffer"
 	pb "github.com/flowgate/flowgate/proto"
 )
@@ -72,6 +70,10 @@ type Shipper struct {
 	log       *slog.Logger
 	m         *intakeMetrics
 	status    *Status
+	// batches are batches done with, kept for their buffers: a batch
+	// grows to megabytes, and growing one anew per request is most of the
+	// cost of filling it. (A sync.Pool would drop them at every GC.)
+	batches chan *Batch
 
 	// mu guards the pause: pausedBy is the refusal of the key that holds
 	// sends back (nil: sending), resumed is closed when it ends.
@@ -82,7 +84,8 @@ type Shipper struct {
 
 // New returns a shipper; Run starts it.
 func New(cfg Config, src Source, enc Encoder, transport Transport, dead DeadLetters, m *Metrics, log *slog.Logger) *Shipper {
-	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, dead: dead, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus()}
+	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, dead: dead, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus(),
+		batches: make(chan *Batch, cfg.InFlight+2)}
 }
 
 // Status is what the shipper tells the monitoring (readiness, status page).
@@ -140,7 +143,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	var (
 		window  []*pendingBatch // dispatched and not yet acknowledged, in order
 		running int             // dispatched and not yet finished
-		cur     = &pendingBatch{batch: &Batch{}}
+		cur     = &pendingBatch{batch: s.newBatch()}
 		linger  = time.NewTimer(time.Hour)
 		records pb.Batch
 	)
@@ -153,7 +156,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		window = append(window, cur)
 		running++
 		work <- cur
-		cur = &pendingBatch{batch: &Batch{}}
+		cur = &pendingBatch{batch: s.newBatch()}
 	}
 	// finish acknowledges, in order, every batch at the head of the window
 	// that was accepted.
@@ -163,6 +166,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		n := 0
 		for n < len(window) && window[n].finished && window[n].accepted {
 			s.ack(window[n])
+			s.freeBatch(window[n].batch)
 			n++
 		}
 		window = window[n:]
@@ -180,11 +184,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 				continue
 			}
 			var event []byte
+			// ResetVT keeps the records' memory for the next message.
+			records.ResetVT()
 			if buffer.IsEvent(m) {
 				// A dead letter sent again: one event, as it was encoded.
 				event = m.Data()
-				records.Reset()
-			} else if err := proto.Unmarshal(m.Data(), &records); err != nil {
+			} else if err := records.UnmarshalVT(m.Data()); err != nil {
 				// Not ours to ship and never will be: keep it out of the way.
 				s.log.Error("buffer message cannot be read, dropped", "err", err, "bytes", len(m.Data()))
 				s.m.dropped.Add(1)
@@ -243,6 +248,25 @@ func (s *Shipper) handBack(window []*pendingBatch) {
 	}
 }
 
+// newBatch returns an empty batch, reusing the buffers of one done with.
+func (s *Shipper) newBatch() *Batch {
+	select {
+	case b := <-s.batches:
+		b.truncate(0)
+		return b
+	default:
+		return &Batch{}
+	}
+}
+
+// freeBatch keeps b for newBatch, if there is room.
+func (s *Shipper) freeBatch(b *Batch) {
+	select {
+	case s.batches <- b:
+	default:
+	}
+}
+
 // ack removes a batch's messages from the buffer.
 func (s *Shipper) ack(p *pendingBatch) {
 	for _, m := range p.msgs {
@@ -279,7 +303,8 @@ func (s *Shipper) add(cur *pendingBatch, m buffer.Msg, records *pb.Batch, event 
 		cur.msgs = append(cur.msgs, m)
 		return nil
 	}
-	next := &pendingBatch{batch: &Batch{buf: append([]byte(nil), b.buf[markBytes:]...)}, msgs: []buffer.Msg{m}}
+	next := &pendingBatch{batch: s.newBatch(), msgs: []buffer.Msg{m}}
+	next.batch.buf = append(next.batch.buf, b.buf[markBytes:]...)
 	for _, e := range b.ends[mark:] {
 		next.batch.ends = append(next.batch.ends, e-markBytes)
 	}
@@ -470,7 +495,6 @@ func (s *Shipper) resume(w *sender) {
 	s.status.Resume()
 	s.log.Info("the intake accepts the key again: shipping resumed")
 }
-
 
 // sleep waits d, or less if ctx ends first (false).
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -89,7 +89,7 @@ func (r *rig) start(t *testing.T, cfg ship.Config, m *ship.Metrics) (*ship.Shipp
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ship.New(cfg, cons, format.IANA{}, tr, r.buf, m, quiet)
+	s := ship.New(cfg, cons, format.IANA{AsString: true}, tr, r.buf, m, quiet)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	var once sync.Once

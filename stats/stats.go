@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/flowgate/flowgate/buffer"
 	pb "github.com/flowgate/flowgate/proto"
@@ -114,7 +113,7 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 		batch.Logs[i] = &pb.Log{TimeReceivedNs: uint64(now.UnixNano()), Format: pb.LogFormat_RFC5424, Pri: pri,
 			TimestampNs: now.UnixNano(), Hostname: r.host, AppName: []byte(appName), Msg: e}
 	}
-	data, err := proto.Marshal(batch)
+	data, err := batch.MarshalVT()
 	if err != nil {
 		return fmt.Errorf("encoding stats: %w", err)
 	}

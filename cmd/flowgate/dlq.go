@@ -54,6 +54,12 @@ func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, 
 	enc.SetEscapeHTML(false)
 	return buf.DeadLetters(ctx, intake, func(dl buffer.DeadLetter) error {
 		event := dl.Event
+		// The https output sets events aside as the JSON strings it
+		// sends: print what they hold.
+		var inner string
+		if len(event) > 0 && event[0] == '"' && json.Unmarshal(event, &inner) == nil {
+			event = []byte(inner)
+		}
 		if key := keys[dl.Intake]; key != "" {
 			event = bytes.ReplaceAll(event, []byte(key), []byte(config.MaskKey(key)))
 		}

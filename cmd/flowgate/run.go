@@ -296,9 +296,11 @@ func (a *appliance) syslogIntake(in config.Intake) (*collect.SyslogIntake, error
 func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder, error) {
 	in := it.cfg
 	o := in.Output
-	var enc ship.Encoder = format.IANA{}
+	// /jsons carries each event as a JSON string: written so at once.
+	events := format.IANA{AsString: o.Transport == config.TransportHTTPS}
+	var enc ship.Encoder = events
 	if in.Format == config.FormatGoFlow2 {
-		enc = format.GoFlow2{}
+		enc = format.GoFlow2{IANA: events}
 	}
 	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
 		enc = format.Syslog{Key: in.IntakeKey, Events: enc}
@@ -345,7 +347,7 @@ func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder,
 	it.transport = id
 	t := st.t
 	if in.Debug {
-		t = ship.Printing(t, a.stdout, in.IntakeKey, config.MaskKey(in.IntakeKey))
+		t = ship.Printing(t, a.stdout, in.IntakeKey, config.MaskKey(in.IntakeKey), events.AsString)
 	}
 	return t, enc, nil
 }

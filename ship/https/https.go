@@ -1,7 +1,9 @@
 // Package https ships batches to the intake's HTTPS endpoint: POST
 // <base>/jsons, a gzip-compressed JSON array of strings (one string an
 // event), the intake key in X-SEKOIAIO-INTAKE-KEY. It only sends and
-// reports the answer; ship decides about retries.
+// reports the answer; ship decides about retries. Events come already
+// written as JSON strings (the encoders' AsString form): the transport
+// only joins them.
 package https
 
 import (
@@ -12,12 +14,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/ship"
 )
 
@@ -49,7 +49,9 @@ type Config struct {
 type Transport struct {
 	cfg    Config
 	client *http.Client
-	bufs   sync.Pool
+	// bufs are request buffers done with, kept: they grow to megabytes.
+	// (A sync.Pool would drop them at every GC.)
+	bufs chan *buffers
 }
 
 // New returns a transport; it opens connections as batches come.
@@ -67,7 +69,7 @@ func New(cfg Config) (*Transport, error) {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	return &Transport{cfg: cfg, client: &http.Client{Transport: tr, Timeout: requestTimeout}}, nil
+	return &Transport{cfg: cfg, client: &http.Client{Transport: tr, Timeout: requestTimeout}, bufs: make(chan *buffers, max(cfg.Conns, 1)+1)}, nil
 }
 
 // buffers are one request's body being built and compressed.
@@ -78,18 +80,27 @@ type buffers struct {
 }
 
 func (t *Transport) getBuffers() *buffers {
-	if b, ok := t.bufs.Get().(*buffers); ok {
+	select {
+	case b := <-t.bufs:
 		return b
+	default:
+		gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return &buffers{gz: gz}
 	}
-	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return &buffers{gz: gz}
 }
 
-// Send posts the batch; a batch whose compressed body would pass
-// MaxRequestBytes goes in halves.
+func (t *Transport) putBuffers(b *buffers) {
+	select {
+	case t.bufs <- b:
+	default:
+	}
+}
+
+// Send posts the batch, whose events are JSON strings; a batch whose
+// compressed body would pass MaxRequestBytes goes in halves.
 func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	bufs := t.getBuffers()
-	defer t.bufs.Put(bufs)
+	defer t.putBuffers(bufs)
 	if err := bufs.encode(b); err != nil {
 		return err
 	}
@@ -103,14 +114,14 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	return t.post(ctx, bufs.body.Bytes())
 }
 
-// encode frames the events as a JSON array of strings and compresses it.
+// encode frames the events (JSON strings) as a JSON array and compresses it.
 func (bufs *buffers) encode(b *ship.Batch) error {
 	framed := append(bufs.framed[:0], '[')
 	for i := range b.Len() {
 		if i > 0 {
 			framed = append(framed, ',')
 		}
-		framed = format.AppendBytes(framed, b.Event(i))
+		framed = append(framed, b.Event(i)...)
 	}
 	bufs.framed = append(framed, ']')
 	bufs.body.Reset()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/ship"
 )
@@ -24,7 +25,7 @@ func TestSendPostsWhatTheIntakeReads(t *testing.T) {
 	events := []string{`{"a":1}`, "line with \"quotes\" and \\ and\nnewline", "ünïcode ✓"}
 	var raw [][]byte
 	for _, e := range events {
-		raw = append(raw, []byte(e))
+		raw = append(raw, format.AppendString(nil, e))
 	}
 	if err := tr.Send(context.Background(), ship.NewBatch(raw...)); err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestAnUnknownCertificateIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tr.Send(context.Background(), ship.NewBatch([]byte("x")))
+	err = tr.Send(context.Background(), ship.NewBatch([]byte(`"x"`)))
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("sent to an intake with an unknown certificate: %v", err)
 	}
@@ -65,7 +66,7 @@ func TestRefusalsCarryStatusAndRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tr.Send(context.Background(), ship.NewBatch([]byte("x")))
+	err = tr.Send(context.Background(), ship.NewBatch([]byte(`"x"`)))
 	var se *ship.Error
 	if !errors.As(err, &se) || se.Status != 429 || se.RetryAfter != 7*time.Second {
 		t.Fatalf("error %#v", err)
@@ -83,7 +84,7 @@ func TestLargeBatchesAreSplitUnderTheRequestLimit(t *testing.T) {
 	for range 96 {
 		raw := make([]byte, 128<<10)
 		_, _ = rand.Read(raw)
-		events = append(events, []byte(hex.EncodeToString(raw)))
+		events = append(events, format.AppendString(nil, hex.EncodeToString(raw)))
 	}
 	if err := tr.Send(context.Background(), ship.NewBatch(events...)); err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestLargeBatchesAreSplitUnderTheRequestLimit(t *testing.T) {
 		t.Fatalf("%d events arrived, sent %d", len(got), len(events))
 	}
 	for i := range got {
-		if got[i].Event != string(events[i]) {
+		if `"`+got[i].Event+`"` != string(events[i]) {
 			t.Fatalf("event %d differs", i)
 		}
 	}
