@@ -25,7 +25,7 @@ const (
 	sflowAgent    = "192.0.2.200"
 	sflowSubAgent = 3
 	sflowRate     = 4
-	sflowReplays  = 20
+	sflowReplays  = 30 // counters go out every 20 s at most, while packets flow
 	goflow2Key    = "E2eGoflow2IntakeKey0123456789abc"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowgate/flowgate/internal/apptest"
 )
 
 var (
@@ -70,14 +71,9 @@ func NewNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
 	bin := natsServer(t)
 	dir := t.TempDir()
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
+	// Ports never handed out twice: a route port taken by another server
+	// keeps the cluster from forming.
+	port := func() int { return apptest.FreePort(t, "tcp") }
 	routes := make([]int, n)
 	var routeURLs []string
 	for i := range routes {
