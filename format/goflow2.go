@@ -82,17 +82,11 @@ func appendGoFlow2(dst []byte, f *pb.Flow, asString bool) []byte {
 	return o.end()
 }
 
-// goflow2Type is the name goflow2 gives an export protocol.
+// goflow2Type is the name goflow2 gives an export protocol: ours, but for
+// the unknown one.
 func goflow2Type(t pb.FlowType) string {
-	switch t {
-	case pb.FlowType_NETFLOW_V5:
-		return "NETFLOW_V5"
-	case pb.FlowType_NETFLOW_V9:
-		return "NETFLOW_V9"
-	case pb.FlowType_IPFIX:
-		return "IPFIX"
-	case pb.FlowType_SFLOW_5:
-		return "SFLOW_5"
+	if n := flowTypeName(t); n != "UNKNOWN" {
+		return n
 	}
 	return "FLOWUNKNOWN"
 }

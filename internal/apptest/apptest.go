@@ -106,26 +106,27 @@ type Proc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	HTTP   string // host:port of the monitoring listener
-	Stdout *syncBuffer
-	Stderr *syncBuffer
+	Stdout *SyncBuffer
+	Stderr *SyncBuffer
 	done   chan struct{}
 	err    error
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a writer and readers: the output
+// of a program under test.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
 // String returns what was written so far.
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -148,7 +149,7 @@ func StartUnready(t testing.TB, configPath, httpAddr string, env ...string) *Pro
 	cmd.Env = append(os.Environ(), env...)
 	// A test binary that dies (a timeout panic) takes flowgate with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &Proc{t: t, cmd: cmd, HTTP: httpAddr, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{t: t, cmd: cmd, HTTP: httpAddr, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

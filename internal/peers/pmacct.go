@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowgate/flowgate/internal/apptest"
 )
 
 // Pmacctd runs pmacctd over the capture file at pcap with the given
@@ -38,7 +40,7 @@ func Pmacctd(t testing.TB, pcap string, keys map[string]string, timeout time.Dur
 		t.Fatal(err)
 	}
 	cmd := exec.Command("pmacctd", "-f", path)
-	var log syncBuffer
+	var log apptest.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	// pmacctd forks a process per plugin: a group of their own lets a
 	// timeout end them all.
