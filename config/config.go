@@ -180,6 +180,10 @@ type Output struct {
 	KeyFile  string `yaml:"key_file"`
 	// Path is where transport file writes, one event a line; "-" is stdout.
 	Path string `yaml:"path"`
+	// ResendWindow, for transport syslog, is how far back the batches
+	// accepted are sent again on each new connection, for those a receiver
+	// took and lost; 0 sends none again. Unset is the transport's default.
+	ResendWindow *time.Duration `yaml:"resend_window"`
 }
 
 // Buffer bounds the durable buffer and what is held in memory.
@@ -693,6 +697,11 @@ func validateOutput(o *Output) []error {
 		if _, err := os.Stat(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("output.%s: %w", f.key, err))
 		}
+	}
+	if w := o.ResendWindow; w != nil && o.Transport != TransportSyslog {
+		errs = append(errs, errors.New("output.resend_window applies to transport syslog"))
+	} else if w != nil && *w < 0 {
+		errs = append(errs, fmt.Errorf("output.resend_window %s is negative (0s sends nothing again)", *w))
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		errs = append(errs, errors.New("output.cert_file and output.key_file go together"))

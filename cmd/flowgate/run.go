@@ -305,7 +305,11 @@ func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder,
 	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
 		enc = format.Syslog{Key: in.IntakeKey, Events: enc}
 	}
-	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, in.IntakeKey}, "\x00")
+	resendWindow := syslog.DefaultResendWindow
+	if o.ResendWindow != nil {
+		resendWindow = *o.ResendWindow
+	}
+	id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, in.IntakeKey, resendWindow.String()}, "\x00")
 	if o.Transport == config.TransportFile {
 		id = o.Transport + "\x00" + o.Path
 	}
@@ -323,6 +327,8 @@ func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder,
 		case config.TransportSyslog:
 			sc := syslog.DefaultConfig(o.Endpoint, o.CAFile)
 			sc.CertFile, sc.KeyFile = o.CertFile, o.KeyFile
+			sc.ResendWindow = resendWindow
+			sc.Log = a.log.With("key", config.MaskKey(in.IntakeKey))
 			t, err = syslog.New(sc)
 		case config.TransportRELP:
 			rc := relp.DefaultConfig(o.Endpoint, o.CAFile)

@@ -8,9 +8,10 @@
 // has passed its end). A batch written into a connection that then dies is
 // therefore never taken for delivered. What TCP cannot see, a receiver that
 // dies with acknowledged data still unread, is covered by a window: the
-// batches accepted over the last ResendAge (at most ResendBytes of them)
+// batches accepted over the last ResendWindow (at most ResendBytes of them)
 // are sent again, first thing, on every new connection. After a failure
-// the receiver may see those events twice; it never misses one.
+// the receiver may see those events twice; it never misses one. A window of
+// 0 trades that cover for no duplicates.
 package syslog
 
 import (
@@ -18,6 +19,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -42,21 +44,28 @@ type Config struct {
 	DialTimeout time.Duration
 	// AckTimeout bounds the wait for a batch to be written and acknowledged.
 	AckTimeout time.Duration
-	// ResendAge and ResendBytes bound the window of accepted batches sent
-	// again on a new connection.
-	ResendAge   time.Duration
-	ResendBytes int
+	// ResendWindow is how far back the accepted batches sent again on a
+	// new connection go (0: none are), and ResendBytes how much of them.
+	ResendWindow time.Duration
+	ResendBytes  int
+	// Log gets a line for each resend.
+	Log *slog.Logger
 }
+
+// DefaultResendWindow covers what a receiver may hold unwritten when it
+// dies: events TCP acknowledged, in its socket and its memory queue.
+const DefaultResendWindow = time.Minute
 
 // DefaultConfig is the configuration for a receiver at addr.
 func DefaultConfig(addr, caFile string) Config {
 	return Config{
-		Addr:        addr,
-		CAFile:      caFile,
-		DialTimeout: 10 * time.Second,
-		AckTimeout:  30 * time.Second,
-		ResendAge:   time.Minute,
-		ResendBytes: 4 << 20,
+		Addr:         addr,
+		CAFile:       caFile,
+		DialTimeout:  10 * time.Second,
+		AckTimeout:   30 * time.Second,
+		ResendWindow: DefaultResendWindow,
+		ResendBytes:  4 << 20,
+		Log:          slog.Default(),
 	}
 }
 
@@ -77,6 +86,7 @@ type Transport struct {
 // accepted is a batch's frames kept for resending.
 type accepted struct {
 	frames []byte
+	events int
 	at     time.Time
 }
 
@@ -118,7 +128,7 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 		return err
 	}
 	t.mu.Lock()
-	t.remember(frames)
+	t.remember(frames, b.Len())
 	t.mu.Unlock()
 	return nil
 }
@@ -150,7 +160,18 @@ func (t *Transport) connect(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	t.conn = c
-	t.forget(time.Now())
+	now := time.Now()
+	t.forget(now)
+	if len(t.recent) == 0 {
+		return c, nil
+	}
+	events := 0
+	for _, a := range t.recent {
+		events += a.events
+	}
+	t.cfg.Log.Info("syslog: new connection; sending again the batches accepted within the resend window, which the receiver may have lost",
+		"endpoint", t.cfg.Addr, "events", events, "bytes", t.recentBytes, "batches", len(t.recent),
+		"since", now.Sub(t.recent[0].at).Round(time.Millisecond), "resend_window", t.cfg.ResendWindow)
 	for _, a := range t.recent {
 		if err := c.write(a.frames, t.cfg.AckTimeout); err != nil {
 			return c, err
@@ -171,8 +192,11 @@ func (t *Transport) drop(c *conn, err error) {
 }
 
 // remember keeps an accepted batch for resending. Called with mu held.
-func (t *Transport) remember(frames []byte) {
-	t.recent = append(t.recent, accepted{frames: frames, at: time.Now()})
+func (t *Transport) remember(frames []byte, events int) {
+	if t.cfg.ResendWindow <= 0 {
+		return
+	}
+	t.recent = append(t.recent, accepted{frames: frames, events: events, at: time.Now()})
 	t.recentBytes += len(frames)
 	t.forget(time.Now())
 }
@@ -181,7 +205,7 @@ func (t *Transport) remember(frames []byte) {
 // newest batch always stays). Called with mu held.
 func (t *Transport) forget(now time.Time) {
 	n := 0
-	for n < len(t.recent) && (now.Sub(t.recent[n].at) > t.cfg.ResendAge || (t.recentBytes > t.cfg.ResendBytes && n < len(t.recent)-1)) {
+	for n < len(t.recent) && (now.Sub(t.recent[n].at) > t.cfg.ResendWindow || (t.recentBytes > t.cfg.ResendBytes && n < len(t.recent)-1)) {
 		t.recentBytes -= len(t.recent[n].frames)
 		t.recent[n] = accepted{}
 		n++

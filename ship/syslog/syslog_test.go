@@ -3,6 +3,8 @@ package syslog
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,11 +48,15 @@ func counts(t *testing.T, got []peers.Received, n int) int {
 	return dup
 }
 
-func setup(t *testing.T) (*peers.Rsyslog, *Transport) {
+// setup starts rsyslogd and a transport to it, its configuration the
+// default changed by edit.
+func setup(t *testing.T, edit func(*Config)) (*peers.Rsyslog, *Transport) {
 	certs := peers.NewCerts(t)
 	port := apptest.FreePort(t, "tcp")
 	rcv := peers.RsyslogReceiver(t, certs, port, apptest.FreePort(t, "tcp"))
-	tr, err := New(DefaultConfig(fmt.Sprintf("localhost:%d", port), certs.CA))
+	cfg := DefaultConfig(fmt.Sprintf("localhost:%d", port), certs.CA)
+	edit(&cfg)
+	tr, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +65,7 @@ func setup(t *testing.T) (*peers.Rsyslog, *Transport) {
 }
 
 func TestSyslogTLSToRsyslog(t *testing.T) {
-	rcv, tr := setup(t)
+	rcv, tr := setup(t, func(*Config) {})
 	const batches, per = 5, 200
 	for i := range batches {
 		if err := tr.Send(context.Background(), batch(i*per, per)); err != nil {
@@ -75,7 +81,7 @@ func TestSyslogTLSToRsyslog(t *testing.T) {
 // batches (acknowledged by its TCP, maybe not yet written down), restarts
 // it, and checks that nothing accepted is missing once sending goes on.
 func TestSyslogTLSReceiverCrash(t *testing.T) {
-	rcv, tr := setup(t)
+	rcv, tr := setup(t, func(*Config) {})
 	const per = 200
 	next := 0
 	send := func() error {
@@ -102,5 +108,84 @@ func TestSyslogTLSReceiverCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	counts(t, rcv.WaitMessages(t, next*per, 30*time.Second), next*per)
+	counts(t, waitEvents(t, rcv, next*per), next*per)
+}
+
+// waitEvents waits until events 0..n-1 all arrived (counting a message
+// twice does not do: resent ones arrive first), and returns what did.
+func waitEvents(t *testing.T, rcv *peers.Rsyslog, n int) []peers.Received {
+	t.Helper()
+	var got []peers.Received
+	all := func() bool {
+		got = rcv.Messages()
+		seen := map[string]bool{}
+		for _, m := range got {
+			seen[m.Msg] = true
+		}
+		for i := range n {
+			if !seen[fmt.Sprintf("event %d\nsecond line", i)] {
+				return false
+			}
+		}
+		return true
+	}
+	apptest.Eventually(30*time.Second, all)
+	return got
+}
+
+// TestResendWindowAfterGracefulRestart measures what the window costs: once
+// rsyslogd wrote down all it got and was restarted gracefully, it receives
+// again every event accepted within the window, or within its size bound
+// (the log line says how many); with a window of 0, none.
+func TestResendWindowAfterGracefulRestart(t *testing.T) {
+	const batches, per = 3, 200
+	for _, tc := range []struct {
+		name   string
+		edit   func(*Config)
+		resent int // batches sent again
+	}{
+		{"default window", func(*Config) {}, batches},
+		// Room for the last two batches (and less than one more): their
+		// events' numbers are the longest.
+		{"size bound", func(c *Config) { c.ResendBytes = 2*len(AppendFrames(nil, batch((batches-1)*per, per))) + 100 }, 2},
+		{"off", func(c *Config) { c.ResendWindow = 0 }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log apptest.SyncBuffer
+			rcv, tr := setup(t, func(c *Config) {
+				tc.edit(c)
+				c.Log = slog.New(slog.NewTextHandler(&log, nil))
+			})
+			for i := range batches {
+				if err := tr.Send(context.Background(), batch(i*per, per)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rcv.WaitMessages(t, batches*per, 30*time.Second)
+			rcv.Stop()
+			rcv.Start()
+			// As ship does, a batch that fails is sent again.
+			if !apptest.Eventually(30*time.Second, func() bool {
+				return tr.Send(context.Background(), batch(batches*per, per)) == nil
+			}) {
+				t.Fatal("no batch accepted after the receiver restarted")
+			}
+			n := (batches + 1) * per
+			want := n + tc.resent*per
+			got := rcv.WaitMessages(t, want, 30*time.Second)
+			if dup := counts(t, got, n); dup != tc.resent*per || len(got) != want {
+				t.Errorf("%d messages, %d events twice; want %d, %d twice", len(got), dup, want, tc.resent*per)
+			}
+			line := fmt.Sprintf("events=%d ", tc.resent*per)
+			if tc.resent == 0 {
+				line = "sending again"
+				if strings.Contains(log.String(), line) {
+					t.Errorf("log says it resends with the window off:\n%s", log.String())
+				}
+			} else if !strings.Contains(log.String(), line) || !strings.Contains(log.String(), "sending again") {
+				t.Errorf("log lacks %q:\n%s", line, log.String())
+			}
+			t.Logf("%s: %d events accepted before the restart, %d received twice", tc.name, batches*per, tc.resent*per)
+		})
+	}
 }
