@@ -55,7 +55,7 @@ func TestBadFilesExitOneNamingTheProblem(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"intakes:\n  - {name: A, protocol: netflow, port: 2055}\n", `line 2: intake "A": intake_key is missing`},
 		{"intakes:\n  - {name: A, protocol: gopher, port: 70, intake_key: " + cliKey + "}\n", `unknown protocol "gopher"`},
-		{"intakes:\n  - {name: A, protocol: netflow, port: 2055, intake_key: " + cliKey + ", colour: red}\n", "field colour not found"},
+		{"intakes:\n  - {name: A, protocol: netflow, port: 2055, intake_key: " + cliKey + ", colour: red}\n", `line 2: unknown key "colour" in intake "A"`},
 	} {
 		path := writeConfig(t, tc.file)
 		for _, cmd := range []string{"check", "run"} {
