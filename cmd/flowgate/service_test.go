@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/peers"
 )
 
 // offlineConfig writes a netflow configuration that ships to a file, with
@@ -147,13 +148,9 @@ func TestSystemdNotify(t *testing.T) {
 func TestShippedConfigurations(t *testing.T) {
 	root := filepath.Join("..", "..")
 	// The compose example's TLS intake reads its files from /certs, where
-	// compose mounts ./certs: here a folder of the test stands for it.
-	certs := t.TempDir()
-	for _, f := range []string{"server.key", "server.crt", "ca.crt"} {
-		if err := os.WriteFile(filepath.Join(certs, f), []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// compose mounts ./certs: here a folder of the test stands for it
+	// (check reads them).
+	certs := peers.NewCerts(t).Dir
 	// The examples hold placeholders that check refuses (config's tests
 	// see to that): here they are filled in, as a user does.
 	filled := func(path, extra string) string {
