@@ -57,29 +57,33 @@ func describeOutput(o *config.Output) string {
 // would. It prints what went well and returns what would stop the start.
 func checkStart(c *config.Config, stdout io.Writer) error {
 	var errs []error
-	bound := 0
+	bound, tlsFiles := 0, 0
 	outputsRead := map[string]bool{}
 	for _, in := range c.Intakes {
-		if in.Stats {
-			continue
-		}
-		network := "udp"
-		if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS {
-			network = "tcp"
-		}
 		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
-		note, err := tryPort(network, in.Port)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-		case note != "":
-			fmt.Fprintf(stdout, "%s: %s\n", where, note)
-		default:
-			bound++
+		if !in.Stats {
+			network := "udp"
+			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS {
+				network = "tcp"
+			}
+			note, err := tryPort(network, in.Port)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			case note != "":
+				fmt.Fprintf(stdout, "%s: %s\n", where, note)
+			default:
+				bound++
+			}
 		}
 		if in.Protocol == config.ProtocolTLS {
-			if _, err := collect.ServerTLS(in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire); err != nil {
+			require := in.TLSClientAuth == config.ClientAuthRequire
+			if _, err := collect.ServerTLS(in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, require); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
+			tlsFiles += 2
+			if require {
+				tlsFiles++
 			}
 		}
 		// An output's files are read once, and said with the first
@@ -95,17 +99,19 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 			if _, err := ship.ClientTLS(o.CAFile, "", ""); err != nil {
 				errs = append(errs, fmt.Errorf("%s: output: %w", where, err))
 			}
+			tlsFiles++
 		}
 		if o.CertFile != "" {
 			if _, err := ship.ClientTLS("", o.CertFile, o.KeyFile); err != nil {
 				errs = append(errs, fmt.Errorf("%s: output: cert_file %s and key_file %s: %w", where, o.CertFile, o.KeyFile, err))
 			}
+			tlsFiles += 2
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: %w", c.Source, errors.Join(errs...))
 	}
-	fmt.Fprintf(stdout, "ports: %d free, bound and released; TLS files read\n", bound)
+	fmt.Fprintf(stdout, "ports: %d free (bound and released); TLS files: %d read\n", bound, tlsFiles)
 	return nil
 }
 

@@ -48,7 +48,7 @@ func TestCheckPrintsIntakesWithKeysMasked(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"2 intakes", "Firewall", "tcp", strconv.Itoa(tcpPort), "Routers", "netflow", strconv.Itoa(udpPort), config.MaskKey(cliKey), "https https://intake.sekoia.io/jsons",
-		"ports: 2 free, bound and released; TLS files read"} {
+		"ports: 2 free (bound and released); TLS files: 0 read"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
@@ -223,7 +223,7 @@ func TestCheckReadsTLSFiles(t *testing.T) {
 certs_dir: %s
 %s`, port, cliKey, certs.Dir, extra))
 	}
-	if code, out, errOut := runCLI("check", "--config", file("")); code != 0 || !strings.Contains(out, "TLS files read") {
+	if code, out, errOut := runCLI("check", "--config", file("")); code != 0 || !strings.Contains(out, "ports: 1 free (bound and released); TLS files: 3 read") {
 		t.Fatalf("good files: exit %d: %s%s", code, out, errOut)
 	}
 	// The key and the certificate swapped, as happens.
