@@ -78,7 +78,7 @@ func TestBadFilesExitOneNamingTheProblem(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	if code, _, errOut := runCLI(); code != 2 || !strings.Contains(errOut, "Usage") {
+	if code, _, errOut := runCLI(); code != 2 || !strings.Contains(errOut, "Usage: flowgate COMMAND [flags]") {
 		t.Errorf("no arguments: exit %d %q", code, errOut)
 	}
 	if code, _, errOut := runCLI("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
@@ -89,6 +89,75 @@ func TestUsage(t *testing.T) {
 	}
 	if code, out, _ := runCLI("check"); code != 0 || !strings.Contains(out, "embedded default") {
 		t.Errorf("check without --config: exit %d %q", code, out)
+	}
+}
+
+// runBinary runs the real flowgate with args and returns its exit code,
+// stdout and stderr.
+func runBinary(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runBinaryAs(t, apptest.Binary(t), nil, args...)
+}
+
+// runBinaryAs runs binary with attr (another user, say).
+func runBinaryAs(t *testing.T, binary string, attr *syscall.SysProcAttr, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.SysProcAttr = &stdout, &stderr, attr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// Each command's help, however asked for, exits 0 and shows its flags,
+// the environment it reads and an example.
+func TestHelpOfEachCommand(t *testing.T) {
+	configEnv := []string{"REGION  ", "ENDPOINT  ", "DISK_SPACE  ", "MEMORY_MESSAGES  ", "RELP_OUTPUT  "}
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"help", "run"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  ", "SIGHUP", "Example:\n  REGION=FRA2 DISK_SPACE=180g flowgate run --config "}, configEnv...), nil},
+		{[]string{"run", "--help"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  "}, configEnv...), nil},
+		{[]string{"check", "-h"}, append([]string{"Usage: flowgate check [--config FILE] [--probe]", "  --probe  ", "Example:\n  flowgate check --config"}, configEnv...), []string{"GOMEMLIMIT"}},
+		{[]string{"healthcheck", "--help"}, append([]string{"Usage: flowgate healthcheck [--config FILE]", "Example:\n  flowgate healthcheck"}, configEnv...), nil},
+		{[]string{"dlq", "--help"}, []string{"Usage: flowgate dlq list|resend", "  --intake NAME  ", "  --progress N  ", "(default 10000)", "Example:\n  flowgate dlq resend"}, nil},
+		{[]string{"dlq", "resend", "--help"}, []string{"Usage: flowgate dlq list|resend", "  --progress N  "}, nil},
+		{[]string{"version", "--help"}, []string{"Usage: flowgate version\n", "Example:\n  flowgate version\n"}, []string{"Flags:", "Environment:"}},
+		{[]string{"help"}, []string{"Usage: flowgate COMMAND [flags]", "  run  ", "  check  ", "  healthcheck  ", "  dlq  ", "  version  ", "  help COMMAND  "}, nil},
+	} {
+		code, out, errOut := runBinary(t, tc.args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("flowgate %s: exit %d, stderr %q", strings.Join(tc.args, " "), code, errOut)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("flowgate %s lacks %q:\n%s", strings.Join(tc.args, " "), want, out)
+			}
+		}
+		for _, not := range tc.not {
+			if strings.Contains(out, not) {
+				t.Errorf("flowgate %s shows %q:\n%s", strings.Join(tc.args, " "), not, out)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "nope"}, `flowgate help: unknown command "nope"`},
+		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus\nusage: flowgate run [--config FILE] (flowgate help run says more)\n"},
+		{[]string{"dlq", "frob"}, "usage: flowgate dlq list|resend"},
+		{[]string{"dlq", "resend", "--progress", "0"}, "--progress 0: expected a number of events above 0"},
+		{[]string{"check", "extra"}, `flowgate check: unexpected argument "extra"`},
+	} {
+		if code, out, errOut := runBinary(t, tc.args...); code != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("flowgate %s: exit %d, stdout %q, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
 	}
 }
 
@@ -135,21 +204,6 @@ http: {listen: "127.0.0.1:%d"}
 	}
 }
 
-// checkBinary runs `flowgate check` on the real binary, so that the
-// process holding a port is another one (this test's).
-func checkBinary(t *testing.T, binary, path string, attr *syscall.SysProcAttr) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(binary, "check", "--config", path)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.SysProcAttr = &stdout, &stderr, attr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatal(err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-}
-
 // `check` binds each port as run would, and names the process holding a
 // port in use, with the intake and its line.
 func TestCheckNamesWhoHoldsAPort(t *testing.T) {
@@ -170,7 +224,7 @@ func TestCheckNamesWhoHoldsAPort(t *testing.T) {
   - {name: Switches, protocol: udp, port: %d, intake_key: %s}
   - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
 `, tcpPort, cliKey, free, cliKey, udpPort, cliKey))
-	code, _, errOut := checkBinary(t, apptest.Binary(t), path, nil)
+	code, _, errOut := runBinary(t, "check", "--config", path)
 	holder := fmt.Sprintf("by %s (pid %d)", filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))], os.Getpid())
 	want := fmt.Sprintf("flowgate: %s: line 2: intake \"Firewall\": TCP port %d is in use %s\nline 4: intake \"Routers\": UDP port %d is in use %s\n",
 		path, tcpPort, holder, udpPort, holder)
@@ -206,7 +260,7 @@ func TestCheckNamesWhoHoldsAPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	code, _, errOut = checkBinary(t, filepath.Join(dir, "flowgate"), filepath.Join(dir, "intakes.yaml"), nobody)
+	code, _, errOut = runBinaryAs(t, filepath.Join(dir, "flowgate"), nobody, "check", "--config", filepath.Join(dir, "intakes.yaml"))
 	if code != 1 || !strings.Contains(errOut, fmt.Sprintf(`line 2: intake "Firewall": TCP port %d is in use, by a process this user may not see (run check as root to know which)`, tcpPort)) {
 		t.Fatalf("as nobody: exit %d, stderr:\n%s", code, errOut)
 	}
@@ -262,7 +316,7 @@ func copyFile(t *testing.T, from, to string) {
 func TestCheckBesideTheRunningAppliance(t *testing.T) {
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\n", port, cliKey))
-	code, out, errOut := checkBinary(t, apptest.Binary(t), a.path, nil)
+	code, out, errOut := runBinary(t, "check", "--config", a.path)
 	note := regexp.MustCompile(fmt.Sprintf(`line 2: intake "Routers": UDP port %d is held by flowgate \(pid \d+\): the running appliance, which a reload keeps listening\n`, port))
 	if code != 0 || !note.MatchString(out) {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
