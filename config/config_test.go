@@ -388,3 +388,22 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the file holds, Parse answers with a configuration or an
+// error that names the file, and never panics.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{oldForwarderFile, sekoiaExample, "", "intakes: [\n", "intakes:\n  -\n", "intakes: [a, b]\n",
+		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n"} {
+		f.Add(seed)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, file string) {
+		c, err := Parse([]byte(file), "intakes.yaml", dir, env())
+		if (c == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", c, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "intakes.yaml: ") {
+			t.Fatalf("error %q does not name the file", err)
+		}
+	})
+}

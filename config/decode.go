@@ -40,7 +40,7 @@ func decode(data []byte, c *Config) error {
 	if doc.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: expected keys and values (intakes: and its list), not %s", doc.Line, describe(doc))
 	}
-	k := keyChecker{places: map[yaml.Mark]valuePlace{}}
+	k := keyChecker{places: map[yaml.Mark]valuePlace{}, left: maxValues}
 	k.walk(doc, reflect.TypeFor[Config](), "")
 	if len(k.errs) > 0 {
 		return errors.Join(k.errs...)
@@ -48,11 +48,18 @@ func decode(data []byte, c *Config) error {
 	if err := doc.Decode(c); err != nil {
 		return k.typeErrors(err)
 	}
+	// Each item decoded into one element; the bounds hold against what
+	// the decoder may have made of an odd item all the same.
 	for i, item := range sequenceItems(doc, "intakes") {
+		if i >= len(c.Intakes) {
+			break
+		}
 		in := &c.Intakes[i]
 		in.Line = item.Line
 		for j, e := range sequenceItems(item, "exporters") {
-			in.Exporters[j].Line = e.Line
+			if j < len(in.Exporters) {
+				in.Exporters[j].Line = e.Line
+			}
 		}
 	}
 	return nil
@@ -133,7 +140,13 @@ type keyChecker struct {
 	// places says, by the position of each value, what it is for: a type
 	// error of the decoder is said with it.
 	places map[yaml.Mark]valuePlace
+	// left bounds the values walked: aliases of aliases can name far more
+	// values than the file holds.
+	left int
 }
+
+// maxValues is more values than any real configuration has.
+const maxValues = 1 << 20
 
 // valuePlace is a value's key and where that key is.
 type valuePlace struct {
@@ -184,6 +197,12 @@ func (k *keyChecker) walk(node *yaml.Node, t reflect.Type, where string) {
 // value records where the value of key is, and walks into it when its
 // type has keys of its own.
 func (k *keyChecker) value(node *yaml.Node, t reflect.Type, key, where string) {
+	if k.left--; k.left < 0 {
+		if k.left == -1 {
+			k.errs = append(k.errs, fmt.Errorf("line %d: more than %d values once aliases are expanded", node.Line, maxValues))
+		}
+		return
+	}
 	k.places[mark(node)] = valuePlace{where, key, t, node}
 	node = deref(node)
 	for t.Kind() == reflect.Pointer {
