@@ -273,9 +273,9 @@ func TestEmbeddedDefaultRunsOffline(t *testing.T) {
 // under where the parser stopped.
 func TestSyntaxErrorsAtTheirLine(t *testing.T) {
 	for _, tc := range []struct{ name, file, want string }{
-		{"indented too little", "intakes:\n  - name: Firewall\n    protocol: tcp\n    port: 20516\n   intake_key: x\n",
+		{"indented too little", "intakes:\n  - name: Firewall\n    protocol: tcp\n    port: 20516\n   intake_key: bf0JgFm8uVvBcgzmsw0CIfIblRuBLQ1w\n",
 			"intakes.yaml: line 5: did not find expected '-' indicator (while parsing a block collection started at line 2); check this line's indentation against the lines above it\n" +
-				"  5 |    intake_key: x\n" +
+				"  5 |    intake_key: bf0J**************************1w\n" +
 				"    |    ^"},
 		{"tab", "intakes:\n  - name: A\n\tprotocol: tcp\n",
 			"intakes.yaml: line 3: found a tab character that violates indentation (while scanning a plain scalar started at line 2)\n" +
@@ -285,6 +285,10 @@ func TestSyntaxErrorsAtTheirLine(t *testing.T) {
 			"intakes.yaml: line 2: mapping values are not allowed in this context; a value holding \": \" needs quotes\n" +
 				"  2 |   - name: a: b\n" +
 				"    |            ^"},
+		{"key on the line", "intakes:\n  - {name: A, intake_key: ABCDEFGH12345678, port: [1}\n",
+			"intakes.yaml: line 2: did not find expected ',' or ']'\n" +
+				"  2 |   - {name: A, intake_key: ABCD**********78, port: [1}\n" +
+				"    |                                                     ^"},
 		{"unclosed quote", "intakes:\n  - name: \"Fire\n    port: 1\n",
 			"intakes.yaml: line 4: found unexpected end of stream (while scanning a quoted scalar started at line 2)\n" +
 				"  2 |   - name: \"Fire\n" +

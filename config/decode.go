@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -119,6 +120,12 @@ func caret(data []byte, mark yaml.Mark) string {
 	if !utf8.ValidString(line) {
 		return ""
 	}
+	// Never a key in full, even on a broken line; masked in place keeps
+	// the column of what follows.
+	line = keyOnLine.ReplaceAllStringFunc(line, func(m string) string {
+		sub := keyOnLine.FindStringSubmatch(m)
+		return sub[1] + MaskKey(sub[2])
+	})
 	var pad strings.Builder
 	for i, r := range []rune(line) {
 		if i >= mark.Column-1 {
@@ -133,6 +140,10 @@ func caret(data []byte, mark yaml.Mark) string {
 	num := fmt.Sprint(mark.Line)
 	return fmt.Sprintf("\n  %s | %s\n  %s | %s^", num, line, strings.Repeat(" ", len(num)), pad.String())
 }
+
+// keyOnLine finds an intake key's value on a line of the file, in block
+// or flow style.
+var keyOnLine = regexp.MustCompile(`(intake_key["']?\s*:\s*["']?)([^"',}\s]+)`)
 
 // keyChecker walks the node tree along the Go types it decodes into.
 type keyChecker struct {
