@@ -35,6 +35,8 @@ type options struct {
 // takes and what it does.
 type command struct {
 	name, args, summary string
+	// words says the command takes words after its name (dlq list).
+	words bool
 	// about says what the command does, for its help.
 	about string
 	// env are the environment variables it reads (envHelp says what each does).
@@ -115,7 +117,7 @@ check for an image without a shell.`,
 		},
 	},
 	{
-		name: "dlq", args: dlqArgs, summary: "list the events the intake refused (dlq list), or send them again (dlq resend)",
+		name: "dlq", args: dlqArgs, words: true, summary: "list the events the intake refused (dlq list), or send them again (dlq resend)",
 		about: `dlq list prints the dead letters (events the intake refused alone), one
 JSON object a line, intake keys masked; dlq resend sends them to the
 intake again, saying how far it is every N events and every 10 seconds,
@@ -211,7 +213,7 @@ func runCommand(cmd *command, args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	words = append(words, fs.Args()...)
-	if len(words) > 0 && cmd.name != "dlq" {
+	if len(words) > 0 && !cmd.words {
 		fmt.Fprintf(stderr, "flowgate %s: unexpected argument %q\n", cmd.name, words[0])
 		return errUsage
 	}
