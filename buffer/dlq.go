@@ -74,11 +74,19 @@ func (b *Buffer) DeadLetters(ctx context.Context, intake string, fn func(DeadLet
 	return b.eachDeadLetter(ctx, intake, fn)
 }
 
+// DeadLetterCount is how many dead letters an intake has (every intake
+// when intake is empty).
+func (b *Buffer) DeadLetterCount(ctx context.Context, intake string) (int, error) {
+	n, err := b.countDeadLetters(ctx, deadLetterFilter(intake))
+	return int(n), err
+}
+
 // ResendDeadLetters moves an intake's dead letters back to its subject,
 // where its shipper takes them as events to send as they are, and returns
-// how many moved. Each is stored again before it leaves the dead letters:
-// a failure in between leaves a copy in both, not none.
-func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string) (int, error) {
+// how many moved; moved, when not nil, is told the count after each one.
+// Each is stored again before it leaves the dead letters: a failure in
+// between leaves a copy in both, not none.
+func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string, moved func(int)) (int, error) {
 	if intake == "" {
 		return 0, errors.New("dead letters are sent again for one intake at a time")
 	}
@@ -99,6 +107,9 @@ func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string) (int, err
 			return fmt.Errorf("dead letter %d: %w", dl.Seq, err)
 		}
 		n++
+		if moved != nil {
+			moved(n)
+		}
 		return nil
 	})
 	return n, err
@@ -107,20 +118,10 @@ func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string) (int, err
 // eachDeadLetter reads the dead letters of a subject with an ordered
 // consumer, which leaves no state behind.
 func (b *Buffer) eachDeadLetter(ctx context.Context, intake string, fn func(DeadLetter) error) error {
-	subject := deadLetterPrefix + "*"
-	if intake != "" {
-		subject = deadLetterSubject(intake)
-	}
-	info, err := b.dlq.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", DeadLetterStream, err)
-	}
-	left := uint64(0)
-	for _, n := range info.State.Subjects {
-		left += n
-	}
-	if left == 0 {
-		return nil
+	subject := deadLetterFilter(intake)
+	left, err := b.countDeadLetters(ctx, subject)
+	if err != nil || left == 0 {
+		return err
 	}
 	cons, err := b.dlq.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
@@ -152,6 +153,28 @@ func (b *Buffer) eachDeadLetter(ctx context.Context, intake string, fn func(Dead
 		}
 	}
 	return nil
+}
+
+// deadLetterFilter is the subject of an intake's dead letters, or of all
+// when intake is empty.
+func deadLetterFilter(intake string) string {
+	if intake == "" {
+		return deadLetterPrefix + "*"
+	}
+	return deadLetterSubject(intake)
+}
+
+// countDeadLetters is how many dead letters the subject filter holds.
+func (b *Buffer) countDeadLetters(ctx context.Context, subject string) (uint64, error) {
+	info, err := b.dlq.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", DeadLetterStream, err)
+	}
+	n := uint64(0)
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
 }
 
 func readDeadLetter(m jetstream.Msg, seq uint64) DeadLetter {

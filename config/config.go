@@ -4,11 +4,9 @@
 package config
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"os"
@@ -18,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // Transports the output can use.
@@ -294,28 +292,8 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 		env = os.LookupEnv
 	}
 	c := &Config{Source: source}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: the file is empty", source)
-		}
+	if err := decode(data, c); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err == nil {
-		for i, item := range intakeNodes(&root) {
-			if i >= len(c.Intakes) {
-				break
-			}
-			in := &c.Intakes[i]
-			in.Line = item.Line
-			for j, line := range exporterLines(item) {
-				if j < len(in.Exporters) {
-					in.Exporters[j].Line = line
-				}
-			}
-		}
 	}
 	top := c.Output
 	if err := c.applyEnv(env); err != nil {
@@ -326,36 +304,6 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return c, nil
-}
-
-// intakeNodes returns the items of the top-level intakes list.
-func intakeNodes(root *yaml.Node) []*yaml.Node {
-	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
-		return nil
-	}
-	return sequenceItems(root.Content[0], "intakes")
-}
-
-// exporterLines returns the line of each item of an intake's exporters.
-func exporterLines(intake *yaml.Node) []int {
-	var lines []int
-	for _, item := range sequenceItems(intake, "exporters") {
-		lines = append(lines, item.Line)
-	}
-	return lines
-}
-
-// sequenceItems returns the items of the list under key in mapping m.
-func sequenceItems(m *yaml.Node, key string) []*yaml.Node {
-	if m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-			return m.Content[i+1].Content
-		}
-	}
-	return nil
 }
 
 func (c *Config) applyEnv(env Env) error {
@@ -524,6 +472,11 @@ func (c *Config) resolveOutputs(top Output, dir string) []error {
 // or break the syslog header it travels in.
 var intakeKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,256}$`)
 
+// placeholderKey matches the stand-ins for a key in Sekoia's examples
+// (INTAKE_KEY_FOR_TECHNO_1) and ours (YOUR_INTAKE_KEY, CHANGE_ME): a file
+// copied without its keys filled in would ship to no one.
+var placeholderKey = regexp.MustCompile(`(?i)^(your_\w*|intake_key_for_\w*|(\w*_)?change_?me(_\w*)?|intake_key)$`)
+
 func (c *Config) validate(resolveErrs []error) error {
 	errs := dedupe(resolveErrs)
 	if len(c.Intakes) == 0 {
@@ -546,6 +499,8 @@ func (c *Config) validate(resolveErrs []error) error {
 		switch {
 		case in.IntakeKey == "":
 			errs = append(errs, fmt.Errorf("%s: intake_key is missing", where))
+		case placeholderKey.MatchString(in.IntakeKey):
+			errs = append(errs, fmt.Errorf("%s: intake_key %s is an example's placeholder: put the intake's own key there (Sekoia.io, Intakes page)", where, MaskKey(in.IntakeKey)))
 		case !intakeKeyPattern.MatchString(in.IntakeKey):
 			errs = append(errs, fmt.Errorf("%s: intake_key %s is malformed: expected 8 to 256 letters, digits, '.', '_' or '-'", where, MaskKey(in.IntakeKey)))
 		}
@@ -772,7 +727,7 @@ type Size int64
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*s = v
 	return nil

@@ -72,7 +72,7 @@ func TestExportersRefused(t *testing.T) {
 		{"scale_sampling on a tls intake", "tls", "    scale_sampling: true\n", "scale_sampling applies to netflow and sflow intakes only"},
 		{"receive_buffer on a tcp intake", "tcp", "    receive_buffer: 8m\n", "receive_buffer applies to udp, netflow and sflow intakes only"},
 		{"receive buffer too large", "netflow", "    receive_buffer: 4g\n", "receive_buffer 4g is above the most a socket takes"},
-		{"bad receive buffer", "netflow", "    receive_buffer: lots\n", `line 6: size "lots"`},
+		{"bad receive buffer", "netflow", "    receive_buffer: lots\n", `line 6: intake "Routers": receive_buffer: size "lots"`},
 		{"negative sockets", "sflow", "    sockets: -1\n", "sockets -1 is not between 1 and 256"},
 		{"too many workers", "netflow", "    workers: 5000\n", "workers 5000 is not between 1 and 1024"},
 		{"missing address", "netflow", "    exporters:\n      - name: edge\n", `line 7: intake "Routers": exporter #1: address is missing`},
@@ -85,7 +85,7 @@ func TestExportersRefused(t *testing.T) {
 		{"empty interface name", "netflow", "    exporters:\n      - address: 192.0.2.1\n        interfaces: {3: \"\"}\n",
 			"exporter 192.0.2.1: interface 3: the name must have 1 to 256 bytes"},
 		{"interface index not a number", "netflow", "    exporters:\n      - address: 192.0.2.1\n        interfaces: {ge-0: x}\n", "line 8"},
-		{"unknown exporter key", "netflow", "    exporters:\n      - address: 192.0.2.1\n        sampling: 5\n", "line 8: field sampling not found"},
+		{"unknown exporter key", "netflow", "    exporters:\n      - address: 192.0.2.1\n        sampling: 5\n", `line 8: unknown key "sampling" in exporter 192.0.2.1 of intake "Routers"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(flowFile(tc.protocol, tc.extra)), "test", "/", noEnv)

@@ -166,7 +166,7 @@ intakes:
 		{"unknown key in an intake block", `
 intakes:
   - {name: a, protocol: tcp, port: 514, intake_key: KEY, output: {transprot: relp}}
-`, nil, `field transprot not found`},
+`, nil, `line 3: unknown key "transprot" in output of intake "a" (did you mean "transport"?)`},
 		{"client certificate without its key", `
 intakes:
   - {name: a, protocol: tcp, port: 514, intake_key: KEY, output: {transport: relp, cert_file: certs/server.crt}}

@@ -1,17 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowgate/flowgate/buffer"
@@ -25,10 +27,8 @@ import (
 // clients only); when it is stopped, the command opens the store itself.
 // On an external NATS cluster it always goes to the cluster.
 
-const dlqUsage = `Usage:
-  flowgate dlq list   [--config FILE] [--intake NAME]   print the dead letters, one JSON object a line
-  flowgate dlq resend [--config FILE] [--intake NAME]   send them to the intake again
-`
+// dlqArgs is what follows `flowgate dlq`.
+const dlqArgs = "list|resend [--config FILE] [--intake NAME] [--progress N]"
 
 // dlqTimeout bounds one dlq command.
 const dlqTimeout = 5 * time.Minute
@@ -46,6 +46,9 @@ type deadLetterLine struct {
 // listDeadLetters writes the dead letters of intake (of every intake when
 // empty) to w, intake keys masked.
 func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, intake string, w io.Writer) error {
+	if err := knownIntake(c, intake); err != nil {
+		return err
+	}
 	keys := map[string]string{}
 	for _, in := range c.Intakes {
 		keys[in.Name] = in.IntakeKey
@@ -67,33 +70,77 @@ func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, 
 	})
 }
 
+// Progress of a resend: a line every defaultResendProgress dead letters
+// (--progress) and at least every resendProgressEvery.
+const (
+	defaultResendProgress = 10_000
+	resendProgressEvery   = 10 * time.Second
+)
+
 // resendDeadLetters sends back the dead letters of intake (of every
-// intake of c when empty) and says how many went to w.
-func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, intake string, w io.Writer) error {
-	var names []string
+// intake of c when empty), saying how far it is every `every` dead
+// letters and every resendProgressEvery, then how many went, to w.
+func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, intake string, every int, w io.Writer) error {
+	if err := knownIntake(c, intake); err != nil {
+		return err
+	}
+	start := time.Now()
+	total := 0
 	for _, in := range c.Intakes {
-		if intake == "" || in.Name == intake {
-			names = append(names, in.Name)
+		if intake != "" && in.Name != intake {
+			continue
 		}
-	}
-	if len(names) == 0 {
-		return fmt.Errorf("%s has no intake named %q", c.Source, intake)
-	}
-	for _, name := range names {
-		n, err := buf.ResendDeadLetters(ctx, name)
+		count, err := buf.DeadLetterCount(ctx, in.Name)
+		if err != nil {
+			return fmt.Errorf("intake %q: %w", in.Name, err)
+		}
+		if count == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "intake %q: sending %d dead letters again\n", in.Name, count)
+		began, said, saidAt := time.Now(), 0, time.Now()
+		n, err := buf.ResendDeadLetters(ctx, in.Name, func(n int) {
+			if n-said < every && time.Since(saidAt) < resendProgressEvery {
+				return
+			}
+			said, saidAt = n, time.Now()
+			fmt.Fprintf(w, "intake %q: %d of %d sent again, %.0f/s\n", in.Name, n, count, float64(n)/time.Since(began).Seconds())
+		})
+		total += n
 		if n > 0 || err == nil {
-			fmt.Fprintf(w, "intake %q: dead letters sent again: %d\n", name, n)
+			fmt.Fprintf(w, "intake %q: dead letters sent again: %d\n", in.Name, n)
 		}
 		if err != nil {
-			return fmt.Errorf("intake %q: %w", name, err)
+			return fmt.Errorf("intake %q: %w", in.Name, err)
 		}
 	}
+	fmt.Fprintf(w, "dead letters sent again: %d in total, in %s\n", total, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
+// knownIntake refuses an intake name the configuration does not have,
+// saying which it has; empty means every intake.
+func knownIntake(c *config.Config, name string) error {
+	if name == "" {
+		return nil
+	}
+	var names []string
+	for _, in := range c.Intakes {
+		if in.Name == name {
+			return nil
+		}
+		names = append(names, strconv.Quote(in.Name))
+	}
+	return fmt.Errorf("%s has no intake named %q; its intakes: %s", c.Source, name, strings.Join(names, ", "))
+}
+
+// dlqErrorTrailer carries a failure that came after the answer's first
+// lines (its status was sent with them).
+const dlqErrorTrailer = "Flowgate-Error"
+
 // handleDeadLetters serves /dlq and /dlq/resend on the monitoring listener.
 func (a *appliance) handleDeadLetters() {
-	serve := func(fn func(context.Context, *buffer.Buffer, *config.Config, string, io.Writer) error) http.Handler {
+	serve := func(fn func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !fromLoopback(r) {
 				http.Error(w, "dead letters are served to loopback clients only", http.StatusForbidden)
@@ -102,18 +149,50 @@ func (a *appliance) handleDeadLetters() {
 			a.mu.Lock()
 			c := a.cfg
 			a.mu.Unlock()
-			// Written whole at the end, so that a failure gets its status.
-			var out bytes.Buffer
-			if err := fn(r.Context(), a.buf, c, r.URL.Query().Get("intake"), &out); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write(out.Bytes())
+			w.Header().Set("Trailer", dlqErrorTrailer)
+			out := &flushWriter{w: w}
+			if err := fn(r.Context(), c, r.URL.Query(), out); err != nil {
+				if !out.wrote {
+					w.Header().Del("Trailer")
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				w.Header().Set(dlqErrorTrailer, err.Error())
+			}
 		})
 	}
-	a.http.Handle("GET /dlq", serve(listDeadLetters))
-	a.http.Handle("POST /dlq/resend", serve(resendDeadLetters))
+	a.http.Handle("GET /dlq", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
+		// Sent in large writes, or whole with its status if it fails early.
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := listDeadLetters(ctx, a.buf, c, q.Get("intake"), bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}))
+	a.http.Handle("POST /dlq/resend", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
+		every, err := strconv.Atoi(q.Get("progress"))
+		if err != nil || every <= 0 {
+			every = defaultResendProgress
+		}
+		return resendDeadLetters(ctx, a.buf, c, q.Get("intake"), every, w)
+	}))
+}
+
+// flushWriter sends each write at once: a resend's progress is seen as it
+// goes.
+type flushWriter struct {
+	w     http.ResponseWriter
+	wrote bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.wrote = true
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = http.NewResponseController(f.w).Flush()
+	}
+	return n, err
 }
 
 func fromLoopback(r *http.Request) bool {
@@ -125,46 +204,52 @@ func fromLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// dlq runs `flowgate dlq`.
-func dlq(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "resend") {
-		fmt.Fprint(stderr, dlqUsage)
+// dlq runs `flowgate dlq list|resend`.
+func dlq(o *options, args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || (args[0] != "list" && args[0] != "resend") {
+		fmt.Fprintf(stderr, "usage: flowgate dlq %s (flowgate help dlq says more)\n", dlqArgs)
+		return errUsage
+	}
+	if o.progress <= 0 {
+		fmt.Fprintf(stderr, "flowgate dlq: --progress %d: expected a number of events above 0\n", o.progress)
 		return errUsage
 	}
 	sub := args[0]
-	var intake string
-	return withConfig("dlq "+sub, args[1:], stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&intake, "intake", "", "only this intake's dead letters")
-	}, func(c *config.Config) error {
+	return withConfig(o, func(c *config.Config) error {
+		// Refused before the store is opened or the appliance asked.
+		if err := knownIntake(c, o.intake); err != nil {
+			return err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), dlqTimeout)
 		defer cancel()
-		fn := listDeadLetters
-		if sub == "resend" {
-			fn = resendDeadLetters
-		}
 		quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		buf, err := buffer.Open(ctx, bufferConfig(c), quiet)
 		if errors.Is(err, buffer.ErrInUse) {
-			return dlqOverHTTP(ctx, c, sub, intake, stdout)
+			return dlqOverHTTP(ctx, c, sub, o, stdout)
 		}
 		if err != nil {
 			return err
 		}
 		defer buf.Close()
-		return fn(ctx, buf, c, intake, stdout)
+		if sub == "resend" {
+			return resendDeadLetters(ctx, buf, c, o.intake, o.progress, stdout)
+		}
+		return listDeadLetters(ctx, buf, c, o.intake, stdout)
 	})
 }
 
 // dlqOverHTTP asks the running appliance.
-func dlqOverHTTP(ctx context.Context, c *config.Config, sub, intake string, stdout io.Writer) error {
+func dlqOverHTTP(ctx context.Context, c *config.Config, sub string, o *options, stdout io.Writer) error {
 	method, path := http.MethodGet, "/dlq"
 	if sub == "resend" {
 		method, path = http.MethodPost, "/dlq/resend"
 	}
 	u := url.URL{Scheme: "http", Host: c.HTTP.Listen, Path: path}
-	if intake != "" {
-		u.RawQuery = url.Values{"intake": {intake}}.Encode()
+	q := url.Values{"progress": {strconv.Itoa(o.progress)}}
+	if o.intake != "" {
+		q.Set("intake", o.intake)
 	}
+	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return err
@@ -178,6 +263,11 @@ func dlqOverHTTP(ctx context.Context, c *config.Config, sub, intake string, stdo
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("the appliance answered %s: %s", resp.Status, bytes.TrimSpace(msg))
 	}
-	_, err = io.Copy(stdout, resp.Body)
-	return err
+	if _, err := io.Copy(stdout, resp.Body); err != nil {
+		return err
+	}
+	if msg := resp.Trailer.Get(dlqErrorTrailer); msg != "" {
+		return fmt.Errorf("the appliance: %s", msg)
+	}
+	return nil
 }

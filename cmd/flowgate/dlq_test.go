@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,5 +152,63 @@ func TestDeadLetterListingMasksTheKey(t *testing.T) {
 	}
 	if strings.Contains(out.String(), cliKey) || !strings.Contains(out.String(), config.MaskKey(cliKey)) {
 		t.Fatalf("listing: %s", out.String())
+	}
+}
+
+// `dlq resend` says how far it is every --progress dead letters, then the
+// total; `dlq list` and `dlq resend` of an intake the file does not have
+// are refused, naming those it has.
+func TestDeadLetterResendShowsProgress(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	buf, err := buffer.Open(ctx, buffer.Config{Dir: dir, MaxBytes: 1 << 30}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if err := buf.PutDeadLetter(ctx, buffer.DeadLetter{Intake: "Firewall", Status: 400, Reason: "bad", Time: time.Now(), Event: []byte(fmt.Sprintf("event %d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf.Close()
+	path := writeConfig(t, fmt.Sprintf(`intakes:
+  - {name: Firewall, protocol: tcp, port: %d, intake_key: %s}
+  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
+output: {transport: file, path: "-"}
+buffer: {dir: %s, disk_space: 1g}
+`, apptest.FreePort(t, "tcp"), cliKey, apptest.FreePort(t, "udp"), cliKey, dir))
+
+	for _, sub := range []string{"list", "resend"} {
+		code, out, errOut := runBinary(t, "dlq", sub, "--config", path, "--intake", "Nope")
+		if want := fmt.Sprintf("flowgate: %s has no intake named \"Nope\"; its intakes: \"Firewall\", \"Routers\"\n", path); code != 1 || out != "" || errOut != want {
+			t.Errorf("dlq %s --intake Nope: exit %d, stdout %q, stderr %q; want 1 and %q", sub, code, out, errOut, want)
+		}
+	}
+
+	code, out, errOut := runBinary(t, "dlq", "resend", "--config", path, "--progress", "10")
+	want := regexp.MustCompile(`^intake "Firewall": sending 25 dead letters again
+intake "Firewall": 10 of 25 sent again, \d+/s
+intake "Firewall": 20 of 25 sent again, \d+/s
+intake "Firewall": dead letters sent again: 25
+dead letters sent again: 25 in total, in \d+(\.\d+)?m?s
+$`)
+	if code != 0 || !want.MatchString(out) {
+		t.Fatalf("dlq resend: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	if code, out, errOut := runBinary(t, "dlq", "list", "--config", path); code != 0 || out != "" {
+		t.Fatalf("dlq list after the resend: exit %d: %q %s", code, out, errOut)
+	}
+	// The events are back on the intake's stream, to be shipped.
+	buf, err = buffer.Open(ctx, buffer.Config{Dir: dir, MaxBytes: 1 << 30}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	if n, err := buf.DeadLetterCount(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("dead letters left: %d, %v", n, err)
+	}
+	if n, err := buf.Depth(ctx, buffer.Subject("Firewall")); err != nil || n != 25 {
+		t.Fatalf("messages waiting for Firewall: %d, %v; want 25", n, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/flowgate/flowgate/config"
 )
@@ -21,23 +22,126 @@ import (
 // version is set at build time (-ldflags "-X main.version=...").
 var version = ""
 
-const usage = `flowgate: flows and logs in, a durable buffer, the intake out.
+// options are the flags of every command; each command defines those it
+// takes.
+type options struct {
+	config   string
+	probe    bool
+	intake   string
+	progress int
+}
 
-Usage:
-  flowgate run         [--config FILE]   run the appliance (the embedded offline default without --config)
-  flowgate check       [--config FILE]   validate the configuration and print what would listen where
-  flowgate check --probe [--config FILE]
-                                         also try each output: DNS, TCP, TLS and the intake's answer
-  flowgate healthcheck [--config FILE]   exit 0 if the appliance running FILE answers /readyz, else 1
-  flowgate dlq list|resend [--config FILE] [--intake NAME]
-                                         print the events the intake refused, or send them again
-  flowgate version                       print the version
+// command is one of flowgate's commands: what its help says, the flags it
+// takes and what it does.
+type command struct {
+	name, args, summary string
+	// words says the command takes words after its name (dlq list).
+	words bool
+	// about says what the command does, for its help.
+	about string
+	// env are the environment variables it reads (envHelp says what each does).
+	env     []string
+	example string
+	flags   func(*flag.FlagSet, *options)
+	// do runs the command on its parsed options and arguments.
+	do func(o *options, args []string, stdout, stderr io.Writer) error
+}
 
-Signals to run: SIGTERM and SIGINT stop it (what is in flight is shipped
-first), SIGHUP reads the configuration file again.
+// configEnv are the variables loading a configuration reads.
+var configEnv = []string{"REGION", "ENDPOINT", "DISK_SPACE", "MEMORY_MESSAGES", "RELP_OUTPUT"}
 
-Environment: REGION, ENDPOINT, DISK_SPACE, MEMORY_MESSAGES, GOMEMLIMIT (see README).
-`
+// envHelp says what each environment variable does.
+var envHelp = map[string]string{
+	"REGION":          "Sekoia.io region to ship to: FRA1 (default), FRA2, MCO1, UAE1, USA1, SGP1, or OTHER with ENDPOINT",
+	"ENDPOINT":        "the intake's address with REGION=OTHER: an https:// base URL, or host[:port] for syslog and relp",
+	"DISK_SPACE":      "bound of the buffer on disk, e.g. 180g (wins over buffer.disk_space)",
+	"MEMORY_MESSAGES": "events held in memory over all intakes (wins over buffer.memory_messages)",
+	"RELP_OUTPUT":     "when set, log intakes ship over RELP-TLS (port 11514) instead of syslog-TLS",
+	"GOMEMLIMIT":      "Go's soft memory limit, e.g. 2GiB; by default set from MEMORY_MESSAGES",
+}
+
+func configFlag(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.config, "config", "", "the intakes.yaml `FILE` to use (default: the embedded offline configuration)")
+}
+
+// commands are flowgate's commands, in the order the overview lists them.
+var commands = []*command{
+	{
+		name: "run", args: "[--config FILE]", summary: "run the appliance (the embedded offline default without --config)",
+		about: `Runs the appliance: listens on each intake's port, buffers what arrives
+and ships it to the intake. Without --config it runs the embedded default:
+flows in on UDP 2055 (NetFlow, IPFIX) and 6343 (sFlow), events out to stdout.
+
+SIGTERM and SIGINT stop it (what is in flight is shipped first); SIGHUP
+reads the configuration file again.`,
+		env:     append(slices.Clone(configEnv), "GOMEMLIMIT"),
+		example: "REGION=FRA2 DISK_SPACE=180g flowgate run --config /etc/flowgate/intakes.yaml",
+		flags:   configFlag,
+		do: func(o *options, _ []string, stdout, stderr io.Writer) error {
+			return withConfig(o, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
+		},
+	},
+	{
+		name: "check", args: "[--config FILE] [--probe]", summary: "validate the configuration, try its ports and TLS files, say what would listen where",
+		about: `Validates the configuration as run would, prints each intake and where its
+events go, binds each port (and releases it) and reads each TLS file.
+A port in use is named with the process holding it. With --probe it also
+tries each output: DNS, TCP, TLS and the intake's answer.
+It exits 1 when run would not start.`,
+		env:     configEnv,
+		example: "flowgate check --config /etc/flowgate/intakes.yaml --probe",
+		flags: func(fs *flag.FlagSet, o *options) {
+			configFlag(fs, o)
+			fs.BoolVar(&o.probe, "probe", false, "also try each output: DNS, TCP, TLS and the intake's answer")
+		},
+		do: func(o *options, _ []string, stdout, _ io.Writer) error {
+			return withConfig(o, func(c *config.Config) error {
+				if err := check(c, stdout); err != nil || !o.probe {
+					return err
+				}
+				fmt.Fprintln(stdout)
+				return probeOutputs(c, stdout)
+			})
+		},
+	},
+	{
+		name: "healthcheck", args: "[--config FILE]", summary: "exit 0 if the running appliance answers /readyz, else 1",
+		about: `Asks the appliance running the configuration for /readyz on its http
+listener, and exits 0 only when it answers 200: a container health
+check for an image without a shell.`,
+		env:     configEnv,
+		example: "flowgate healthcheck --config /etc/flowgate/intakes.yaml",
+		flags:   configFlag,
+		do: func(o *options, _ []string, stdout, _ io.Writer) error {
+			return withConfig(o, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
+		},
+	},
+	{
+		name: "dlq", args: dlqArgs, words: true, summary: "list the events the intake refused (dlq list), or send them again (dlq resend)",
+		about: `dlq list prints the dead letters (events the intake refused alone), one
+JSON object a line, intake keys masked; dlq resend sends them to the
+intake again, saying how far it is every N events and every 10 seconds,
+then the total. Through the running appliance when it runs, else on its
+store.`,
+		env:     configEnv,
+		example: "flowgate dlq resend --config /etc/flowgate/intakes.yaml --intake Firewall",
+		flags: func(fs *flag.FlagSet, o *options) {
+			configFlag(fs, o)
+			fs.StringVar(&o.intake, "intake", "", "only the dead letters of the intake named `NAME` (default: every intake's)")
+			fs.IntVar(&o.progress, "progress", defaultResendProgress, "resend: print how far it is every `N` events (and every 10 seconds)")
+		},
+		do: dlq,
+	},
+	{
+		name: "version", summary: "print the version",
+		about:   "Prints the version of this build.",
+		example: "flowgate version",
+		do: func(_ *options, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintln(stdout, "flowgate", buildVersion())
+			return nil
+		},
+	},
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -46,45 +150,31 @@ func main() {
 // errUsage is a command line that cannot be understood.
 var errUsage = errors.New("usage")
 
+// errHelp is a request for help, answered.
+var errHelp = errors.New("help")
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		overview(stderr)
 		return 2
 	}
 	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "run":
-		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
-	case "check":
-		probe := false
-		rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool {
-			isProbe := a == "--probe" || a == "-probe"
-			probe = probe || isProbe
-			return isProbe
-		})
-		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error {
-			if err := check(c, stdout); err != nil || !probe {
-				return err
-			}
-			fmt.Fprintln(stdout)
-			return probeOutputs(c, stdout)
-		})
-	case "healthcheck":
-		err = withConfig(cmd, rest, stderr, nil, func(c *config.Config) error { return healthcheck(c.HTTP.Listen, stdout) })
-	case "dlq":
-		err = dlq(rest, stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "flowgate", buildVersion())
-		return 0
+	switch name := args[0]; name {
+	case "--version", "-v":
+		err = runCommand(commandNamed("version"), args[1:], stdout, stderr)
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
-		return 0
+		err = help(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "flowgate: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		cmd := commandNamed(name)
+		if cmd == nil {
+			fmt.Fprintf(stderr, "flowgate: unknown command %q\n\n", name)
+			overview(stderr)
+			return 2
+		}
+		err = runCommand(cmd, args[1:], stdout, stderr)
 	}
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
@@ -94,28 +184,120 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// withConfig parses a command's flags (--config, and those flags adds),
-// loads the configuration and calls fn.
-func withConfig(cmd string, args []string, stderr io.Writer, flags func(*flag.FlagSet), fn func(*config.Config) error) error {
-	fs := flag.NewFlagSet("flowgate "+cmd, flag.ContinueOnError)
+func commandNamed(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// runCommand parses a command's flags and runs it. --help (-h) prints its
+// help on stdout; a flag it does not take prints its usage on stderr.
+func runCommand(cmd *command, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := newFlagSet(cmd, &o)
+	// The command's own words (dlq list) come before its flags.
+	var words []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		words, args = append(words, args[0]), args[1:]
+	}
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "intakes.yaml to use (default: the embedded offline configuration)")
-	if flags != nil {
-		flags(fs)
-	}
-	if err := fs.Parse(args); err != nil {
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		commandHelp(cmd, stdout)
+		return errHelp
+	case err != nil:
+		fmt.Fprintf(stderr, "usage: flowgate %s %s (flowgate help %s says more)\n", cmd.name, cmd.args, cmd.name)
 		return errUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "flowgate %s: unexpected argument %q\n", cmd, fs.Arg(0))
+	words = append(words, fs.Args()...)
+	if len(words) > 0 && !cmd.words {
+		fmt.Fprintf(stderr, "flowgate %s: unexpected argument %q\n", cmd.name, words[0])
 		return errUsage
 	}
+	return cmd.do(&o, words, stdout, stderr)
+}
+
+func newFlagSet(cmd *command, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("flowgate "+cmd.name, flag.ContinueOnError)
+	// Usage is said by runCommand: help on stdout, a mistake on stderr.
+	fs.Usage = func() {}
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	return fs
+}
+
+// help answers `flowgate help [COMMAND]`.
+func help(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		overview(stdout)
+		return nil
+	}
+	cmd := commandNamed(args[0])
+	if cmd == nil {
+		fmt.Fprintf(stderr, "flowgate help: unknown command %q\n\n", args[0])
+		overview(stderr)
+		return errUsage
+	}
+	commandHelp(cmd, stdout)
+	return nil
+}
+
+// overview lists the commands.
+func overview(w io.Writer) {
+	fmt.Fprint(w, "flowgate: flows and logs in, a durable buffer, the intake out.\n\nUsage: flowgate COMMAND [flags]\n\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	fmt.Fprint(tw, "  help COMMAND\tthe command's flags, the environment it reads and an example\n")
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nEnvironment: %s, GOMEMLIMIT (flowgate help run says what each does).\n", strings.Join(configEnv, ", "))
+}
+
+// commandHelp prints a command's usage, what it does, its flags, the
+// environment variables it reads and an example.
+func commandHelp(cmd *command, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", strings.TrimSpace("flowgate "+cmd.name+" "+cmd.args), cmd.about)
+	var o options
+	fs := newFlagSet(cmd, &o)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if cmd.flags != nil {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.VisitAll(func(f *flag.Flag) {
+			value, usage := flag.UnquoteUsage(f)
+			if value != "" {
+				value = " " + value
+			}
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				usage += " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, value, usage)
+		})
+		_ = tw.Flush()
+	}
+	if len(cmd.env) > 0 {
+		fmt.Fprintln(w, "\nEnvironment:")
+		for _, name := range cmd.env {
+			fmt.Fprintf(tw, "  %s\t%s\n", name, envHelp[name])
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(w, "\nExample:\n  %s\n", cmd.example)
+}
+
+// withConfig loads the configuration --config names (the embedded default
+// without it) and calls fn.
+func withConfig(o *options, fn func(*config.Config) error) error {
 	var c *config.Config
 	var err error
-	if *path == "" {
+	if o.config == "" {
 		c, err = config.Default(os.LookupEnv)
 	} else {
-		c, err = config.Load(*path, os.LookupEnv)
+		c, err = config.Load(o.config, os.LookupEnv)
 	}
 	if err != nil {
 		return err

@@ -7,15 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/peers"
 )
 
 // offlineConfig writes a netflow configuration that ships to a file, with
@@ -146,22 +148,25 @@ func TestSystemdNotify(t *testing.T) {
 func TestShippedConfigurations(t *testing.T) {
 	root := filepath.Join("..", "..")
 	// The compose example's TLS intake reads its files from /certs, where
-	// compose mounts ./certs: here a folder of the test stands for it.
-	certs := t.TempDir()
-	for _, f := range []string{"server.key", "server.crt", "ca.crt"} {
-		if err := os.WriteFile(filepath.Join(certs, f), []byte("x"), 0o600); err != nil {
+	// compose mounts ./certs: here a folder of the test stands for it
+	// (check reads them).
+	certs := peers.NewCerts(t).Dir
+	// The examples hold placeholders that check refuses (config's tests
+	// see to that): here they are filled in, as a user does.
+	filled := func(path, extra string) string {
+		example, err := os.ReadFile(filepath.Join(root, path))
+		if err != nil {
 			t.Fatal(err)
 		}
+		text := regexp.MustCompile(`YOUR_\w*KEY`).ReplaceAllString(string(example), cliKey)
+		out := filepath.Join(t.TempDir(), "intakes.yaml")
+		if err := os.WriteFile(out, []byte(text+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	example, err := os.ReadFile(filepath.Join(root, "deploy/intakes.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	withCerts := filepath.Join(t.TempDir(), "intakes.yaml")
-	if err := os.WriteFile(withCerts, append(example, "certs_dir: "+certs+"\n"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{withCerts, filepath.Join(root, "deploy/debian/intakes.yaml")} {
+	withCerts := filled("deploy/intakes.yaml", "certs_dir: "+certs+"\n")
+	for _, path := range []string{withCerts, filled("deploy/debian/intakes.yaml", "")} {
 		out, err := exec.Command(apptest.Binary(t), "check", "--config", path).CombinedOutput()
 		if err != nil {
 			t.Errorf("flowgate check %s: %v\n%s", path, err, out)
