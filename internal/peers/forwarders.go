@@ -74,7 +74,11 @@ func SyslogNGForwarder(t testing.TB, inPort int, to Target) *SyslogNG {
 		if _, err := os.Stat(bin); err != nil {
 			t.Skipf("syslog-ng is not installed (Debian package syslog-ng-core, which conflicts with rsyslog: scripts/test unpacks it into %s)", syslogNGRoot)
 		}
-		extra = []string{"--module-path=" + filepath.Join(syslogNGRoot, "usr/lib/syslog-ng/3.38")}
+		modules, _ := filepath.Glob(filepath.Join(syslogNGRoot, "usr/lib/syslog-ng/3.*"))
+		if len(modules) != 1 {
+			t.Fatalf("syslog-ng's modules in %s: found %v, want one folder", syslogNGRoot, modules)
+		}
+		extra = []string{"--module-path=" + modules[0]}
 	}
 	options := ""
 	switch to.TLS {
