@@ -191,10 +191,19 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 			}
 			return fmt.Errorf("intake %q: accept: %w", si.cfg.Intake, err)
 		}
+		tc, _ := conn.(*tls.Conn)
+		if tc != nil {
+			// Counted here, in the order of acceptance, not when its
+			// goroutine first runs: the one abandoned is the oldest.
+			if oldest := hs.add(tc); oldest != nil {
+				si.m.refused("tls_handshake_slow")
+				oldest.Close()
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if tc, ok := conn.(*tls.Conn); ok && !si.handshake(ctx, tc, hs) {
+			if tc != nil && !si.handshake(ctx, tc, hs) {
 				return
 			}
 			admit(conn)
@@ -202,13 +211,9 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 	}
 }
 
-// handshake runs a TLS handshake within HandshakeTimeout; a failed one
-// closes the connection.
+// handshake runs the TLS handshake of a connection in hs within
+// HandshakeTimeout; a failed one closes the connection.
 func (si *SyslogIntake) handshake(ctx context.Context, tc *tls.Conn, hs *handshakes) bool {
-	if oldest := hs.add(tc); oldest != nil {
-		si.m.refused("tls_handshake_slow")
-		oldest.Close()
-	}
 	hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(hctx)
 	cancel()
