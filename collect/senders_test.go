@@ -1,7 +1,11 @@
 package collect
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,6 +36,8 @@ type sender struct {
 	// send sends msgs, each a whole RFC 5424 message; a relay is stopped
 	// once every message arrived, as it keeps its connection until then.
 	send func(t *testing.T, s *syslogSetup, to peers.Target, msgs []string)
+	// clientAuth sends to an intake that requires a client certificate.
+	clientAuth bool
 }
 
 // sendersHeader starts every message; logger is given what follows it.
@@ -78,8 +84,13 @@ func TestSenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientAuthTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	senders := []sender{
 		{name: "python ssl, close without reading", versions: []string{"", "1.2", "1.3"}, send: python(peers.PythonClose)},
+		{name: "python ssl with a client certificate, close without reading", versions: []string{"1.2", "1.3"}, send: python(peers.PythonClose), clientAuth: true},
 		{name: "python ssl, unwrap", versions: []string{"1.2", "1.3"}, send: python(peers.PythonUnwrap)},
 		{name: "python, half-close then read to EOF", versions: []string{"", "1.2", "1.3"}, send: python(peers.PythonHalfClose)},
 		{name: "python ssl, ClientHello sent slowly", versions: []string{"1.2", "1.3"}, send: python(peers.PythonSlowHello)},
@@ -118,12 +129,18 @@ func TestSenders(t *testing.T) {
 				if v != "" {
 					protocol = "tls"
 				}
-				s := newSyslogSetup(t, protocol, 256<<20, func(c *SyslogConfig) { c.TLS = serverTLS })
+				to := peers.Target{TLS: v, CA: certs.CA}
+				tc := serverTLS
+				if snd.clientAuth {
+					tc, to.ClientCert, to.ClientKey = clientAuthTLS, certs.ClientCert, certs.ClientKey
+				}
+				s := newSyslogSetup(t, protocol, 256<<20, func(c *SyslogConfig) { c.TLS = tc })
+				to.Port = s.port
 				msgs := make([]string, sendersN)
 				for i := range msgs {
 					msgs[i] = fmt.Sprintf("%s%s seq=%d", sendersHeader, strings.ReplaceAll(snd.name, " ", "_"), i)
 				}
-				arrived := s.expectEachOnce(t, msgs, func() { snd.send(t, s, peers.Target{Port: s.port, TLS: v, CA: certs.CA}, msgs) })
+				arrived := s.expectEachOnce(t, msgs, func() { snd.send(t, s, to, msgs) })
 				mu.Lock()
 				table = append(table, fmt.Sprintf("| %s | %s | %d | %d |", snd.name, transportName(v), sendersN, arrived))
 				mu.Unlock()
@@ -261,4 +278,59 @@ func labelled(t *testing.T, c prometheus.Collector, reason string) float64 {
 		}
 	}
 	return sum
+}
+
+// cutConn passes writes through until cut is set; then it writes half of
+// the next one and closes: a sender dying in the middle of a TLS record.
+type cutConn struct {
+	net.Conn
+	cut bool
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if !c.cut {
+		return c.Conn.Write(p)
+	}
+	_, _ = c.Conn.Write(p[:len(p)/2])
+	return len(p), c.Conn.Close()
+}
+
+// TestSenderCutRecord: a TLS sender whose last record is cut short has
+// its earlier messages stored, and the connection counted and logged as
+// aborted (reason tls).
+func TestSenderCutRecord(t *testing.T) {
+	certs := peers.NewCerts(t)
+	serverTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) { c.TLS = serverTLS })
+	raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &cutConn{Conn: raw}
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c := tls.Client(cc, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	msgs := make([]string, sendersN)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("%scut seq=%d", sendersHeader, i)
+	}
+	if _, err := c.Write(octetCounted(msgs)); err != nil {
+		t.Fatal(err)
+	}
+	cc.cut = true
+	_, _ = c.Write(octetCounted([]string{sendersHeader + "cut in half"}))
+	s.checkEachOnce(t, msgs)
+	if !apptest.Eventually(10*time.Second, func() bool { return labelled(t, s.m.aborted, "tls") == 1 }) {
+		t.Fatalf("%v connections counted aborted (tls), want 1:\n%s", labelled(t, s.m.aborted, "tls"), s.log.String())
+	}
+	if l := s.log.String(); !strings.Contains(l, `msg="connection ended by an error`) || !strings.Contains(l, "reason=tls") {
+		t.Fatalf("the cut record was not logged:\n%s", l)
+	}
 }

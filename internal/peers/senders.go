@@ -21,6 +21,9 @@ type Target struct {
 	// CA is the file of the CA that signed the intake's certificate for
 	// localhost and 127.0.0.1 (Certs.CA): senders verify it.
 	CA string
+	// ClientCert and ClientKey, when set, are the certificate the Python
+	// sender presents (for an intake with tls_client_auth: require).
+	ClientCert, ClientKey string
 }
 
 // senderTimeout bounds one run of a sender program.
@@ -81,15 +84,17 @@ const (
 )
 
 // pythonSender is the Python sender: payload on stdin; port, TLS version,
-// end and CA file as arguments.
+// end, CA file, client certificate and key as arguments.
 const pythonSender = `
 import fcntl, socket, ssl, struct, sys, termios, time
-port, version, end, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, version, end, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 data = sys.stdin.buffer.read()
 raw = socket.create_connection(("127.0.0.1", port), timeout=30)
 sock = raw
 if version:
     ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
     if version != "any":
         v = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
         ctx.minimum_version = ctx.maximum_version = v
@@ -147,7 +152,7 @@ else:
 func Python(t testing.TB, to Target, end PythonEnd, payload []byte) {
 	t.Helper()
 	skipUnless(t, "python3", "python3")
-	run(t, payload, "python3", "-c", pythonSender, strconv.Itoa(to.Port), to.TLS, string(end), to.CA)
+	run(t, payload, "python3", "-c", pythonSender, strconv.Itoa(to.Port), to.TLS, string(end), to.CA, to.ClientCert, to.ClientKey)
 }
 
 // OpenSSLClient pipes payload into openssl s_client, which closes the
