@@ -304,6 +304,22 @@ func (m *intakeMetrics) refused(reason string) {
 	m.parent.refused.WithLabelValues(m.intake, reason).Inc()
 }
 
+// The reasons of flowgate_aborted_connections_total.
+const (
+	abortedReset = "reset"
+	abortedTLS   = "tls"
+	abortedError = "error"
+)
+
+// watchAborted serves each reason of flowgate_aborted_connections_total
+// from the start, at 0: a stream intake's resets can be graphed and
+// alerted on before the first one.
+func (m *intakeMetrics) watchAborted() {
+	for _, r := range []string{abortedReset, abortedTLS, abortedError} {
+		m.parent.aborted.WithLabelValues(m.intake, r)
+	}
+}
+
 func (m *intakeMetrics) aborted(reason string) {
 	m.parent.aborted.WithLabelValues(m.intake, reason).Inc()
 }

@@ -117,6 +117,7 @@ func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog
 			ln = tls.NewListener(ln, withoutTickets(cfg.TLS))
 		}
 		si.ln = ln
+		si.m.watchAborted()
 	default:
 		return nil, fmt.Errorf("protocol %q is not a syslog protocol", cfg.Protocol)
 	}
@@ -533,13 +534,13 @@ func abortReason(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNRESET):
 		// The sender's kernel threw away what it had not transmitted yet.
-		return "reset"
+		return abortedReset
 	case errors.Is(err, io.ErrUnexpectedEOF),
 		errors.As(err, &op) && (op.Op == "local error" || op.Op == "remote error"):
 		// A TLS record cut short, or an alert sent or received.
-		return "tls"
+		return abortedTLS
 	default:
-		return "error"
+		return abortedError
 	}
 }
 
