@@ -68,7 +68,7 @@ const syslogNGRoot = "/opt/syslog-ng-core"
 // checked against to.CA, in to.TLS's version. It is stopped with the test.
 func SyslogNGForwarder(t testing.TB, inPort int, to Target) *SyslogNG {
 	t.Helper()
-	bin, extra := "syslog-ng", []string(nil)
+	bin, extra, env := "syslog-ng", []string(nil), os.Environ()
 	if _, err := exec.LookPath(bin); err != nil {
 		bin = filepath.Join(syslogNGRoot, "usr/sbin/syslog-ng")
 		if _, err := os.Stat(bin); err != nil {
@@ -79,6 +79,7 @@ func SyslogNGForwarder(t testing.TB, inPort int, to Target) *SyslogNG {
 			t.Fatalf("syslog-ng's modules in %s: found %v, want one folder", syslogNGRoot, modules)
 		}
 		extra = []string{"--module-path=" + modules[0]}
+		env = append(env, "LD_LIBRARY_PATH="+filepath.Join(syslogNGRoot, "usr/lib/syslog-ng"))
 	}
 	options := ""
 	switch to.TLS {
@@ -100,7 +101,7 @@ log { source(s); destination(d); };
 	s := &SyslogNG{t: t, done: make(chan struct{}), out: &lockedBuffer{mu: &sync.Mutex{}, b: &bytes.Buffer{}}}
 	s.cmd = exec.Command(bin, append(extra, "-F", "--no-caps", "-f", conf, "-R", filepath.Join(dir, "persist"),
 		"-p", filepath.Join(dir, "pid"), "-c", filepath.Join(dir, "ctl"))...)
-	s.cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib/syslog-ng"))
+	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
