@@ -45,6 +45,7 @@ type Metrics struct {
 	connections *prometheus.GaugeVec
 	paused      *prometheus.GaugeVec
 	refused     *prometheus.CounterVec
+	aborted     *prometheus.CounterVec
 }
 
 // NewMetrics registers the receiving side's metrics.
@@ -106,11 +107,14 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_refused_connections_total", Help: "Connections closed at once, by reason: over the intake's max_connections, a failed TLS handshake, or a handshake abandoned because max_connections newer ones were under way (tls_handshake_slow).",
 		}, []string{"intake", "reason"}),
+		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowgate_aborted_connections_total", Help: "TCP and TLS connections that ended with an error instead of a clean close, by reason: reset (the sender reset it; what it had written and not yet transmitted was lost in its kernel), tls (a TLS alert, or a record cut short), error (another read error). What such a sender wrote last may be lost.",
+		}, []string{"intake", "reason"}),
 		exporters: map[netip.Addr]string{},
 	}
 	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing,
 		m.malformedSets, m.templatesRefused, m.lostRecords, m.lostDatagrams, m.exporterPackets, m.exporterFlows,
-		m.exporterSeen, m.kernelDrops, m.connections, m.paused, m.refused)
+		m.exporterSeen, m.kernelDrops, m.connections, m.paused, m.refused, m.aborted)
 	// The kernel's drops also count in the intake's dropped datagrams; that
 	// family's other reasons come from droppedPackets, so this part is
 	// registered unchecked and merged into it when gathered.
@@ -298,6 +302,26 @@ func (m *intakeMetrics) dropped(reason string, events int) {
 
 func (m *intakeMetrics) refused(reason string) {
 	m.parent.refused.WithLabelValues(m.intake, reason).Inc()
+}
+
+// The reasons of flowgate_aborted_connections_total.
+const (
+	abortedReset = "reset"
+	abortedTLS   = "tls"
+	abortedError = "error"
+)
+
+// watchAborted serves each reason of flowgate_aborted_connections_total
+// from the start, at 0: a stream intake's resets can be graphed and
+// alerted on before the first one.
+func (m *intakeMetrics) watchAborted() {
+	for _, r := range []string{abortedReset, abortedTLS, abortedError} {
+		m.parent.aborted.WithLabelValues(m.intake, r)
+	}
+}
+
+func (m *intakeMetrics) aborted(reason string) {
+	m.parent.aborted.WithLabelValues(m.intake, reason).Inc()
 }
 
 func (m *intakeMetrics) malformed(err error) {

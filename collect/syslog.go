@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flowgate/flowgate/buffer"
@@ -85,6 +86,9 @@ type SyslogIntake struct {
 	buf *buffer.Buffer
 	m   *intakeMetrics
 	log *slog.Logger
+	// abortedWarn paces the warnings for connections ended by an error:
+	// a flapping sender must not flood the log.
+	abortedWarn rateLimit
 	// Exactly one of these is set.
 	ln  net.Listener
 	udp *udp.Listener
@@ -110,13 +114,27 @@ func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog
 				ln.Close()
 				return nil, errors.New("tls intake without a TLS configuration")
 			}
-			ln = tls.NewListener(ln, cfg.TLS)
+			ln = tls.NewListener(ln, withoutTickets(cfg.TLS))
 		}
 		si.ln = ln
+		si.m.watchAborted()
 	default:
 		return nil, fmt.Errorf("protocol %q is not a syslog protocol", cfg.Protocol)
 	}
 	return si, nil
+}
+
+// withoutTickets returns a copy of c that sends nothing once the handshake
+// is done. A TLS 1.3 server otherwise sends session tickets after its
+// Finished; a sender that writes and closes without reading leaves them
+// unread, so its kernel resets the connection and throws away what the
+// sender wrote and had not transmitted yet: a Python ssl client lost all
+// of its 300 messages that way. Syslog senders hold long connections and
+// gain little from resumption.
+func withoutTickets(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	c.SessionTicketsDisabled = true
+	return c
 }
 
 // Addr is the bound address.
@@ -147,19 +165,15 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 	hs := &handshakes{max: max(si.cfg.MaxConnections, 1)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var mu sync.Mutex
-	var lastWarn time.Time
+	var refusedWarn rateLimit
 	admit := func(conn net.Conn) {
 		select {
 		case slots <- struct{}{}:
 		default:
 			si.m.refused("max_connections")
-			mu.Lock()
-			if time.Since(lastWarn) > time.Minute {
-				lastWarn = time.Now()
+			if refusedWarn.allow() {
 				si.log.Warn("connection refused: the intake has max_connections open", "from", conn.RemoteAddr(), "max_connections", si.cfg.MaxConnections)
 			}
-			mu.Unlock()
 			conn.Close()
 			return
 		}
@@ -178,10 +192,19 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 			}
 			return fmt.Errorf("intake %q: accept: %w", si.cfg.Intake, err)
 		}
+		tc, _ := conn.(*tls.Conn)
+		if tc != nil {
+			// Counted here, in the order of acceptance, not when its
+			// goroutine first runs: the one abandoned is the oldest.
+			if oldest := hs.add(tc); oldest != nil {
+				si.m.refused("tls_handshake_slow")
+				oldest.Close()
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if tc, ok := conn.(*tls.Conn); ok && !si.handshake(ctx, tc, hs) {
+			if tc != nil && !si.handshake(ctx, tc, hs) {
 				return
 			}
 			admit(conn)
@@ -189,13 +212,9 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 	}
 }
 
-// handshake runs a TLS handshake within HandshakeTimeout; a failed one
-// closes the connection.
+// handshake runs the TLS handshake of a connection in hs within
+// HandshakeTimeout; a failed one closes the connection.
 func (si *SyslogIntake) handshake(ctx context.Context, tc *tls.Conn, hs *handshakes) bool {
-	if oldest := hs.add(tc); oldest != nil {
-		si.m.refused("tls_handshake_slow")
-		oldest.Close()
-	}
 	hctx, cancel := context.WithTimeout(ctx, si.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(hctx)
 	cancel()
@@ -316,7 +335,12 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 			si.publishSync(ctx, b, log)
 		}
 		if err != nil && err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syslog.ErrTruncated) {
-			log.Debug("connection ended", "err", err)
+			reason := abortReason(err)
+			si.m.aborted(reason)
+			if si.abortedWarn.allow() {
+				log.Warn("connection ended by an error: what the sender wrote last may be lost",
+					"reason", reason, "err", err, "counted_in", "flowgate_aborted_connections_total")
+			}
 		}
 		return
 	}
@@ -501,6 +525,40 @@ func addrOf(a net.Addr) netip.Addr {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap.Addr().Unmap()
+}
+
+// abortReason names why a connection ended with err, for
+// flowgate_aborted_connections_total.
+func abortReason(err error) string {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		// The sender's kernel threw away what it had not transmitted yet.
+		return abortedReset
+	case errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &op) && (op.Op == "local error" || op.Op == "remote error"):
+		// A TLS record cut short, or an alert sent or received.
+		return abortedTLS
+	default:
+		return abortedError
+	}
+}
+
+// rateLimit allows one event a minute: for warnings a sender can repeat
+// at will.
+type rateLimit struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (r *rateLimit) allow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.last) > time.Minute {
+		r.last = now
+		return true
+	}
+	return false
 }
 
 func isTimeout(err error) bool {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -34,11 +33,14 @@ type syslogSetup struct {
 	port int
 	cons *buffer.Consumer
 	stop func()
+	// log is what the intake (and the buffer) logged, at info and above.
+	log *apptest.SyncBuffer
 }
 
 func newSyslogSetup(t *testing.T, protocol string, bufBytes int64, change func(*SyslogConfig)) *syslogSetup {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logged := &apptest.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logged, nil))
 	ctx := context.Background()
 	buf, err := buffer.Open(ctx, buffer.Config{Dir: t.TempDir(), MaxBytes: bufBytes}, log)
 	if err != nil {
@@ -48,7 +50,7 @@ func newSyslogSetup(t *testing.T, protocol string, bufBytes int64, change func(*
 	if protocol == "udp" {
 		network = "udp"
 	}
-	s := &syslogSetup{buf: buf, m: NewMetrics(prometheus.NewRegistry(), log), port: apptest.FreePort(t, network)}
+	s := &syslogSetup{buf: buf, m: NewMetrics(prometheus.NewRegistry(), log), port: apptest.FreePort(t, network), log: logged}
 	cfg := DefaultSyslogConfig("test intake", protocol, s.port)
 	cfg.Addr = "127.0.0.1:" + strconv.Itoa(s.port)
 	if change != nil {
@@ -431,22 +433,7 @@ func TestSyslogTLSHandshakesCannotStarveSenders(t *testing.T) {
 	if _, err := idle[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("the oldest handshake was not abandoned: %v", err)
 	}
-	refused := func(reason string) float64 {
-		var sum float64
-		ch := make(chan prometheus.Metric, 16)
-		s.m.refused.Collect(ch)
-		close(ch)
-		for m := range ch {
-			var d dto.Metric
-			_ = m.Write(&d)
-			for _, l := range d.Label {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					sum += d.Counter.GetValue()
-				}
-			}
-		}
-		return sum
-	}
+	refused := func(reason string) float64 { return labelled(t, s.m.refused, reason) }
 	if !apptest.Eventually(10*time.Second, func() bool { return refused("tls_handshake") == 2 }) {
 		t.Errorf("%v garbage handshakes counted, want 2", refused("tls_handshake"))
 	}
