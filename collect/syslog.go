@@ -30,7 +30,7 @@ type SyslogConfig struct {
 	Protocol string
 	// Addr is host:port to listen on; ":514" is every address.
 	Addr string
-	// TLS is the server configuration of a tls intake (ServerTLS).
+	// TLS is the server configuration of a tls intake (tlsfiles.Server).
 	TLS *tls.Config
 	// MaxConnections bounds open TCP/TLS connections; more are closed at once.
 	MaxConnections int
