@@ -106,7 +106,7 @@ func stampOf(path string) stamp {
 	}
 	st := stamp{size: fi.Size(), mtime: fi.ModTime()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino, st.dev = sys.Ino, sys.Dev
+		st.ino, st.dev = uint64(sys.Ino), uint64(sys.Dev) // their types vary by platform
 	}
 	return st
 }
