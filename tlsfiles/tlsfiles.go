@@ -94,7 +94,7 @@ type member struct {
 // stamp tells a file's versions apart without reading it.
 type stamp struct {
 	size     int64
-	mtime    time.Time
+	mtime    int64 // Unix ns
 	ino, dev uint64
 	missing  bool
 }
@@ -104,7 +104,7 @@ func stampOf(path string) stamp {
 	if err != nil {
 		return stamp{missing: true}
 	}
-	st := stamp{size: fi.Size(), mtime: fi.ModTime()}
+	st := stamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
 		st.ino, st.dev = uint64(sys.Ino), uint64(sys.Dev) // their types vary by platform
 	}
