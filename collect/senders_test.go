@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 // sendersN is how many messages each sender sends.
@@ -80,14 +81,15 @@ func piped(send func(testing.TB, peers.Target, []byte)) func(*testing.T, *syslog
 // connection ends in an error. The table of what arrived is logged.
 func TestSenders(t *testing.T) {
 	certs := peers.NewCerts(t)
-	serverTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	srv, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientAuthTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, true)
+	clientAuth, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serverTLS, clientAuthTLS := srv.Config(), clientAuth.Config()
 	senders := []sender{
 		{name: "python ssl, close without reading", versions: []string{"", "1.2", "1.3"}, send: python(peers.PythonClose)},
 		{name: "python ssl with a client certificate, close without reading", versions: []string{"1.2", "1.3"}, send: python(peers.PythonClose), clientAuth: true},
@@ -156,7 +158,7 @@ func TestSenders(t *testing.T) {
 // logged with the peer: a reset sender may have had more to send.
 func TestSenderReset(t *testing.T) {
 	certs := peers.NewCerts(t)
-	serverTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	srv, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestSenderReset(t *testing.T) {
 			if v != "" {
 				protocol = "tls"
 			}
-			s := newSyslogSetup(t, protocol, 256<<20, func(c *SyslogConfig) { c.TLS = serverTLS })
+			s := newSyslogSetup(t, protocol, 256<<20, func(c *SyslogConfig) { c.TLS = srv.Config() })
 			msgs := make([]string, sendersN)
 			for i := range msgs {
 				msgs[i] = fmt.Sprintf("%sreset seq=%d", sendersHeader, i)
@@ -300,11 +302,11 @@ func (c *cutConn) Write(p []byte) (int, error) {
 // aborted (reason tls).
 func TestSenderCutRecord(t *testing.T) {
 	certs := peers.NewCerts(t)
-	serverTLS, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	srv, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) { c.TLS = serverTLS })
+	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) { c.TLS = srv.Config() })
 	raw, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
 	if err != nil {
 		t.Fatal(err)

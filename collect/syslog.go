@@ -31,7 +31,7 @@ type SyslogConfig struct {
 	Protocol string
 	// Addr is host:port to listen on; ":514" is every address.
 	Addr string
-	// TLS is the server configuration of a tls intake (ServerTLS).
+	// TLS is the server configuration of a tls intake (tlsfiles.Server).
 	TLS *tls.Config
 	// MaxConnections bounds open TCP/TLS connections; more are closed at once.
 	MaxConnections int
@@ -114,7 +114,7 @@ func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog
 				ln.Close()
 				return nil, errors.New("tls intake without a TLS configuration")
 			}
-			ln = tls.NewListener(ln, withoutTickets(cfg.TLS))
+			ln = tls.NewListener(ln, cfg.TLS)
 		}
 		si.ln = ln
 		si.m.watchAborted()
@@ -122,19 +122,6 @@ func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog
 		return nil, fmt.Errorf("protocol %q is not a syslog protocol", cfg.Protocol)
 	}
 	return si, nil
-}
-
-// withoutTickets returns a copy of c that sends nothing once the handshake
-// is done. A TLS 1.3 server otherwise sends session tickets after its
-// Finished; a sender that writes and closes without reading leaves them
-// unread, so its kernel resets the connection and throws away what the
-// sender wrote and had not transmitted yet: a Python ssl client lost all
-// of its 300 messages that way. Syslog senders hold long connections and
-// gain little from resumption.
-func withoutTickets(c *tls.Config) *tls.Config {
-	c = c.Clone()
-	c.SessionTicketsDisabled = true
-	return c
 }
 
 // Addr is the bound address.

@@ -23,6 +23,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/peers"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 // syslogSetup is a running syslog intake on a buffer of its own.
@@ -305,14 +306,14 @@ func TestSyslogOversizeAndConnectionCap(t *testing.T) {
 // the CA signed get in.
 func TestSyslogTLSClientAuth(t *testing.T) {
 	certs := peers.NewCerts(t)
-	tc, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, true)
+	tc, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var debug bytes.Buffer
 	var mu sync.Mutex
 	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) {
-		c.TLS = tc
+		c.TLS = tc.Config()
 		c.Debug, c.DebugKey = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return debug.Write(p) }), "Test****ey"
 	})
 	pem, _ := os.ReadFile(certs.CA)
@@ -376,13 +377,13 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // that send garbage, do not keep a real sender out.
 func TestSyslogTLSHandshakesCannotStarveSenders(t *testing.T) {
 	certs := peers.NewCerts(t)
-	tc, err := ServerTLS(certs.ServerKey, certs.ServerCert, certs.CA, false)
+	tc, err := tlsfiles.NewServer(certs.ServerCert, certs.ServerKey, certs.CA, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const maxConns = 3
 	s := newSyslogSetup(t, "tls", 256<<20, func(c *SyslogConfig) {
-		c.TLS = tc
+		c.TLS = tc.Config()
 		c.MaxConnections = maxConns
 		c.HandshakeTimeout = time.Minute
 	})

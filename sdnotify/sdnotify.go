@@ -1,9 +1,9 @@
 // Package sdnotify tells systemd how the service is doing over the
 // sd_notify(3) datagram socket: READY=1 once the readiness checks pass,
-// WATCHDOG=1 at half the watchdog interval only while they keep passing (so
-// systemd restarts an appliance that stalls), STATUS= with the failing
-// check, STOPPING=1 on shutdown. Outside systemd (no NOTIFY_SOCKET) it does
-// nothing.
+// WATCHDOG=1 at half the watchdog interval while the process is alive
+// (so systemd restarts a hung appliance, never one waiting out an outage),
+// STATUS= with readiness and the failing check, STOPPING=1 on shutdown.
+// Outside systemd (no NOTIFY_SOCKET) it does nothing.
 package sdnotify
 
 import (
@@ -37,14 +37,17 @@ type Notifier struct {
 	conn     *net.UnixConn // nil outside systemd
 	watchdog time.Duration // 0 when systemd watches nothing (or another process)
 	ready    func() error
+	alive    func(context.Context) error
 	log      *slog.Logger
 }
 
-// New reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from env; ready
-// is the appliance's readiness check. A socket that cannot be used is
-// logged and leaves a notifier that does nothing.
-func New(env func(string) (string, bool), ready func() error, log *slog.Logger) *Notifier {
-	n := &Notifier{ready: ready, log: log}
+// New reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from env. ready
+// is the appliance's readiness check, which an outage fails; alive its
+// liveness check, which fails only when the process no longer serves (it
+// gets half the watchdog interval to answer). A socket that cannot be used
+// is logged and leaves a notifier that does nothing.
+func New(env func(string) (string, bool), ready func() error, alive func(context.Context) error, log *slog.Logger) *Notifier {
+	n := &Notifier{ready: ready, alive: alive, log: log}
 	path, _ := env("NOTIFY_SOCKET")
 	if path == "" {
 		return n
@@ -78,16 +81,18 @@ func (n *Notifier) Send(states ...string) error {
 	return nil
 }
 
-// Run runs the readiness checks until ctx ends: READY=1 the first time they
-// pass, then WATCHDOG=1 each half watchdog interval in which they pass, and
-// STATUS= whenever their answer changes.
+// Run runs the checks until ctx ends: READY=1 the first time the readiness
+// checks pass, STATUS= whenever their answer changes, and from READY=1 on,
+// WATCHDOG=1 each half watchdog interval in which the process is alive,
+// ready or not.
 func (n *Notifier) Run(ctx context.Context) error {
 	if n.conn == nil {
 		return nil
 	}
 	tick := time.NewTicker(startPoll)
 	defer tick.Stop()
-	ready, status, warned := false, "", false
+	started, status, warned := false, "", false
+	var dead error
 	for {
 		var states []string
 		err := n.ready()
@@ -96,16 +101,23 @@ func (n *Notifier) Run(ctx context.Context) error {
 			states = append(states, "STATUS="+s)
 		}
 		switch {
-		case err != nil:
-		case !ready:
-			ready = true
+		case !started && err == nil:
+			started = true
 			states = append(states, Ready)
 			tick.Reset(statusPoll)
 			if n.watchdog > 0 {
 				tick.Reset(n.watchdog / 2)
 			}
-		case n.watchdog > 0:
-			states = append(states, Watchdog)
+		case started && n.watchdog > 0:
+			actx, cancel := context.WithTimeout(ctx, n.watchdog/2)
+			err := n.alive(actx)
+			cancel()
+			if err == nil {
+				states = append(states, Watchdog)
+			} else if dead == nil && ctx.Err() == nil {
+				n.log.Error("not alive: systemd's watchdog is no longer fed and restarts flowgate if this lasts", "err", err)
+			}
+			dead = err
 		}
 		if err := n.Send(states...); err != nil && !warned {
 			n.log.Warn("cannot notify systemd", "err", err)

@@ -258,8 +258,13 @@ func TestStoppingFinishesTheBatchesInFlight(t *testing.T) {
 	if got == 0 || got%20 != 0 {
 		t.Fatalf("%d events accepted by the stop", got)
 	}
-	d, err := r.buf.Depth(context.Background(), r.subject)
-	if err != nil || int(d) != 5-got/20 {
+	// Acknowledgements reach the store asynchronously: await them.
+	var d uint64
+	var err error
+	if !apptest.Eventually(10*time.Second, func() bool {
+		d, err = r.buf.Depth(context.Background(), r.subject)
+		return err == nil && int(d) == 5-got/20
+	}) {
 		t.Fatalf("after the stop the buffer holds %d messages (%v), %d events were accepted", d, err, got)
 	}
 }

@@ -13,9 +13,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/config"
-	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 // check prints each intake and where its events would go, then tries what
@@ -78,7 +77,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 		}
 		if in.Protocol == config.ProtocolTLS {
 			require := in.TLSClientAuth == config.ClientAuthRequire
-			if _, err := collect.ServerTLS(in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, require); err != nil {
+			if _, err := tlsfiles.NewServer(in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, require); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 			tlsFiles += 2
@@ -96,13 +95,13 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 		outputsRead[id] = true
 		if o.CAFile != "" {
 			// The error names the file.
-			if _, err := ship.ClientTLS(o.CAFile, "", ""); err != nil {
+			if _, err := tlsfiles.NewClient("", o.CAFile, "", ""); err != nil {
 				errs = append(errs, fmt.Errorf("%s: output: %w", where, err))
 			}
 			tlsFiles++
 		}
 		if o.CertFile != "" {
-			if _, err := ship.ClientTLS("", o.CertFile, o.KeyFile); err != nil {
+			if _, err := tlsfiles.NewClient("", "", o.CertFile, o.KeyFile); err != nil {
 				errs = append(errs, fmt.Errorf("%s: output: cert_file %s and key_file %s: %w", where, o.CertFile, o.KeyFile, err))
 			}
 			tlsFiles += 2

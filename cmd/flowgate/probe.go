@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/config"
-	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/ship/relp"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 // probeStepTimeout bounds each step of a probe.
@@ -114,11 +114,11 @@ func probeOne(t *probeTarget, w io.Writer) error {
 	defer conn.Close()
 
 	handshake := probeStep{"TLS"}
-	tc, err := ship.ClientTLS(o.CAFile, o.CertFile, o.KeyFile)
+	files, err := tlsfiles.NewClient(host, o.CAFile, o.CertFile, o.KeyFile)
 	if err != nil {
 		return handshake.fail(err)
 	}
-	tc.ServerName = host
+	tc := files.Config()
 	if o.Transport == config.TransportHTTPS {
 		tc.NextProtos = []string{"http/1.1"}
 	}

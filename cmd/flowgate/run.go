@@ -39,6 +39,7 @@ import (
 	"github.com/flowgate/flowgate/ship/relp"
 	"github.com/flowgate/flowgate/ship/syslog"
 	"github.com/flowgate/flowgate/stats"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 const (
@@ -87,6 +88,8 @@ type appliance struct {
 	failed chan error
 	// stopTimer ends the process if a stop overruns shutdown.timeout.
 	stopTimer *time.Timer
+	// tls keeps the TLS files of intakes and outputs current.
+	tls *tlsfiles.Set
 }
 
 type sharedTransport struct {
@@ -99,6 +102,7 @@ type sharedTransport struct {
 type intake struct {
 	cfg       config.Intake
 	recv      interface{ Run(context.Context) error }
+	tls       *tlsfiles.Server // of a tls intake
 	cons      *buffer.Consumer
 	shipper   *ship.Shipper
 	transport string
@@ -176,7 +180,8 @@ func build(ctx context.Context, c *config.Config, log *slog.Logger, stdout io.Wr
 	}
 	a.http.AddCheck("buffer", a.buf.Check)
 	a.handleDeadLetters()
-	a.notify = sdnotify.New(os.LookupEnv, a.http.Ready, log)
+	a.notify = sdnotify.New(os.LookupEnv, a.http.Ready, a.alive, log)
+	a.tls = tlsfiles.NewSet(log)
 	if c.HTTP.PProf {
 		a.http.MountPProf()
 		log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
@@ -249,7 +254,7 @@ func (a *appliance) prepare(ctx context.Context, c *config.Config, in config.Int
 		fc.QueueDatagrams = min(fc.QueueDatagrams, max(half/2/fc.Workers/recordsPerDatagram, 64))
 		it.recv, err = collect.NewFlowIntake(fc, a.templates, enrich.New(enrichConfig(in)), a.buf, a.cm, a.log)
 	default: // tcp, udp, tls
-		it.recv, err = a.syslogIntake(in)
+		it.recv, it.tls, err = a.syslogIntake(in)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
@@ -271,23 +276,31 @@ func (a *appliance) prepare(ctx context.Context, c *config.Config, in config.Int
 	return it, nil
 }
 
-// syslogIntake binds a tcp, udp or tls intake.
-func (a *appliance) syslogIntake(in config.Intake) (*collect.SyslogIntake, error) {
+// syslogIntake binds a tcp, udp or tls intake; a tls intake's files are
+// watched until its Close.
+func (a *appliance) syslogIntake(in config.Intake) (*collect.SyslogIntake, *tlsfiles.Server, error) {
 	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
 	if in.MaxConnections > 0 {
 		sc.MaxConnections = in.MaxConnections
 	}
+	var files *tlsfiles.Server
 	if in.Protocol == config.ProtocolTLS {
-		tc, err := collect.ServerTLS(in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
+		var err error
+		files, err = a.tls.Server(in.Name, in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		sc.TLS = tc
+		sc.TLS = files.Config()
 	}
 	if in.Debug {
 		sc.Debug, sc.DebugKey = a.stdout, config.MaskKey(in.IntakeKey)
 	}
-	return collect.NewSyslogIntake(sc, a.buf, a.cm, a.log)
+	si, err := collect.NewSyslogIntake(sc, a.buf, a.cm, a.log)
+	if err != nil {
+		files.Close()
+		return nil, nil, err
+	}
+	return si, files, nil
 }
 
 // output returns the transport and encoder of an intake's output. One
@@ -326,19 +339,20 @@ func (a *appliance) output(it *intake, conns int) (ship.Transport, ship.Encoder,
 			}
 		case config.TransportSyslog:
 			sc := syslog.DefaultConfig(o.Endpoint, o.CAFile)
-			sc.CertFile, sc.KeyFile = o.CertFile, o.KeyFile
+			sc.CertFile, sc.KeyFile, sc.Files = o.CertFile, o.KeyFile, a.tls
 			sc.ResendWindow = resendWindow
 			sc.Log = a.log.With("key", config.MaskKey(in.IntakeKey))
 			t, err = syslog.New(sc)
 		case config.TransportRELP:
 			rc := relp.DefaultConfig(o.Endpoint, o.CAFile)
-			rc.CertFile, rc.KeyFile = o.CertFile, o.KeyFile
+			rc.CertFile, rc.KeyFile, rc.Files = o.CertFile, o.KeyFile, a.tls
 			t, err = relp.New(rc)
 		default:
 			t, err = https.New(https.Config{
 				URL:       config.HTTPSURL(o.Endpoint),
 				IntakeKey: in.IntakeKey,
 				CAFile:    o.CAFile,
+				Files:     a.tls,
 				UserAgent: "flowgate/" + buildVersion(),
 				Conns:     conns,
 			})
@@ -383,6 +397,7 @@ func (a *appliance) discard(it *intake) {
 	if it.cons != nil {
 		it.cons.Stop()
 	}
+	it.tls.Close()
 	a.release(it)
 }
 
@@ -490,6 +505,7 @@ func (a *appliance) stopIntakes(its []*intake, afterRecv func()) {
 	for _, it := range its {
 		<-it.shipDone
 		it.cons.Stop()
+		it.tls.Close()
 		a.http.RemoveCheck(checkName(it.cfg.Name))
 		a.release(it)
 	}
@@ -503,6 +519,7 @@ func (a *appliance) run(ctx context.Context, hup <-chan os.Signal) error {
 	defer stopHTTP()
 	httpDone := a.goRun(httpCtx, "http", a.http.Run)
 	notifyDone := a.goRun(httpCtx, "sd_notify", a.notify.Run)
+	tlsDone := a.goRun(httpCtx, "TLS files", a.tls.Run)
 	syncCtx, stopSync := context.WithCancel(context.Background())
 	defer stopSync()
 	syncDone := a.goRun(syncCtx, "templates", a.persister.Run)
@@ -521,6 +538,7 @@ func (a *appliance) run(ctx context.Context, hup <-chan os.Signal) error {
 			a.log.Error("stopping on a failure", "err", err)
 		case <-hup:
 			a.reload()
+			a.tls.Reload()
 		}
 	}
 	if errors.Is(err, errStop) {
@@ -544,6 +562,7 @@ func (a *appliance) run(ctx context.Context, hup <-chan os.Signal) error {
 	stopHTTP()
 	<-httpDone
 	<-notifyDone
+	<-tlsDone
 	select {
 	case e := <-a.failed:
 		err = errors.Join(err, e)

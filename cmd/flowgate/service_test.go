@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
 )
 
@@ -90,38 +91,67 @@ func TestLoopbackFor(t *testing.T) {
 	}
 }
 
-// TestSystemdNotify runs the binary as systemd would run a Type=notify
-// service with a watchdog, on a real notification socket.
-func TestSystemdNotify(t *testing.T) {
+// notifySocket listens as systemd does for sd_notify messages, and returns
+// its path and each line that reaches it.
+func notifySocket(t *testing.T) (string, <-chan string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "fgn") // short: socket paths end at 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	next := func(want string) {
-		t.Helper()
+	lines := make(chan string, 1<<16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		buf := make([]byte, 4096)
 		for {
-			if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
 			n, err := conn.Read(buf)
 			if err != nil {
-				t.Fatalf("waiting for %s: %v", want, err)
+				return
 			}
 			for _, line := range strings.Split(string(buf[:n]), "\n") {
-				if line == want {
-					return
+				select {
+				case lines <- line:
+				default: // a test that stopped reading
 				}
-				if !strings.HasPrefix(line, "STATUS=") && line != "WATCHDOG=1" {
-					t.Fatalf("unexpected %q while waiting for %s", line, want)
-				}
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return sock, lines
+}
+
+// nextLine waits up to 30s for the next line.
+func nextLine(t *testing.T, lines <-chan string, waitingFor string) string {
+	t.Helper()
+	select {
+	case l := <-lines:
+		return l
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no sd_notify message in 30s while waiting for %s", waitingFor)
+	}
+	return ""
+}
+
+// TestSystemdNotify runs the binary as systemd would run a Type=notify
+// service with a watchdog, on a real notification socket.
+func TestSystemdNotify(t *testing.T) {
+	sock, lines := notifySocket(t)
+	next := func(want string) {
+		t.Helper()
+		for {
+			line := nextLine(t, lines, want)
+			if line == want {
+				return
+			}
+			if !strings.HasPrefix(line, "STATUS=") && line != "WATCHDOG=1" {
+				t.Fatalf("unexpected %q while waiting for %s", line, want)
 			}
 		}
 	}
@@ -139,6 +169,101 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("flowgate exited with %v", err)
 	}
 	next("STOPPING=1")
+}
+
+// TestWatchdogOutlivesAnOutage keeps the intake down for many times
+// stall_after: the output is stalled, STATUS= says so and why, and yet
+// WATCHDOG=1 keeps coming (systemd must not restart flowgate for an
+// outage); when the intake is back, STATUS= says ready and what waited
+// arrives.
+func TestWatchdogOutlivesAnOutage(t *testing.T) {
+	sock, lines := notifySocket(t)
+	intake := intaketest.NewHTTPS(t)
+	dir := t.TempDir()
+	port := apptest.FreePort(t, "tcp")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+	path := filepath.Join(dir, "intakes.yaml")
+	cfg := fmt.Sprintf(`intakes:
+  - name: Firewall
+    protocol: tcp
+    port: %d
+    intake_key: %s
+output:
+  transport: https
+  endpoint: %s
+  ca_file: %s
+buffer:
+  dir: %s
+http:
+  listen: %s
+  stall_after: 1s
+`, port, testKey, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc := apptest.StartUnready(t, path, httpAddr, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
+	for nextLine(t, lines, "READY=1") != "READY=1" {
+	}
+	intake.Down()
+	msgs := messages("during the outage", 20)
+	sender, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	for _, m := range msgs {
+		if _, err := fmt.Fprintf(sender, "<13>1 - fw app - - - %s\n", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var status string
+	for !strings.HasPrefix(status, "STATUS=not ready") {
+		status = nextLine(t, lines, "STATUS=not ready")
+	}
+	if !strings.Contains(status, `output of "Firewall": stalled`) {
+		t.Fatalf("STATUS= does not say which output is stalled: %q", status)
+	}
+	// 50 pings at half of 200ms: at least five times stall_after, all of
+	// it not ready. (STATUS= changes as the stall grows.)
+	deadline := time.Now().Add(60 * time.Second)
+	for fed := 0; fed < 50; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d WATCHDOG=1 in 60s of outage, want 50", fed)
+		}
+		switch line := nextLine(t, lines, "WATCHDOG=1"); {
+		case line == "WATCHDOG=1":
+			fed++
+		case strings.HasPrefix(line, "STATUS=not ready"):
+		default:
+			t.Fatalf("got %q during the outage after %d WATCHDOG=1, want WATCHDOG=1 and the stall in STATUS=", line, fed)
+		}
+	}
+	if status, body := proc.Get("/readyz"); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz answers %d %s during the outage", status, body)
+	}
+
+	intake.Up(t)
+	for line := ""; line != "STATUS=ready"; {
+		line = nextLine(t, lines, "STATUS=ready")
+		if line != "WATCHDOG=1" && !strings.HasPrefix(line, "STATUS=") {
+			t.Fatalf("got %q after the outage", line)
+		}
+	}
+	seen := map[string]int{}
+	for _, e := range intake.WaitEvents(t, len(msgs), 60*time.Second) {
+		seen[e.Event]++
+	}
+	for _, m := range msgs {
+		if seen[m] != 1 {
+			t.Errorf("%q arrived %d times", m, seen[m])
+		}
+	}
+	select {
+	case <-proc.Done():
+		t.Fatal("flowgate exited during the outage")
+	default:
+	}
 }
 
 // TestShippedConfigurations checks the configurations users copy: each

@@ -13,12 +13,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 const (
@@ -39,6 +41,9 @@ type Config struct {
 	IntakeKey string
 	// CAFile is an extra CA to trust besides the system roots.
 	CAFile string
+	// Files, when set, watches CAFile: new connections trust a renewed
+	// one. Nil reads it once.
+	Files *tlsfiles.Set
 	// UserAgent names the sender.
 	UserAgent string
 	// Conns is how many connections may be open at once.
@@ -49,6 +54,7 @@ type Config struct {
 type Transport struct {
 	cfg    Config
 	client *http.Client
+	files  *tlsfiles.Client
 	// bufs are request buffers done with, kept: they grow to megabytes.
 	// (A sync.Pool would drop them at every GC.)
 	bufs chan *buffers
@@ -56,20 +62,24 @@ type Transport struct {
 
 // New returns a transport; it opens connections as batches come.
 func New(cfg Config) (*Transport, error) {
-	tlsCfg, err := ship.ClientTLS(cfg.CAFile, "", "")
+	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("https endpoint %q: %w", cfg.URL, err)
+	}
+	files, err := cfg.Files.Client("https "+u.Host, u.Hostname(), cfg.CAFile, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("https endpoint %q: %w", cfg.URL, err)
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsCfg,
+		TLSClientConfig:     files.Config(),
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: max(cfg.Conns, 1),
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	return &Transport{cfg: cfg, client: &http.Client{Transport: tr, Timeout: requestTimeout}, bufs: make(chan *buffers, max(cfg.Conns, 1)+1)}, nil
+	return &Transport{cfg: cfg, files: files, client: &http.Client{Transport: tr, Timeout: requestTimeout}, bufs: make(chan *buffers, max(cfg.Conns, 1)+1)}, nil
 }
 
 // buffers are one request's body being built and compressed.
@@ -167,6 +177,7 @@ func (t *Transport) post(ctx context.Context, body []byte) error {
 // Close closes idle connections.
 func (t *Transport) Close() error {
 	t.client.CloseIdleConnections()
+	t.files.Close()
 	return nil
 }
 

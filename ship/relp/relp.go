@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 const (
@@ -44,6 +45,9 @@ type Config struct {
 	// CertFile and KeyFile are a client certificate to present, for
 	// receivers that require one.
 	CertFile, KeyFile string
+	// Files, when set, watches those files: new sessions use renewed
+	// ones. Nil reads them once.
+	Files *tlsfiles.Set
 	// Window bounds frames sent and not yet answered.
 	Window int
 	// DialTimeout bounds connecting, the TLS handshake and the open.
@@ -60,8 +64,9 @@ func DefaultConfig(addr, caFile string) Config {
 // Transport sends batches over one RELP session, opened on demand and
 // again after a failure (ship paces the retries).
 type Transport struct {
-	cfg Config
-	tls *tls.Config
+	cfg   Config
+	tls   *tls.Config
+	files *tlsfiles.Client
 
 	// mu orders frames on the session and guards sess.
 	mu   sync.Mutex
@@ -74,15 +79,14 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relp endpoint %q: %w", cfg.Addr, err)
 	}
-	tc, err := ship.ClientTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	files, err := cfg.Files.Client("relp "+cfg.Addr, host, cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("relp endpoint %q: %w", cfg.Addr, err)
 	}
-	tc.ServerName = host
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
 	}
-	return &Transport{cfg: cfg, tls: tc}, nil
+	return &Transport{cfg: cfg, tls: files.Config(), files: files}, nil
 }
 
 // waiter follows the answers to one batch's frames.
@@ -163,6 +167,7 @@ func (t *Transport) drop(s *session, err error) {
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.files.Close()
 	s := t.sess
 	if s == nil {
 		return nil

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 // Config says where and how to send.
@@ -40,6 +41,9 @@ type Config struct {
 	// CertFile and KeyFile are a client certificate to present, for
 	// receivers that require one.
 	CertFile, KeyFile string
+	// Files, when set, watches those files: new connections use renewed
+	// ones. Nil reads them once.
+	Files *tlsfiles.Set
 	// DialTimeout bounds connecting and the TLS handshake.
 	DialTimeout time.Duration
 	// AckTimeout bounds the wait for a batch to be written and acknowledged.
@@ -72,8 +76,9 @@ func DefaultConfig(addr, caFile string) Config {
 // Transport sends batches over one TLS connection, opened on demand and
 // again after a failure (ship paces the retries).
 type Transport struct {
-	cfg Config
-	tls *tls.Config
+	cfg   Config
+	tls   *tls.Config
+	files *tlsfiles.Client
 
 	// mu orders writes on the connection and guards conn and recent.
 	mu     sync.Mutex
@@ -96,12 +101,11 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog endpoint %q: %w", cfg.Addr, err)
 	}
-	tc, err := ship.ClientTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	files, err := cfg.Files.Client("syslog "+cfg.Addr, host, cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("syslog endpoint %q: %w", cfg.Addr, err)
 	}
-	tc.ServerName = host
-	return &Transport{cfg: cfg, tls: tc}, nil
+	return &Transport{cfg: cfg, tls: files.Config(), files: files}, nil
 }
 
 // Send writes the batch as octet-counted frames and waits until the
@@ -218,6 +222,7 @@ func (t *Transport) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.drop(t.conn, errors.New("transport closed"))
+	t.files.Close()
 	return nil
 }
 
