@@ -34,6 +34,11 @@ bench:
 deb:
 	deploy/debian/build
 
+# This machine's Debian package, checked: no lintian error, every Go module
+# of the binary named in its copyright file.
+lint-deb:
+	deploy/debian/lint
+
 # The container image for this machine's platform (ARCH=arm64 for the
 # other), without a Docker daemon and offline: an OCI layout in
 # dist/image/oci and dist/image/flowgate-VERSION-linux-ARCH.tar for

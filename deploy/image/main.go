@@ -72,7 +72,7 @@ func main() {
 	flag.StringVar(&o.arch, "arch", runtime.GOARCH, "the binary's GOARCH (amd64, arm64)")
 	flag.StringVar(&o.dockerfile, "dockerfile", "Dockerfile", "the Dockerfile whose final stage gives user, ports, volume, entrypoint, command and healthcheck")
 	flag.StringVar(&o.caBundle, "ca", caBundlePath, "the CA bundle to copy into the image")
-	flag.StringVar(&o.version, "version", "devel", "the version: a label, and the tag (with ~ as -)")
+	flag.StringVar(&o.version, "version", "devel", "the version: a label, and the tag (- for what a tag may not hold)")
 	flag.StringVar(&o.name, "name", defaultName, "the repository the tarball's tags name")
 	flag.StringVar(&o.out, "out", "dist/image", "the output folder: OUT/oci (OCI layout) and OUT/flowgate-VERSION-linux-ARCH.tar")
 	flag.Parse()
@@ -98,9 +98,16 @@ func main() {
 	fmt.Printf("OCI layout %s (tags %s), docker load -i %s\n", layout, strings.Join(tags(o.version), ", "), archive)
 }
 
-// tags are the image's tags: the version (Docker refuses ~ in a tag) and latest.
+// tags are the image's tags: the version, with - for what a tag may not
+// hold (Debian's ~, semver's +), and latest.
 func tags(version string) []string {
-	return []string{strings.ReplaceAll(version, "~", "-"), "latest"}
+	tag := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {
+			return r
+		}
+		return '-'
+	}, version)
+	return []string{tag, "latest"}
 }
 
 // build writes the OCI layout and the tarball and returns their paths.
