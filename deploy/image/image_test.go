@@ -432,10 +432,16 @@ http:
 	defer conn.Close()
 	datagram := testtraffic.NetFlowV5(nil, []uint32{7}, 0, time.Now())
 	source := testtraffic.V5Source(7).String()
+	polls := 0
 	if !apptest.Eventually(30*time.Second, func() bool {
-		if _, err := conn.Write(datagram); err != nil {
-			t.Fatal(err)
+		// Again about every second: a datagram may be lost before the
+		// socket's first read.
+		if polls%50 == 0 {
+			if _, err := conn.Write(datagram); err != nil {
+				t.Fatal(err)
+			}
 		}
+		polls++
 		return strings.Contains(stdout.String(), source)
 	}) {
 		t.Fatalf("no event from %s on stdout within 30s:\n%s", source, stdout.String())
