@@ -5,6 +5,9 @@
 # image builds quickly on an x86-64 machine and the reverse:
 #   docker build -t flowgate .                                   (this machine's platform)
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REPO/flowgate --push .
+# Without a Docker daemon, `make image` (scripts/image, deploy/image) builds
+# the same image offline; it reads USER, WORKDIR, VOLUME, EXPOSE,
+# HEALTHCHECK, ENTRYPOINT and CMD from the final stage below.
 # Run it with deploy/docker-compose.yml, or:
 #   docker run -v ./intakes.yaml:/intakes.yaml:ro -v flowgate-data:/var/lib/flowgate \
 #     -p 2055:2055/udp flowgate

@@ -1,10 +1,10 @@
 # The commands people repeat. Each is a thin wrapper: the scripts it calls
 # say what they need and work without make.
 VERSION := $(shell deploy/version)
-IMAGE ?= flowgate
+IMAGE ?= ghcr.io/flowgate/flowgate
 PLATFORMS ?= linux/amd64,linux/arm64
 
-.PHONY: build cross test fuzz bench deb image image-multiarch vm vm-test clean
+.PHONY: build cross test fuzz bench deb lint-deb image image-docker image-multiarch vm vm-test clean
 
 # The binary for this machine, in ./flowgate.
 build:
@@ -34,8 +34,21 @@ bench:
 deb:
 	deploy/debian/build
 
-# The container image for this machine's platform, as $(IMAGE):$(VERSION) and :latest.
+# This machine's Debian package, checked: no lintian error, every Go module
+# of the binary named in its copyright file.
+lint-deb:
+	deploy/debian/lint
+
+# The container image for this machine's platform (ARCH=arm64 for the
+# other), without a Docker daemon and offline: an OCI layout in
+# dist/image/oci and dist/image/flowgate-VERSION-linux-ARCH.tar for
+# `docker load -i`, tagged $(IMAGE):$(VERSION) and :latest.
 image:
+	IMAGE=$(IMAGE) scripts/image
+
+# The same image built by a Docker daemon from the Dockerfile (pulls golang
+# and distroless).
+image-docker:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(subst ~,-,$(VERSION)) -t $(IMAGE):latest .
 
 # Both platforms, pushed (docker buildx; IMAGE must be a registry path).
