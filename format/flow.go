@@ -160,6 +160,9 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 		o.uint(kCollectionTimeMilliseconds, f.TimeReceivedNs/1e6)
 	}
 	o.str(kFlowType, flowTypeName(f.Type))
+	if len(f.Elements) > 0 {
+		o.elements(f.Elements)
+	}
 	return o.end()
 }
 

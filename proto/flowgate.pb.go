@@ -351,8 +351,14 @@ type Flow struct {
 	FragmentOffset uint32 `protobuf:"varint,46,opt,name=fragment_offset,json=fragmentOffset,proto3" json:"fragment_offset,omitempty"` // fragmentOffset (in 8-byte units, as on the wire)
 	FragmentFlags  uint32 `protobuf:"varint,47,opt,name=fragment_flags,json=fragmentFlags,proto3" json:"fragment_flags,omitempty"`    // fragmentFlags (the 3 flag bits of the IPv4 header)
 	FlowLabel      uint32 `protobuf:"varint,48,opt,name=flow_label,json=flowLabel,proto3" json:"flow_label,omitempty"`                // flowLabelIPv6
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Every other element of the record, named and typed by decoder/flow/ie
+	// when the event is written: one after the other, each as its element
+	// id (2 bytes), enterprise number (4 bytes, 0 for IANA and NetFlow v9
+	// types), value length (2 bytes) and value, big-endian (elements.go
+	// reads and writes them). Empty for records that have none.
+	Elements      []byte `protobuf:"bytes,49,opt,name=elements,proto3" json:"elements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
@@ -705,6 +711,13 @@ func (x *Flow) GetFlowLabel() uint32 {
 		return x.FlowLabel
 	}
 	return 0
+}
+
+func (x *Flow) GetElements() []byte {
+	if x != nil {
+		return x.Elements
+	}
+	return nil
 }
 
 // InterfaceCounters is one interface's counters as an sFlow agent polled
@@ -1131,7 +1144,7 @@ var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\xe3\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\xff\n" +
 	"\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
@@ -1186,7 +1199,8 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x0ffragment_offset\x18. \x01(\rR\x0efragmentOffset\x12%\n" +
 	"\x0efragment_flags\x18/ \x01(\rR\rfragmentFlags\x12\x1d\n" +
 	"\n" +
-	"flow_label\x180 \x01(\rR\tflowLabel\"\xd5\x06\n" +
+	"flow_label\x180 \x01(\rR\tflowLabel\x12\x1a\n" +
+	"\belements\x181 \x01(\fR\belements\"\xd5\x06\n" +
 	"\x11InterfaceCounters\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12(\n" +
 	"\x10time_received_ns\x18\x02 \x01(\x04R\x0etimeReceivedNs\x12\x1a\n" +

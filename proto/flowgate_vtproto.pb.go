@@ -49,6 +49,15 @@ func (m *Flow) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if len(m.Elements) > 0 {
+		i -= len(m.Elements)
+		copy(dAtA[i:], m.Elements)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.Elements)))
+		i--
+		dAtA[i] = 0x3
+		i--
+		dAtA[i] = 0x8a
+	}
 	if m.FlowLabel != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.FlowLabel))
 		i--
@@ -710,12 +719,14 @@ func (m *Flow) ResetVT() {
 		f2 := m.DstAddr[:0]
 		f3 := m.NextHop[:0]
 		f4 := m.BgpNextHop[:0]
+		f5 := m.Elements[:0]
 		m.Reset()
 		m.Exporter = f0
 		m.SrcAddr = f1
 		m.DstAddr = f2
 		m.NextHop = f3
 		m.BgpNextHop = f4
+		m.Elements = f5
 	}
 }
 func (m *Flow) ReturnToVTPool() {
@@ -914,6 +925,10 @@ func (m *Flow) SizeVT() (n int) {
 	}
 	if m.FlowLabel != 0 {
 		n += 2 + protohelpers.SizeOfVarint(uint64(m.FlowLabel))
+	}
+	l = len(m.Elements)
+	if l > 0 {
+		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -2094,6 +2109,40 @@ func (m *Flow) UnmarshalVT(dAtA []byte) error {
 					break
 				}
 			}
+		case 49:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Elements", wireType)
+			}
+			var byteLen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				byteLen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if byteLen < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			postIndex := iNdEx + byteLen
+			if postIndex < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Elements = append(m.Elements[:0], dAtA[iNdEx:postIndex]...)
+			if m.Elements == nil {
+				m.Elements = []byte{}
+			}
+			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])

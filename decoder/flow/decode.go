@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/flowgate/flowgate/decoder/flow/ie"
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -71,6 +72,8 @@ const (
 	ipfixHdrBytes  = 16
 	setHeaderBytes = 4
 	minDatagramLen = 4
+	// minV9Alias is the lowest NetFlow v9 type ie.V9Alias maps.
+	minV9Alias = 40000
 )
 
 // Decode appends the flow records of one datagram from exporter to batch.
@@ -158,10 +161,13 @@ type header struct {
 
 // message is the state of one v9 or IPFIX datagram being decoded.
 type message struct {
-	h          header
-	exporter   netip.Addr
-	exp        []byte // the exporter's address, shared by the datagram's records
-	addrs      arena
+	h        header
+	exporter netip.Addr
+	exp      []byte // the exporter's address, shared by the datagram's records
+	addrs    arena
+	// elements holds the records' other elements (Flow.elements), one
+	// record after the other; nil until a record has one.
+	elements   []byte
 	receivedNs uint64
 	sk         sessionKey
 	st         *session
@@ -319,19 +325,33 @@ func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 	start := len(m.batch.Flows)
 	f := appendFlow(m.batch)
 	r := record{arena: &m.addrs}
+	elemStart := len(m.elements)
 	rest := b
 	for i := range tm.fields {
 		fd := &tm.fields[i]
 		v, next, ok := nextValue(fd, rest)
 		if !ok {
 			m.batch.Flows = m.batch.Flows[:start]
+			m.elements = m.elements[:elemStart]
 			return 0, false
 		}
 		rest = next
-		// Enterprise elements are not IANA's: skipped.
-		if !fd.PenProvided {
-			setField(f, &r, fd.Type, v)
+		if fd.PenProvided {
+			m.elements = pb.AppendElement(m.elements, fd.Pen, fd.Type, v)
+			continue
 		}
+		typ := fd.Type
+		if m.h.version == 9 && typ >= minV9Alias {
+			typ = ie.V9Alias(typ)
+		}
+		// Elements with no field of their own travel with the record, to
+		// be named when the event is written.
+		if !setField(f, &r, typ, v) {
+			m.elements = pb.AppendElement(m.elements, 0, typ, v)
+		}
+	}
+	if len(m.elements) > elemStart {
+		f.Elements = m.elements[elemStart:len(m.elements):len(m.elements)]
 	}
 	if m.h.version == 9 {
 		f.Type = pb.FlowType_NETFLOW_V9

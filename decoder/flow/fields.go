@@ -133,12 +133,15 @@ type record struct {
 	endDeltaUs    uint64
 	hasStartDelta bool
 	hasEndDelta   bool
+	derive        derived
 }
 
-// setField sets f from one value of a v9 or IPFIX data record. Values
-// point into the datagram: addresses are copied. A value of a length the
-// element cannot have is ignored: one odd field never spoils the record.
-func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
+// setField sets f from one value of a v9 or IPFIX data record and reports
+// whether the element is one of f's own fields; when it is not, the caller
+// keeps it among the record's other elements. Values point into the
+// datagram: addresses are copied. A value of a length the element cannot
+// have is ignored: one odd field never spoils the record.
+func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 	n := len(b)
 	num := n > 0 && n <= 8
 	p := &r.present
@@ -295,11 +298,21 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 		if n == 4 {
 			r.endDeltaUs, r.hasEndDelta = beUint(b), true
 		}
-	default:
+	case ieSamplingPacketInterval:
+		// The event's samplingPacketInterval is the rate worked out from
+		// every sampling element.
 		if r.sampling.read(typ, b) {
 			r.hasSampling = true
 		}
+	default:
+		if r.sampling.read(typ, b) {
+			r.hasSampling = true
+		} else {
+			r.derive.read(typ, b)
+		}
+		return false
 	}
+	return true
 }
 
 // finish completes f once every value of its record is read: absolute
@@ -327,6 +340,9 @@ func finish(f *pb.Flow, r *record, h *header, st *session) {
 		if ms, ok := h.uptimeToUnix(f.EndUptimeMs, st); ok && p&bit(pb.Field_END) == 0 {
 			f.EndMs, p = ms, p|bit(pb.Field_END)
 		}
+	}
+	if r.derive.have != 0 {
+		p = r.derive.apply(f, p, r.arena)
 	}
 	if p&bit(pb.Field_IP_VERSION) == 0 {
 		switch {
