@@ -266,28 +266,30 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 		if n == 1 {
 			f.FlowEndReason, *p = uint32(b[0]), *p|bit(pb.Field_FLOW_END_REASON)
 		}
+	// A time of 0 is one the exporter does not know (an ASA's creation
+	// time on a denied flow): the event time can stand in for it.
 	case ieFlowStartSeconds:
-		if n == 4 {
+		if n == 4 && !allZero(b) {
 			f.StartMs, *p = beUint(b)*1000, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndSeconds:
-		if n == 4 {
+		if n == 4 && !allZero(b) {
 			f.EndMs, *p = beUint(b)*1000, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMilliseconds:
-		if n == 8 {
+		if n == 8 && !allZero(b) {
 			f.StartMs, *p = beUint(b), *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMilliseconds:
-		if n == 8 {
+		if n == 8 && !allZero(b) {
 			f.EndMs, *p = beUint(b), *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMicroseconds, ieFlowStartNanoseconds:
-		if n == 8 {
+		if n == 8 && ntpToUnixMs(beUint(b)) != 0 {
 			f.StartMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMicroseconds, ieFlowEndNanoseconds:
-		if n == 8 {
+		if n == 8 && ntpToUnixMs(beUint(b)) != 0 {
 			f.EndMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_END)
 		}
 	case ieFlowStartDeltaMicroseconds:
