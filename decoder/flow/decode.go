@@ -168,6 +168,7 @@ type message struct {
 	// elements holds the records' other elements (Flow.elements), one
 	// record after the other; nil until a record has one.
 	elements   []byte
+	derive     derived
 	receivedNs uint64
 	sk         sessionKey
 	st         *session
@@ -324,7 +325,8 @@ func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
 func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 	start := len(m.batch.Flows)
 	f := appendFlow(m.batch)
-	r := record{arena: &m.addrs}
+	m.derive.have = 0
+	r := record{arena: &m.addrs, derive: &m.derive}
 	elemStart := len(m.elements)
 	rest := b
 	for i := range tm.fields {
@@ -341,7 +343,7 @@ func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 			continue
 		}
 		typ := fd.Type
-		if m.h.version == 9 && typ >= minV9Alias {
+		if typ >= minV9Alias && m.h.version == 9 {
 			typ = ie.V9Alias(typ)
 		}
 		// Elements with no field of their own travel with the record, to

@@ -32,7 +32,7 @@ const (
 
 // derived gathers the elements a record's missing fields can be derived
 // from. have is a bit per kind of value read, 0 for most records: what
-// they cost then is one test.
+// they cost then is one test. A value counts only when its bit is set.
 type derived struct {
 	have                   uint16
 	octets, packets        uint64 // initiator + responder
@@ -66,10 +66,16 @@ func (d *derived) read(typ uint16, b []byte) {
 	switch typ {
 	case ieInitiatorOctets, ieResponderOctets:
 		if num {
+			if d.have&hasOctets == 0 {
+				d.octets = 0
+			}
 			d.octets, d.have = d.octets+beUint(b), d.have|hasOctets
 		}
 	case ieInitiatorPackets, ieResponderPackets:
 		if num {
+			if d.have&hasPackets == 0 {
+				d.packets = 0
+			}
 			d.packets, d.have = d.packets+beUint(b), d.have|hasPackets
 		}
 	case ieOctetTotalCount:

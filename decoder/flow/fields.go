@@ -133,7 +133,9 @@ type record struct {
 	endDeltaUs    uint64
 	hasStartDelta bool
 	hasEndDelta   bool
-	derive        derived
+	// derive is the message's, cleared for each record (derive.have = 0)
+	// rather than zeroed whole with the record: most records never use it.
+	derive *derived
 }
 
 // setField sets f from one value of a v9 or IPFIX data record and reports
@@ -269,28 +271,28 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 	// A time of 0 is one the exporter does not know (an ASA's creation
 	// time on a denied flow): the event time can stand in for it.
 	case ieFlowStartSeconds:
-		if n == 4 && !allZero(b) {
-			f.StartMs, *p = beUint(b)*1000, *p|bit(pb.Field_START)
+		if v := beUint(b); n == 4 && v != 0 {
+			f.StartMs, *p = v*1000, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndSeconds:
-		if n == 4 && !allZero(b) {
-			f.EndMs, *p = beUint(b)*1000, *p|bit(pb.Field_END)
+		if v := beUint(b); n == 4 && v != 0 {
+			f.EndMs, *p = v*1000, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMilliseconds:
-		if n == 8 && !allZero(b) {
-			f.StartMs, *p = beUint(b), *p|bit(pb.Field_START)
+		if v := beUint(b); n == 8 && v != 0 {
+			f.StartMs, *p = v, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMilliseconds:
-		if n == 8 && !allZero(b) {
-			f.EndMs, *p = beUint(b), *p|bit(pb.Field_END)
+		if v := beUint(b); n == 8 && v != 0 {
+			f.EndMs, *p = v, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMicroseconds, ieFlowStartNanoseconds:
-		if n == 8 && ntpToUnixMs(beUint(b)) != 0 {
-			f.StartMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_START)
+		if v := ntpToUnixMs(beUint(b)); n == 8 && v != 0 {
+			f.StartMs, *p = v, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMicroseconds, ieFlowEndNanoseconds:
-		if n == 8 && ntpToUnixMs(beUint(b)) != 0 {
-			f.EndMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_END)
+		if v := ntpToUnixMs(beUint(b)); n == 8 && v != 0 {
+			f.EndMs, *p = v, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartDeltaMicroseconds:
 		if n == 4 {

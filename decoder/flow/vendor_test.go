@@ -351,8 +351,11 @@ func TestVendorDatagramsAsTsharkReadsThem(t *testing.T) {
 		}
 		compared := 0
 		for i, ev := range evs {
+			// tshark's records come in no set order: each event is
+			// compared with the one record of the same flow.
+			tf := matchTshark(t, name, i, ev, dec.Flows)
 			for _, p := range pairs {
-				tv, tok := dec.Flows[i].Fields[p.tshark]
+				tv, tok := tf[p.tshark]
 				ov, ook := ev[p.ours]
 				if !tok || !ook {
 					continue
@@ -375,4 +378,28 @@ func TestVendorDatagramsAsTsharkReadsThem(t *testing.T) {
 			t.Errorf("%s: only %d values compared for %d flows", name, compared, len(evs))
 		}
 	}
+}
+
+// matchTshark returns the fields of the one record tshark read for the
+// flow of event ev.
+func matchTshark(t *testing.T, name string, i int, ev map[string]any, flows []peers.FlowRecord) map[string]string {
+	t.Helper()
+	identity := map[string]string{"sourceIPv4Address": "cflow.srcaddr", "sourceIPv6Address": "cflow.srcaddrv6",
+		"sourceTransportPort": "cflow.srcport", "flowId": "cflow.flow_id", "firewallEvent": "cflow.firewall_event"}
+	var found []map[string]string
+	for _, fl := range flows {
+		same := true
+		for ours, theirs := range identity {
+			if v, ok := ev[ours]; ok && fmt.Sprint(v) != fl.Fields[theirs] {
+				same = false
+			}
+		}
+		if same {
+			found = append(found, fl.Fields)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s event %d: %d of tshark's records match it", name, i, len(found))
+	}
+	return found[0]
 }
