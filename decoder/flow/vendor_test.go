@@ -13,6 +13,7 @@ import (
 	"github.com/flowgate/flowgate/decoder/flow/ie"
 	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/internal/peers"
+	pb "github.com/flowgate/flowgate/proto"
 )
 
 // Datagrams built from the vendors' published specifications: no NSEL or
@@ -62,6 +63,7 @@ var nselOldTemplate = []field{
 	f(40004, 2), // NF_F_XLATE_DST_PORT
 	f(40005, 1), // NF_F_FW_EVENT
 	f(323, 8),
+	f(231, 4), f(232, 4), f(298, 4), f(299, 4),
 }
 
 type nselEvent struct {
@@ -103,7 +105,8 @@ func nselDatagrams() [][]byte {
 		recs = append(recs, nselRecord(e, uint32(100+i))...)
 	}
 	old := cat(ip("10.1.1.11"), u16(40000), ip("192.0.2.80"), u16(80), u8(6),
-		ip("203.0.113.6"), ip("192.0.2.80"), u16(50000), u16(80), u8(1), u64(1_800_000_002_000))
+		ip("203.0.113.6"), ip("192.0.2.80"), u16(50000), u16(80), u8(1), u64(1_800_000_002_000),
+		u32(60), u32(0), u32(1), u32(0))
 	tm := msg{version: 9, export: nselExport, uptime: 100_000, sets: [][]byte{
 		set(setV9Template, cat(tmpl(260, nselTemplate...), tmpl(261, nselOldTemplate...))),
 	}}
@@ -115,6 +118,25 @@ func nselDatagrams() [][]byte {
 func events(t *testing.T, datagrams [][]byte) []map[string]any {
 	t.Helper()
 	flows, _ := decodeAll(t, NewDecoder(NewTemplates()), exporterA, datagrams...)
+	return toEvents(t, flows)
+}
+
+// sflowEvents decodes sFlow datagrams and writes each flow as
+// format.AppendFlow does.
+func sflowEvents(t *testing.T, datagrams [][]byte) []map[string]any {
+	t.Helper()
+	d := NewDecoder(NewTemplates())
+	var batch pb.Batch
+	for i, dg := range datagrams {
+		if _, err := d.DecodeSFlow(dg, exporterA, received, &batch); err != nil {
+			t.Fatalf("sFlow datagram %d: %v", i, err)
+		}
+	}
+	return toEvents(t, batch.Flows)
+}
+
+func toEvents(t *testing.T, flows []*pb.Flow) []map[string]any {
+	t.Helper()
 	var out []map[string]any
 	for _, fl := range flows {
 		var ev map[string]any
@@ -253,7 +275,7 @@ func TestNSELEvents(t *testing.T) {
 		"postNATDestinationIPv4Address": "192.0.2.80", "postNAPTSourceTransportPort": 50000.0,
 		"postNAPTDestinationTransportPort": 80.0, "firewallEvent": 1.0,
 		"flowStartSeconds": 1_800_000_002.0, "flowEndSeconds": 1_800_000_002.0,
-		"element_40001": nil, "element_40005": nil, "octetDeltaCount": nil,
+		"element_40001": nil, "element_40005": nil, "octetDeltaCount": 60.0, "packetDeltaCount": 1.0,
 	})
 }
 
