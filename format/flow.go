@@ -95,6 +95,18 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 	if has(f, pb.Field_DST_AS) {
 		o.uint(kBgpDestinationAsNumber, uint64(f.DstAs))
 	}
+	if f.SrcAsOrg != "" {
+		o.str(kSourceAsOrganization, f.SrcAsOrg)
+	}
+	if f.DstAsOrg != "" {
+		o.str(kDestinationAsOrganization, f.DstAsOrg)
+	}
+	if f.SrcCountry != "" {
+		o.str(kSourceCountry, f.SrcCountry)
+	}
+	if f.DstCountry != "" {
+		o.str(kDestinationCountry, f.DstCountry)
+	}
 	if has(f, pb.Field_SRC_MASK) {
 		if len(f.SrcAddr) == 16 {
 			o.uint(kSourceIPv6PrefixLength, uint64(f.SrcMask))

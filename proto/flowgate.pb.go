@@ -356,7 +356,13 @@ type Flow struct {
 	// id (2 bytes), enterprise number (4 bytes, 0 for IANA and NetFlow v9
 	// types), value length (2 bytes) and value, big-endian (elements.go
 	// reads and writes them). Empty for records that have none.
-	Elements      []byte `protobuf:"bytes,49,opt,name=elements,proto3" json:"elements,omitempty"`
+	Elements []byte `protobuf:"bytes,49,opt,name=elements,proto3" json:"elements,omitempty"`
+	// From the MaxMind-format databases of the appliance (enrich/), when
+	// they know the address; empty: unknown. Not IANA elements.
+	SrcCountry    string `protobuf:"bytes,50,opt,name=src_country,json=srcCountry,proto3" json:"src_country,omitempty"` // sourceCountry: ISO 3166-1 alpha-2
+	DstCountry    string `protobuf:"bytes,51,opt,name=dst_country,json=dstCountry,proto3" json:"dst_country,omitempty"` // destinationCountry
+	SrcAsOrg      string `protobuf:"bytes,52,opt,name=src_as_org,json=srcAsOrg,proto3" json:"src_as_org,omitempty"`     // sourceAsOrganization
+	DstAsOrg      string `protobuf:"bytes,53,opt,name=dst_as_org,json=dstAsOrg,proto3" json:"dst_as_org,omitempty"`     // destinationAsOrganization
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -718,6 +724,34 @@ func (x *Flow) GetElements() []byte {
 		return x.Elements
 	}
 	return nil
+}
+
+func (x *Flow) GetSrcCountry() string {
+	if x != nil {
+		return x.SrcCountry
+	}
+	return ""
+}
+
+func (x *Flow) GetDstCountry() string {
+	if x != nil {
+		return x.DstCountry
+	}
+	return ""
+}
+
+func (x *Flow) GetSrcAsOrg() string {
+	if x != nil {
+		return x.SrcAsOrg
+	}
+	return ""
+}
+
+func (x *Flow) GetDstAsOrg() string {
+	if x != nil {
+		return x.DstAsOrg
+	}
+	return ""
 }
 
 // InterfaceCounters is one interface's counters as an sFlow agent polled
@@ -1144,8 +1178,7 @@ var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\xff\n" +
-	"\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\xfd\v\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
 	"\apresent\x18\x02 \x01(\x04R\apresent\x12(\n" +
@@ -1200,7 +1233,15 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x0efragment_flags\x18/ \x01(\rR\rfragmentFlags\x12\x1d\n" +
 	"\n" +
 	"flow_label\x180 \x01(\rR\tflowLabel\x12\x1a\n" +
-	"\belements\x181 \x01(\fR\belements\"\xd5\x06\n" +
+	"\belements\x181 \x01(\fR\belements\x12\x1f\n" +
+	"\vsrc_country\x182 \x01(\tR\n" +
+	"srcCountry\x12\x1f\n" +
+	"\vdst_country\x183 \x01(\tR\n" +
+	"dstCountry\x12\x1c\n" +
+	"\n" +
+	"src_as_org\x184 \x01(\tR\bsrcAsOrg\x12\x1c\n" +
+	"\n" +
+	"dst_as_org\x185 \x01(\tR\bdstAsOrg\"\xd5\x06\n" +
 	"\x11InterfaceCounters\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12(\n" +
 	"\x10time_received_ns\x18\x02 \x01(\x04R\x0etimeReceivedNs\x12\x1a\n" +
