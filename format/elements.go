@@ -19,29 +19,51 @@ var elementNames = func() map[uint64]name {
 	return m
 }()
 
-// ownKeys are the IANA elements that the flow's own fields write (flow.go):
-// an element among the others with the same id would give its key twice.
+// ownKeys are the IANA elements that the flow's own fields write (flow.go)
+// when they are set: the decoder keeps these in the fields, so an element
+// among the others with one of these ids (a corrupt record) is skipped
+// rather than give a key twice.
 var ownKeys = func() (t [512]bool) {
 	for _, id := range []uint16{1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 21, 22,
-		27, 28, 29, 30, 31, 32, 54, 56, 58, 59, 60, 61, 62, 63, 80, 82, 88, 130, 131, 136, 139, 149,
-		150, 151, 152, 153, 192, 197, 243, 256, 258, 305} {
+		27, 28, 29, 30, 31, 32, 54, 56, 58, 59, 60, 61, 62, 63, 80, 88, 136, 139,
+		150, 151, 152, 153, 192, 197, 243, 256, 305} {
 		t[id] = true
 	}
 	return t
 }()
 
+// writtenByFields says whether the flow's own fields already wrote the key
+// of IANA element id. The exporter's own exporter address, observation
+// domain, collection time or interface name, sent as elements, are written
+// unless the record's fields gave that key.
+func writtenByFields(f *pb.Flow, id uint16) bool {
+	switch id {
+	case 82: // interfaceName
+		return f.InIfName != ""
+	case 130: // exporterIPv4Address
+		return len(f.Exporter) == 4
+	case 131: // exporterIPv6Address
+		return len(f.Exporter) == 16
+	case 149: // observationDomainId
+		return f.Present&(1<<uint(pb.Field_OBSERVATION_DOMAIN)) != 0
+	case 258: // collectionTimeMilliseconds
+		return f.TimeReceivedNs != 0
+	}
+	return int(id) < len(ownKeys) && ownKeys[id]
+}
+
 // elements writes the record's other elements (Flow.elements), each under
 // its registry name and as its type says; an element the registry does
 // not know is written as hex under ie.Unknown's key. An element repeated
 // in the record is written once, its first value.
-func (o *object) elements(b []byte) {
-	all := b
-	for {
+func (o *object) elements(f *pb.Flow) {
+	all := f.Elements
+	for b := all; ; {
 		pen, id, v, rest, ok := pb.NextElement(b)
 		if !ok {
 			return
 		}
-		if !(pen == 0 && int(id) < len(ownKeys) && ownKeys[id]) && !seenBefore(all, len(all)-len(b), pen, id) {
+		if !(pen == 0 && writtenByFields(f, id)) && !seenBefore(all, len(all)-len(b), pen, id) {
 			o.element(pen, id, v)
 		}
 		b = rest

@@ -32,6 +32,8 @@ func TestElements(t *testing.T) {
 		{0, 600, []byte{0xab}},                                  // unassigned
 		{6876, 889, []byte{1}},                                  // vmware_vxlanExportRole
 		{12356, 5, []byte("a\"b")},                              // Fortinet: unnamed
+		{0, 82, []byte("ge-0/0/1")},                             // interfaceName: no configured name
+		{0, 130, []byte{192, 0, 2, 200}},                        // exporterIPv4Address: the record has none
 	} {
 		el = pb.AppendElement(el, e.pen, e.id, e.v)
 	}
@@ -48,6 +50,7 @@ func TestElements(t *testing.T) {
 		"observationTimeNanoseconds": 1_800_000_000_500_000_000.0,
 		"egressAclId":                "0102", "element_600": "ab", "vmware_vxlanExportRole": 1.0,
 		"enterprise_12356_5": "612262",
+		"interfaceName":      "ge-0/0/1", "exporterIPv4Address": "192.0.2.200",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("event %s\nwant %v", b, want)

@@ -173,7 +173,7 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 	}
 	o.str(kFlowType, flowTypeName(f.Type))
 	if len(f.Elements) > 0 {
-		o.elements(f.Elements)
+		o.elements(f)
 	}
 	return o.end()
 }

@@ -36,6 +36,14 @@ const (
 	ieSamplerRandomInterval       = 50
 	ieSourceMacAddress            = 56
 	ieVlanID                      = 58
+	iePostVlanID                  = 59
+	ieFlowLabelIPv6               = 31
+	ieFragmentIdentification      = 54
+	ieFragmentOffset              = 88
+	ieIPTTL                       = 192
+	ieFragmentFlags               = 197
+	ieDot1qVlanID                 = 243
+	ieEthernetType                = 256
 	ieIPVersion                   = 60
 	ieFlowDirection               = 61
 	ieIPNextHopIPv6Address        = 62
@@ -255,6 +263,38 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 	case ieVlanID:
 		if n == 2 {
 			f.Vlan, *p = uint32(beUint(b)), *p|bit(pb.Field_VLAN)
+		}
+	case iePostVlanID:
+		if n == 2 {
+			f.PostVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_POST_VLAN)
+		}
+	case ieDot1qVlanID:
+		if n == 2 {
+			f.Dot1QVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_DOT1Q_VLAN)
+		}
+	case ieEthernetType:
+		if n == 2 {
+			f.Etype, *p = uint32(beUint(b)), *p|bit(pb.Field_ETYPE)
+		}
+	case ieIPTTL:
+		if n == 1 {
+			f.IpTtl, *p = uint32(b[0]), *p|bit(pb.Field_IP_TTL)
+		}
+	case ieFlowLabelIPv6:
+		if num && n <= 4 {
+			f.FlowLabel, *p = uint32(beUint(b)), *p|bit(pb.Field_FLOW_LABEL)
+		}
+	case ieFragmentIdentification:
+		if num && n <= 4 {
+			f.FragmentId, *p = uint32(beUint(b)), *p|bit(pb.Field_FRAGMENT_ID)
+		}
+	case ieFragmentOffset:
+		if n == 2 {
+			f.FragmentOffset, *p = uint32(beUint(b)), *p|bit(pb.Field_FRAGMENT_OFFSET)
+		}
+	case ieFragmentFlags:
+		if n == 1 {
+			f.FragmentFlags, *p = uint32(b[0]), *p|bit(pb.Field_FRAGMENT_FLAGS)
 		}
 	case ieIPVersion:
 		if n == 1 {

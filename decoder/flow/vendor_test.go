@@ -175,6 +175,7 @@ func ipfixVendorDatagrams() [][]byte {
 		f(291, variableLength),                   // basicList
 		f(136, 1),                                // flowEndReason, after the list
 		f(324, 8),                                // observationTimeMicroseconds
+		f(192, 1),                                // ipTTL
 		f(276, 1),                                // dataRecordsReliability (boolean)
 		f(320, 8),                                // absoluteError (float64)
 		f(281, 16),                               // postNATSourceIPv6Address
@@ -191,7 +192,7 @@ func ipfixVendorDatagrams() [][]byte {
 		u64(vendorExportMs-2000), u64(vendorExportMs-1000),
 		[]byte{0x00, 0x1b, 0x21, 0x3a, 0x4b, 0x5c},
 		varlen([]byte("https")), varlen([]byte{0x03, 0x00, 0x01, 0xbb}), varlen(list), u8(3),
-		ntp((vendorExportMs-500)*1000+250), u8(1), u64(math.Float64bits(0.25)), ip("2001:db8::5"),
+		ntp((vendorExportMs-500)*1000+250), u8(64), u8(1), u64(math.Float64bits(0.25)), ip("2001:db8::5"),
 		u32(65535), u8(17), ip("172.16.0.9"), []byte{0xde, 0xad, 0xbe, 0xef}, varlen([]byte("ndpi")))
 	totals := []field{f(27, 16), f(28, 16), f(7, 2), f(11, 2), f(4, 1), f(85, 8), f(86, 8), f(154, 8), f(155, 8)}
 	trec := cat(ip("2001:db8::1"), ip("2001:db8::2"), u16(5000), u16(53), u8(17), u64(900), u64(3),
@@ -286,7 +287,7 @@ func TestVendorElements(t *testing.T) {
 	}
 	checkEvent(t, 0, evs[0], map[string]any{
 		"postSourceMacAddress": "00:1b:21:3a:4b:5c", "applicationName": "https", "applicationId": "030001bb",
-		"basicList": "03000b000201bb20fb", "flowEndReason": 3.0,
+		"basicList": "03000b000201bb20fb", "flowEndReason": 3.0, "ipTTL": 64.0,
 		"observationTimeMicroseconds": float64((vendorExportMs-500)*1000 + 250),
 		"dataRecordsReliability":      true, "absoluteError": 0.25, "postNATSourceIPv6Address": "2001:db8::5",
 		"cisco_tcpWindowSizeMin": 65535.0, "vmware_tenantProtocol": 17.0, "vmware_tenantSourceIPv4": "172.16.0.9",
