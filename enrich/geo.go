@@ -206,21 +206,26 @@ func (g *Geo) Flow(f *pb.Flow) {
 	dbs := g.dbs.Load()
 	src, srcOK := netip.AddrFromSlice(f.SrcAddr)
 	dst, dstOK := netip.AddrFromSlice(f.DstAddr)
+	var geo pb.Geo
 	if db := dbs.asn; db != nil {
 		if srcOK {
-			f.SrcAs, f.SrcAsOrg = db.as(src, f.SrcAs, &f.Present, srcASBit)
+			f.SrcAs, geo.SrcAsOrg = db.as(src, f.SrcAs, &f.Present, srcASBit)
 		}
 		if dstOK {
-			f.DstAs, f.DstAsOrg = db.as(dst, f.DstAs, &f.Present, dstASBit)
+			f.DstAs, geo.DstAsOrg = db.as(dst, f.DstAs, &f.Present, dstASBit)
 		}
 	}
 	if db := dbs.country; db != nil {
 		if srcOK {
-			f.SrcCountry = db.country(src)
+			geo.SrcCountry = db.country(src)
 		}
 		if dstOK {
-			f.DstCountry = db.country(dst)
+			geo.DstCountry = db.country(dst)
 		}
+	}
+	// Only flows the databases said something of carry a Geo.
+	if geo.SrcAsOrg != "" || geo.DstAsOrg != "" || geo.SrcCountry != "" || geo.DstCountry != "" {
+		f.Geo = &pb.Geo{SrcCountry: geo.SrcCountry, DstCountry: geo.DstCountry, SrcAsOrg: geo.SrcAsOrg, DstAsOrg: geo.DstAsOrg}
 	}
 }
 

@@ -82,20 +82,20 @@ func TestGeoFlow(t *testing.T) {
 	f := &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}, DstAddr: []byte{198, 51, 100, 9}}
 	g.Flow(f)
 	if f.SrcAs != 64500 || f.DstAs != 64501 || f.Present&(srcASBit|dstASBit) != srcASBit|dstASBit ||
-		f.SrcAsOrg != "Example Transit" || f.DstAsOrg != "Example Hosting" || f.SrcCountry != "FR" || f.DstCountry != "DE" {
+		f.Geo.GetSrcAsOrg() != "Example Transit" || f.Geo.GetDstAsOrg() != "Example Hosting" || f.Geo.GetSrcCountry() != "FR" || f.Geo.GetDstCountry() != "DE" {
 		t.Errorf("got %+v", f)
 	}
 	// The exporter's numbers win; an organisation only goes with the
 	// number the database gives too. An unknown address gets nothing.
 	f = &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}, DstAddr: []byte{203, 0, 113, 1}, SrcAs: 65000, DstAs: 0, Present: srcASBit | dstASBit}
 	g.Flow(f)
-	if f.SrcAs != 65000 || f.SrcAsOrg != "" || f.DstAs != 0 || f.DstAsOrg != "" || f.SrcCountry != "FR" || f.DstCountry != "" {
+	if f.SrcAs != 65000 || f.Geo.GetSrcAsOrg() != "" || f.DstAs != 0 || f.Geo.GetDstAsOrg() != "" || f.Geo.GetSrcCountry() != "FR" || f.Geo.GetDstCountry() != "" {
 		t.Errorf("got %+v", f)
 	}
 	f = &pb.Flow{SrcAddr: []byte{198, 51, 100, 1}, SrcAs: 64501, Present: srcASBit,
 		DstAddr: []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}}
 	g.Flow(f)
-	if f.SrcAsOrg != "Example Hosting" || f.DstAs != 64502 || f.DstCountry != "JP" {
+	if f.Geo.GetSrcAsOrg() != "Example Hosting" || f.DstAs != 64502 || f.Geo.GetDstCountry() != "JP" {
 		t.Errorf("got %+v", f)
 	}
 	// No databases: nothing, and no panic.
@@ -132,7 +132,7 @@ func TestOpenGeoRefuses(t *testing.T) {
 func TestGeoReload(t *testing.T) {
 	g, cfg := testGeo(t)
 	src := []byte{192, 0, 2, 7}
-	srcCountry := func() string { f := &pb.Flow{SrcAddr: src}; g.Flow(f); return f.SrcCountry }
+	srcCountry := func() string { f := &pb.Flow{SrcAddr: src}; g.Flow(f); return f.Geo.GetSrcCountry() }
 	// Unchanged files: nothing reopened.
 	before := g.dbs.Load()
 	if err := g.Reload(); err != nil || g.dbs.Load() != before {
@@ -190,7 +190,7 @@ func TestGeoWatch(t *testing.T) {
 	for {
 		f := &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}}
 		g.Flow(f)
-		if f.SrcAs == 64999 && f.SrcAsOrg == "Renumbered" {
+		if f.SrcAs == 64999 && f.Geo.GetSrcAsOrg() == "Renumbered" {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -95,17 +95,8 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 	if has(f, pb.Field_DST_AS) {
 		o.uint(kBgpDestinationAsNumber, uint64(f.DstAs))
 	}
-	if f.SrcAsOrg != "" {
-		o.str(kSourceAsOrganization, f.SrcAsOrg)
-	}
-	if f.DstAsOrg != "" {
-		o.str(kDestinationAsOrganization, f.DstAsOrg)
-	}
-	if f.SrcCountry != "" {
-		o.str(kSourceCountry, f.SrcCountry)
-	}
-	if f.DstCountry != "" {
-		o.str(kDestinationCountry, f.DstCountry)
+	if g := f.Geo; g != nil {
+		o.geo(g)
 	}
 	if has(f, pb.Field_SRC_MASK) {
 		if len(f.SrcAddr) == 16 {
@@ -176,6 +167,22 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 		o.elements(f)
 	}
 	return o.end()
+}
+
+// geo writes what geolocation databases said of the addresses.
+func (o *object) geo(g *pb.Geo) {
+	if g.SrcAsOrg != "" {
+		o.str(kSourceAsOrganization, g.SrcAsOrg)
+	}
+	if g.DstAsOrg != "" {
+		o.str(kDestinationAsOrganization, g.DstAsOrg)
+	}
+	if g.SrcCountry != "" {
+		o.str(kSourceCountry, g.SrcCountry)
+	}
+	if g.DstCountry != "" {
+		o.str(kDestinationCountry, g.DstCountry)
+	}
 }
 
 // flowTypeName is FlowType.String without the reflection behind it.

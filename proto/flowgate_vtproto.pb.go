@@ -49,37 +49,13 @@ func (m *Flow) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
-	if len(m.DstAsOrg) > 0 {
-		i -= len(m.DstAsOrg)
-		copy(dAtA[i:], m.DstAsOrg)
-		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.DstAsOrg)))
-		i--
-		dAtA[i] = 0x3
-		i--
-		dAtA[i] = 0xaa
-	}
-	if len(m.SrcAsOrg) > 0 {
-		i -= len(m.SrcAsOrg)
-		copy(dAtA[i:], m.SrcAsOrg)
-		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.SrcAsOrg)))
-		i--
-		dAtA[i] = 0x3
-		i--
-		dAtA[i] = 0xa2
-	}
-	if len(m.DstCountry) > 0 {
-		i -= len(m.DstCountry)
-		copy(dAtA[i:], m.DstCountry)
-		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.DstCountry)))
-		i--
-		dAtA[i] = 0x3
-		i--
-		dAtA[i] = 0x9a
-	}
-	if len(m.SrcCountry) > 0 {
-		i -= len(m.SrcCountry)
-		copy(dAtA[i:], m.SrcCountry)
-		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.SrcCountry)))
+	if m.Geo != nil {
+		size, err := m.Geo.MarshalToSizedBufferVT(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(size))
 		i--
 		dAtA[i] = 0x3
 		i--
@@ -401,6 +377,67 @@ func (m *Flow) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.Type))
 		i--
 		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *Geo) MarshalVT() (dAtA []byte, err error) {
+	if m == nil {
+		return nil, nil
+	}
+	size := m.SizeVT()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBufferVT(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *Geo) MarshalToVT(dAtA []byte) (int, error) {
+	size := m.SizeVT()
+	return m.MarshalToSizedBufferVT(dAtA[:size])
+}
+
+func (m *Geo) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
+	if m == nil {
+		return 0, nil
+	}
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if m.unknownFields != nil {
+		i -= len(m.unknownFields)
+		copy(dAtA[i:], m.unknownFields)
+	}
+	if len(m.DstAsOrg) > 0 {
+		i -= len(m.DstAsOrg)
+		copy(dAtA[i:], m.DstAsOrg)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.DstAsOrg)))
+		i--
+		dAtA[i] = 0x22
+	}
+	if len(m.SrcAsOrg) > 0 {
+		i -= len(m.SrcAsOrg)
+		copy(dAtA[i:], m.SrcAsOrg)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.SrcAsOrg)))
+		i--
+		dAtA[i] = 0x1a
+	}
+	if len(m.DstCountry) > 0 {
+		i -= len(m.DstCountry)
+		copy(dAtA[i:], m.DstCountry)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.DstCountry)))
+		i--
+		dAtA[i] = 0x12
+	}
+	if len(m.SrcCountry) > 0 {
+		i -= len(m.SrcCountry)
+		copy(dAtA[i:], m.SrcCountry)
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(len(m.SrcCountry)))
+		i--
+		dAtA[i] = 0xa
 	}
 	return len(dAtA) - i, nil
 }
@@ -966,21 +1003,35 @@ func (m *Flow) SizeVT() (n int) {
 	if l > 0 {
 		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
+	if m.Geo != nil {
+		l = m.Geo.SizeVT()
+		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
+	}
+	n += len(m.unknownFields)
+	return n
+}
+
+func (m *Geo) SizeVT() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
 	l = len(m.SrcCountry)
 	if l > 0 {
-		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
+		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	l = len(m.DstCountry)
 	if l > 0 {
-		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
+		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	l = len(m.SrcAsOrg)
 	if l > 0 {
-		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
+		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	l = len(m.DstAsOrg)
 	if l > 0 {
-		n += 2 + l + protohelpers.SizeOfVarint(uint64(l))
+		n += 1 + l + protohelpers.SizeOfVarint(uint64(l))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -2197,6 +2248,93 @@ func (m *Flow) UnmarshalVT(dAtA []byte) error {
 			iNdEx = postIndex
 		case 50:
 			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Geo", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if m.Geo == nil {
+				m.Geo = &Geo{}
+			}
+			if err := m.Geo.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return protohelpers.ErrInvalidLength
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.unknownFields = append(m.unknownFields, dAtA[iNdEx:iNdEx+skippy]...)
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *Geo) UnmarshalVT(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return protohelpers.ErrIntOverflow
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: Geo: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: Geo: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field SrcCountry", wireType)
 			}
 			var stringLen uint64
@@ -2227,7 +2365,7 @@ func (m *Flow) UnmarshalVT(dAtA []byte) error {
 			}
 			m.SrcCountry = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
-		case 51:
+		case 2:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field DstCountry", wireType)
 			}
@@ -2259,7 +2397,7 @@ func (m *Flow) UnmarshalVT(dAtA []byte) error {
 			}
 			m.DstCountry = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
-		case 52:
+		case 3:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field SrcAsOrg", wireType)
 			}
@@ -2291,7 +2429,7 @@ func (m *Flow) UnmarshalVT(dAtA []byte) error {
 			}
 			m.SrcAsOrg = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
-		case 53:
+		case 4:
 			if wireType != 2 {
 				return fmt.Errorf("proto: wrong wireType = %d for field DstAsOrg", wireType)
 			}

@@ -325,7 +325,6 @@ func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
 func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 	start := len(m.batch.Flows)
 	f := appendFlow(m.batch)
-	m.derive.have = 0
 	r := record{arena: &m.addrs, derive: &m.derive}
 	elemStart := len(m.elements)
 	rest := b
@@ -335,6 +334,7 @@ func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 		if !ok {
 			m.batch.Flows = m.batch.Flows[:start]
 			m.elements = m.elements[:elemStart]
+			m.derive.have = 0
 			return 0, false
 		}
 		rest = next
@@ -421,7 +421,9 @@ func appendFlow(batch *pb.Batch) *pb.Flow {
 	if n < cap(batch.Flows) {
 		batch.Flows = batch.Flows[:n+1]
 		if f := batch.Flows[n]; f != nil {
-			f.Reset()
+			// A zero Flow, as new(pb.Flow) gives: Reset would also store
+			// its reflection state, which is set when first needed anyway.
+			*f = pb.Flow{}
 			return f
 		}
 	} else {

@@ -141,8 +141,8 @@ type record struct {
 	endDeltaUs    uint64
 	hasStartDelta bool
 	hasEndDelta   bool
-	// derive is the message's, cleared for each record (derive.have = 0)
-	// rather than zeroed whole with the record: most records never use it.
+	// derive is the message's, cleared (derive.have = 0) by the record that
+	// used it rather than zeroed whole with each record: most never use it.
 	derive *derived
 }
 
@@ -268,18 +268,6 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 		if n == 2 {
 			f.PostVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_POST_VLAN)
 		}
-	case ieDot1qVlanID:
-		if n == 2 {
-			f.Dot1QVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_DOT1Q_VLAN)
-		}
-	case ieEthernetType:
-		if n == 2 {
-			f.Etype, *p = uint32(beUint(b)), *p|bit(pb.Field_ETYPE)
-		}
-	case ieIPTTL:
-		if n == 1 {
-			f.IpTtl, *p = uint32(b[0]), *p|bit(pb.Field_IP_TTL)
-		}
 	case ieFlowLabelIPv6:
 		if num && n <= 4 {
 			f.FlowLabel, *p = uint32(beUint(b)), *p|bit(pb.Field_FLOW_LABEL)
@@ -291,10 +279,6 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 	case ieFragmentOffset:
 		if n == 2 {
 			f.FragmentOffset, *p = uint32(beUint(b)), *p|bit(pb.Field_FRAGMENT_OFFSET)
-		}
-	case ieFragmentFlags:
-		if n == 1 {
-			f.FragmentFlags, *p = uint32(b[0]), *p|bit(pb.Field_FRAGMENT_FLAGS)
 		}
 	case ieIPVersion:
 		if n == 1 {
@@ -342,6 +326,36 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 		if n == 4 {
 			r.endDeltaUs, r.hasEndDelta = beUint(b), true
 		}
+	default:
+		// Ids past the dense range above, apart: the switch above stays a
+		// jump table.
+		return setOther(f, r, typ, b)
+	}
+	return true
+}
+
+// setOther is setField for the elements with ids past flowEnd*: sampled
+// packet fields, sampling, and what fields can be derived from.
+func setOther(f *pb.Flow, r *record, typ uint16, b []byte) bool {
+	n := len(b)
+	p := &r.present
+	switch typ {
+	case ieIPTTL:
+		if n == 1 {
+			f.IpTtl, *p = uint32(b[0]), *p|bit(pb.Field_IP_TTL)
+		}
+	case ieFragmentFlags:
+		if n == 1 {
+			f.FragmentFlags, *p = uint32(b[0]), *p|bit(pb.Field_FRAGMENT_FLAGS)
+		}
+	case ieDot1qVlanID:
+		if n == 2 {
+			f.Dot1QVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_DOT1Q_VLAN)
+		}
+	case ieEthernetType:
+		if n == 2 {
+			f.Etype, *p = uint32(beUint(b)), *p|bit(pb.Field_ETYPE)
+		}
 	case ieSamplingPacketInterval:
 		// The event's samplingPacketInterval is the rate worked out from
 		// every sampling element.
@@ -387,6 +401,7 @@ func finish(f *pb.Flow, r *record, h *header, st *session) {
 	}
 	if r.derive.have != 0 {
 		p = r.derive.apply(f, p, r.arena)
+		r.derive.have = 0
 	}
 	if p&bit(pb.Field_IP_VERSION) == 0 {
 		switch {
