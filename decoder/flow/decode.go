@@ -167,7 +167,8 @@ type message struct {
 	addrs    arena
 	// elements holds the records' other elements (Flow.elements), one
 	// record after the other; nil until a record has one.
-	elements   []byte
+	elements []byte
+	// derive is the records' scratch for derived fields (derive.go).
 	derive     derived
 	receivedNs uint64
 	sk         sessionKey

@@ -50,10 +50,9 @@ type Element struct {
 	Type Type
 }
 
-// PENs of the vendors whose elements are named.
+// Private Enterprise Numbers of vendors the decoder and its tests meet.
 const (
 	PENCisco    = 9
-	PENJuniper  = 2636
 	PENVMware   = 6876
 	PENFortinet = 12356
 	PENPaloAlto = 25461
