@@ -1,7 +1,9 @@
 // Package enrich completes flow records between decoding and the buffer
 // with what the configuration says: sampling rates and their scaling,
-// exporter and interface names. Pure functions over a record, no I/O,
-// cheap enough for every flow.
+// exporter and interface names, and AS numbers, AS organisations and
+// countries from MaxMind-format databases (geo.go). Pure functions over a
+// record, no I/O on the way (databases are memory-mapped and reloaded
+// aside), cheap enough for every flow.
 package enrich
 
 import (

@@ -95,6 +95,9 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 	if has(f, pb.Field_DST_AS) {
 		o.uint(kBgpDestinationAsNumber, uint64(f.DstAs))
 	}
+	if g := f.Geo; g != nil {
+		o.geo(g)
+	}
 	if has(f, pb.Field_SRC_MASK) {
 		if len(f.SrcAddr) == 16 {
 			o.uint(kSourceIPv6PrefixLength, uint64(f.SrcMask))
@@ -160,7 +163,26 @@ func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 		o.uint(kCollectionTimeMilliseconds, f.TimeReceivedNs/1e6)
 	}
 	o.str(kFlowType, flowTypeName(f.Type))
+	if len(f.Elements) > 0 {
+		o.elements(f)
+	}
 	return o.end()
+}
+
+// geo writes what geolocation databases said of the addresses.
+func (o *object) geo(g *pb.Geo) {
+	if g.SrcAsOrg != "" {
+		o.str(kSourceAsOrganization, g.SrcAsOrg)
+	}
+	if g.DstAsOrg != "" {
+		o.str(kDestinationAsOrganization, g.DstAsOrg)
+	}
+	if g.SrcCountry != "" {
+		o.str(kSourceCountry, g.SrcCountry)
+	}
+	if g.DstCountry != "" {
+		o.str(kDestinationCountry, g.DstCountry)
+	}
 }
 
 // flowTypeName is FlowType.String without the reflection behind it.

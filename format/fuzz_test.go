@@ -13,9 +13,14 @@ import (
 )
 
 // maxEventBytes bounds what one record can become: every key once, every
-// value a number or an address. Output that grows with the input would
-// mean a runaway encoder.
-const maxEventBytes = 4096
+// value a number or an address, plus what its other elements hold, which
+// grow at most maxBytesPerElementByte times in the event (a byte of a
+// string escaped as \u00XX, then once more in string mode; a key made up
+// for an 8-byte element header). More would mean a runaway encoder.
+const (
+	maxEventBytes          = 4096
+	maxBytesPerElementByte = 12
+)
 
 // The record targets take a record as protobuf bytes (seeds: records decoded
 // from real exports, testdata/fuzz); whatever values it holds, the event is
@@ -56,7 +61,7 @@ func fuzzRecord(f *testing.F, m proto.Message, appendEvent, appendString func([]
 		}
 		event := out[len(prefix):]
 		checkFlatObject(t, event)
-		if len(event) > maxEventBytes {
+		if len(event) > maxEventBytes+maxBytesPerElementByte*len(record) {
 			t.Fatalf("event of %d bytes for a record of %d", len(event), len(record))
 		}
 		quoted := appendString(bytes.Clone(prefix), m)
@@ -93,7 +98,7 @@ func checkFlatObject(t *testing.T, b []byte) {
 			t.Fatal(err)
 		}
 		switch v.(type) {
-		case string, float64:
+		case string, float64, bool:
 		default:
 			t.Fatalf("%s is %v, not a string or number: %s", key, v, b)
 		}

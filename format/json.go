@@ -151,8 +151,26 @@ func (o *object) uint(k name, v uint64) {
 	o.b = strconv.AppendUint(o.b, v, 10)
 }
 
+// rawKey writes a key made up when the event is written, a name that
+// needs no escaping.
+func (o *object) rawKey(k string) {
+	if o.first {
+		o.first = false
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(o.b, o.q...)
+	o.b = append(o.b, k...)
+	o.b = append(o.b, o.q...)
+	o.b = append(o.b, ':')
+}
+
 func (o *object) str(k name, v string) {
 	o.key(k)
+	o.strValue(v)
+}
+
+func (o *object) strValue(v string) {
 	if len(o.q) == 1 {
 		o.b = AppendString(o.b, v)
 		return
@@ -171,24 +189,45 @@ func (o *object) str(k name, v string) {
 
 // addr writes an address held as 4 or 16 bytes; other lengths are skipped.
 func (o *object) addr(k4, k6 name, a []byte) {
-	var ip netip.Addr
 	switch len(a) {
 	case 4:
-		ip = netip.AddrFrom4([4]byte(a))
 		o.key(k4)
 	case 16:
-		ip = netip.AddrFrom16([16]byte(a))
 		o.key(k6)
 	default:
 		return
+	}
+	o.addrValue(a)
+}
+
+// addrValue writes an address of 4 or 16 bytes.
+func (o *object) addrValue(a []byte) {
+	var ip netip.Addr
+	if len(a) == 4 {
+		ip = netip.AddrFrom4([4]byte(a))
+	} else {
+		ip = netip.AddrFrom16([16]byte(a))
 	}
 	o.b = append(o.b, o.q...)
 	o.b = ip.AppendTo(o.b)
 	o.b = append(o.b, o.q...)
 }
 
+// hex writes bytes as a string of hex digits.
+func (o *object) hex(v []byte) {
+	o.b = append(o.b, o.q...)
+	for _, c := range v {
+		o.b = append(o.b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	o.b = append(o.b, o.q...)
+}
+
 func (o *object) mac(k name, v uint64) {
 	o.key(k)
+	o.macValue(v)
+}
+
+func (o *object) macValue(v uint64) {
 	o.b = append(o.b, o.q...)
 	for i := 5; i >= 0; i-- {
 		c := byte(v >> (8 * i))

@@ -351,8 +351,18 @@ type Flow struct {
 	FragmentOffset uint32 `protobuf:"varint,46,opt,name=fragment_offset,json=fragmentOffset,proto3" json:"fragment_offset,omitempty"` // fragmentOffset (in 8-byte units, as on the wire)
 	FragmentFlags  uint32 `protobuf:"varint,47,opt,name=fragment_flags,json=fragmentFlags,proto3" json:"fragment_flags,omitempty"`    // fragmentFlags (the 3 flag bits of the IPv4 header)
 	FlowLabel      uint32 `protobuf:"varint,48,opt,name=flow_label,json=flowLabel,proto3" json:"flow_label,omitempty"`                // flowLabelIPv6
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Every other element of the record, named and typed by decoder/flow/ie
+	// when the event is written: one after the other, each as its element
+	// id (2 bytes), enterprise number (4 bytes, 0 for IANA and NetFlow v9
+	// types), value length (2 bytes) and value, big-endian (elements.go
+	// reads and writes them). Empty for records that have none.
+	Elements []byte `protobuf:"bytes,49,opt,name=elements,proto3" json:"elements,omitempty"`
+	// What the appliance's MaxMind-format databases say of the addresses
+	// (enrich/); absent when they are not configured or know nothing. A
+	// message of its own, so that records without it stay small.
+	Geo           *Geo `protobuf:"bytes,50,opt,name=geo,proto3" json:"geo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Flow) Reset() {
@@ -707,6 +717,90 @@ func (x *Flow) GetFlowLabel() uint32 {
 	return 0
 }
 
+func (x *Flow) GetElements() []byte {
+	if x != nil {
+		return x.Elements
+	}
+	return nil
+}
+
+func (x *Flow) GetGeo() *Geo {
+	if x != nil {
+		return x.Geo
+	}
+	return nil
+}
+
+// Geo is what geolocation databases know of a flow's addresses; empty:
+// unknown. Not IANA elements.
+type Geo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SrcCountry    string                 `protobuf:"bytes,1,opt,name=src_country,json=srcCountry,proto3" json:"src_country,omitempty"` // sourceCountry: ISO 3166-1 alpha-2
+	DstCountry    string                 `protobuf:"bytes,2,opt,name=dst_country,json=dstCountry,proto3" json:"dst_country,omitempty"` // destinationCountry
+	SrcAsOrg      string                 `protobuf:"bytes,3,opt,name=src_as_org,json=srcAsOrg,proto3" json:"src_as_org,omitempty"`     // sourceAsOrganization
+	DstAsOrg      string                 `protobuf:"bytes,4,opt,name=dst_as_org,json=dstAsOrg,proto3" json:"dst_as_org,omitempty"`     // destinationAsOrganization
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Geo) Reset() {
+	*x = Geo{}
+	mi := &file_flowgate_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Geo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Geo) ProtoMessage() {}
+
+func (x *Geo) ProtoReflect() protoreflect.Message {
+	mi := &file_flowgate_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Geo.ProtoReflect.Descriptor instead.
+func (*Geo) Descriptor() ([]byte, []int) {
+	return file_flowgate_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Geo) GetSrcCountry() string {
+	if x != nil {
+		return x.SrcCountry
+	}
+	return ""
+}
+
+func (x *Geo) GetDstCountry() string {
+	if x != nil {
+		return x.DstCountry
+	}
+	return ""
+}
+
+func (x *Geo) GetSrcAsOrg() string {
+	if x != nil {
+		return x.SrcAsOrg
+	}
+	return ""
+}
+
+func (x *Geo) GetDstAsOrg() string {
+	if x != nil {
+		return x.DstAsOrg
+	}
+	return ""
+}
+
 // InterfaceCounters is one interface's counters as an sFlow agent polled
 // them (sFlow generic interface counters: the RFC 2863 ifTable values).
 // A value of all ones means the agent does not know it.
@@ -743,7 +837,7 @@ type InterfaceCounters struct {
 
 func (x *InterfaceCounters) Reset() {
 	*x = InterfaceCounters{}
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +849,7 @@ func (x *InterfaceCounters) String() string {
 func (*InterfaceCounters) ProtoMessage() {}
 
 func (x *InterfaceCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[1]
+	mi := &file_flowgate_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +862,7 @@ func (x *InterfaceCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterfaceCounters.ProtoReflect.Descriptor instead.
 func (*InterfaceCounters) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{1}
+	return file_flowgate_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InterfaceCounters) GetType() FlowType {
@@ -961,7 +1055,7 @@ type Log struct {
 
 func (x *Log) Reset() {
 	*x = Log{}
-	mi := &file_flowgate_proto_msgTypes[2]
+	mi := &file_flowgate_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1067,7 @@ func (x *Log) String() string {
 func (*Log) ProtoMessage() {}
 
 func (x *Log) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[2]
+	mi := &file_flowgate_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1080,7 @@ func (x *Log) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Log.ProtoReflect.Descriptor instead.
 func (*Log) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{2}
+	return file_flowgate_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Log) GetTimeReceivedNs() uint64 {
@@ -1078,7 +1172,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_flowgate_proto_msgTypes[3]
+	mi := &file_flowgate_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1184,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_flowgate_proto_msgTypes[3]
+	mi := &file_flowgate_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1197,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_flowgate_proto_rawDescGZIP(), []int{3}
+	return file_flowgate_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Batch) GetFlows() []*Flow {
@@ -1131,8 +1225,7 @@ var File_flowgate_proto protoreflect.FileDescriptor
 
 const file_flowgate_proto_rawDesc = "" +
 	"\n" +
-	"\x0eflowgate.proto\x12\bflowgate\"\xe3\n" +
-	"\n" +
+	"\x0eflowgate.proto\x12\bflowgate\"\xa0\v\n" +
 	"\x04Flow\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12\x18\n" +
 	"\apresent\x18\x02 \x01(\x04R\apresent\x12(\n" +
@@ -1186,7 +1279,18 @@ const file_flowgate_proto_rawDesc = "" +
 	"\x0ffragment_offset\x18. \x01(\rR\x0efragmentOffset\x12%\n" +
 	"\x0efragment_flags\x18/ \x01(\rR\rfragmentFlags\x12\x1d\n" +
 	"\n" +
-	"flow_label\x180 \x01(\rR\tflowLabel\"\xd5\x06\n" +
+	"flow_label\x180 \x01(\rR\tflowLabel\x12\x1a\n" +
+	"\belements\x181 \x01(\fR\belements\x12\x1f\n" +
+	"\x03geo\x182 \x01(\v2\r.flowgate.GeoR\x03geo\"\x83\x01\n" +
+	"\x03Geo\x12\x1f\n" +
+	"\vsrc_country\x18\x01 \x01(\tR\n" +
+	"srcCountry\x12\x1f\n" +
+	"\vdst_country\x18\x02 \x01(\tR\n" +
+	"dstCountry\x12\x1c\n" +
+	"\n" +
+	"src_as_org\x18\x03 \x01(\tR\bsrcAsOrg\x12\x1c\n" +
+	"\n" +
+	"dst_as_org\x18\x04 \x01(\tR\bdstAsOrg\"\xd5\x06\n" +
 	"\x11InterfaceCounters\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.flowgate.FlowTypeR\x04type\x12(\n" +
 	"\x10time_received_ns\x18\x02 \x01(\x04R\x0etimeReceivedNs\x12\x1a\n" +
@@ -1308,28 +1412,30 @@ func file_flowgate_proto_rawDescGZIP() []byte {
 }
 
 var file_flowgate_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_flowgate_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_flowgate_proto_goTypes = []any{
 	(FlowType)(0),             // 0: flowgate.FlowType
 	(Field)(0),                // 1: flowgate.Field
 	(LogFormat)(0),            // 2: flowgate.LogFormat
 	(*Flow)(nil),              // 3: flowgate.Flow
-	(*InterfaceCounters)(nil), // 4: flowgate.InterfaceCounters
-	(*Log)(nil),               // 5: flowgate.Log
-	(*Batch)(nil),             // 6: flowgate.Batch
+	(*Geo)(nil),               // 4: flowgate.Geo
+	(*InterfaceCounters)(nil), // 5: flowgate.InterfaceCounters
+	(*Log)(nil),               // 6: flowgate.Log
+	(*Batch)(nil),             // 7: flowgate.Batch
 }
 var file_flowgate_proto_depIdxs = []int32{
 	0, // 0: flowgate.Flow.type:type_name -> flowgate.FlowType
-	0, // 1: flowgate.InterfaceCounters.type:type_name -> flowgate.FlowType
-	2, // 2: flowgate.Log.format:type_name -> flowgate.LogFormat
-	3, // 3: flowgate.Batch.flows:type_name -> flowgate.Flow
-	5, // 4: flowgate.Batch.logs:type_name -> flowgate.Log
-	4, // 5: flowgate.Batch.counters:type_name -> flowgate.InterfaceCounters
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	4, // 1: flowgate.Flow.geo:type_name -> flowgate.Geo
+	0, // 2: flowgate.InterfaceCounters.type:type_name -> flowgate.FlowType
+	2, // 3: flowgate.Log.format:type_name -> flowgate.LogFormat
+	3, // 4: flowgate.Batch.flows:type_name -> flowgate.Flow
+	6, // 5: flowgate.Batch.logs:type_name -> flowgate.Log
+	5, // 6: flowgate.Batch.counters:type_name -> flowgate.InterfaceCounters
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_flowgate_proto_init() }
@@ -1343,7 +1449,7 @@ func file_flowgate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowgate_proto_rawDesc), len(file_flowgate_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/flowgate/flowgate/decoder/flow/ie"
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -71,6 +72,8 @@ const (
 	ipfixHdrBytes  = 16
 	setHeaderBytes = 4
 	minDatagramLen = 4
+	// minV9Alias is the lowest NetFlow v9 type ie.V9Alias maps.
+	minV9Alias = 40000
 )
 
 // Decode appends the flow records of one datagram from exporter to batch.
@@ -158,10 +161,15 @@ type header struct {
 
 // message is the state of one v9 or IPFIX datagram being decoded.
 type message struct {
-	h          header
-	exporter   netip.Addr
-	exp        []byte // the exporter's address, shared by the datagram's records
-	addrs      arena
+	h        header
+	exporter netip.Addr
+	exp      []byte // the exporter's address, shared by the datagram's records
+	addrs    arena
+	// elements holds the records' other elements (Flow.elements), one
+	// record after the other; nil until a record has one.
+	elements []byte
+	// derive is the records' scratch for derived fields (derive.go).
+	derive     derived
 	receivedNs uint64
 	sk         sessionKey
 	st         *session
@@ -318,20 +326,35 @@ func (d *Decoder) dataSet(m *message, id uint16, set []byte) {
 func (m *message) flowRecord(tm *template, b []byte) (int, bool) {
 	start := len(m.batch.Flows)
 	f := appendFlow(m.batch)
-	r := record{arena: &m.addrs}
+	r := record{arena: &m.addrs, derive: &m.derive}
+	elemStart := len(m.elements)
 	rest := b
 	for i := range tm.fields {
 		fd := &tm.fields[i]
 		v, next, ok := nextValue(fd, rest)
 		if !ok {
 			m.batch.Flows = m.batch.Flows[:start]
+			m.elements = m.elements[:elemStart]
+			m.derive.have = 0
 			return 0, false
 		}
 		rest = next
-		// Enterprise elements are not IANA's: skipped.
-		if !fd.PenProvided {
-			setField(f, &r, fd.Type, v)
+		if fd.PenProvided {
+			m.elements = pb.AppendElement(m.elements, fd.Pen, fd.Type, v)
+			continue
 		}
+		typ := fd.Type
+		if typ >= minV9Alias && m.h.version == 9 {
+			typ = ie.V9Alias(typ)
+		}
+		// Elements with no field of their own travel with the record, to
+		// be named when the event is written.
+		if !setField(f, &r, typ, v) {
+			m.elements = pb.AppendElement(m.elements, 0, typ, v)
+		}
+	}
+	if len(m.elements) > elemStart {
+		f.Elements = m.elements[elemStart:len(m.elements):len(m.elements)]
 	}
 	if m.h.version == 9 {
 		f.Type = pb.FlowType_NETFLOW_V9
@@ -399,7 +422,9 @@ func appendFlow(batch *pb.Batch) *pb.Flow {
 	if n < cap(batch.Flows) {
 		batch.Flows = batch.Flows[:n+1]
 		if f := batch.Flows[n]; f != nil {
-			f.Reset()
+			// A zero Flow, as new(pb.Flow) gives: Reset would also store
+			// its reflection state, which is set when first needed anyway.
+			*f = pb.Flow{}
 			return f
 		}
 	} else {

@@ -36,6 +36,14 @@ const (
 	ieSamplerRandomInterval       = 50
 	ieSourceMacAddress            = 56
 	ieVlanID                      = 58
+	iePostVlanID                  = 59
+	ieFlowLabelIPv6               = 31
+	ieFragmentIdentification      = 54
+	ieFragmentOffset              = 88
+	ieIPTTL                       = 192
+	ieFragmentFlags               = 197
+	ieDot1qVlanID                 = 243
+	ieEthernetType                = 256
 	ieIPVersion                   = 60
 	ieFlowDirection               = 61
 	ieIPNextHopIPv6Address        = 62
@@ -133,12 +141,17 @@ type record struct {
 	endDeltaUs    uint64
 	hasStartDelta bool
 	hasEndDelta   bool
+	// derive is the message's, cleared (derive.have = 0) by the record that
+	// used it rather than zeroed whole with each record: most never use it.
+	derive *derived
 }
 
-// setField sets f from one value of a v9 or IPFIX data record. Values
-// point into the datagram: addresses are copied. A value of a length the
-// element cannot have is ignored: one odd field never spoils the record.
-func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
+// setField sets f from one value of a v9 or IPFIX data record and reports
+// whether the element is one of f's own fields; when it is not, the caller
+// keeps it among the record's other elements. Values point into the
+// datagram: addresses are copied. A value of a length the element cannot
+// have is ignored: one odd field never spoils the record.
+func setField(f *pb.Flow, r *record, typ uint16, b []byte) bool {
 	n := len(b)
 	num := n > 0 && n <= 8
 	p := &r.present
@@ -251,6 +264,22 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 		if n == 2 {
 			f.Vlan, *p = uint32(beUint(b)), *p|bit(pb.Field_VLAN)
 		}
+	case iePostVlanID:
+		if n == 2 {
+			f.PostVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_POST_VLAN)
+		}
+	case ieFlowLabelIPv6:
+		if num && n <= 4 {
+			f.FlowLabel, *p = uint32(beUint(b)), *p|bit(pb.Field_FLOW_LABEL)
+		}
+	case ieFragmentIdentification:
+		if num && n <= 4 {
+			f.FragmentId, *p = uint32(beUint(b)), *p|bit(pb.Field_FRAGMENT_ID)
+		}
+	case ieFragmentOffset:
+		if n == 2 {
+			f.FragmentOffset, *p = uint32(beUint(b)), *p|bit(pb.Field_FRAGMENT_OFFSET)
+		}
 	case ieIPVersion:
 		if n == 1 {
 			f.IpVersion, *p = uint32(b[0]), *p|bit(pb.Field_IP_VERSION)
@@ -263,29 +292,31 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 		if n == 1 {
 			f.FlowEndReason, *p = uint32(b[0]), *p|bit(pb.Field_FLOW_END_REASON)
 		}
+	// A time of 0 is one the exporter does not know (an ASA's creation
+	// time on a denied flow): the event time can stand in for it.
 	case ieFlowStartSeconds:
-		if n == 4 {
-			f.StartMs, *p = beUint(b)*1000, *p|bit(pb.Field_START)
+		if v := beUint(b); n == 4 && v != 0 {
+			f.StartMs, *p = v*1000, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndSeconds:
-		if n == 4 {
-			f.EndMs, *p = beUint(b)*1000, *p|bit(pb.Field_END)
+		if v := beUint(b); n == 4 && v != 0 {
+			f.EndMs, *p = v*1000, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMilliseconds:
-		if n == 8 {
-			f.StartMs, *p = beUint(b), *p|bit(pb.Field_START)
+		if v := beUint(b); n == 8 && v != 0 {
+			f.StartMs, *p = v, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMilliseconds:
-		if n == 8 {
-			f.EndMs, *p = beUint(b), *p|bit(pb.Field_END)
+		if v := beUint(b); n == 8 && v != 0 {
+			f.EndMs, *p = v, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartMicroseconds, ieFlowStartNanoseconds:
-		if n == 8 {
-			f.StartMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_START)
+		if v := ntpToUnixMs(beUint(b)); n == 8 && v != 0 {
+			f.StartMs, *p = v, *p|bit(pb.Field_START)
 		}
 	case ieFlowEndMicroseconds, ieFlowEndNanoseconds:
-		if n == 8 {
-			f.EndMs, *p = ntpToUnixMs(beUint(b)), *p|bit(pb.Field_END)
+		if v := ntpToUnixMs(beUint(b)); n == 8 && v != 0 {
+			f.EndMs, *p = v, *p|bit(pb.Field_END)
 		}
 	case ieFlowStartDeltaMicroseconds:
 		if n == 4 {
@@ -296,10 +327,50 @@ func setField(f *pb.Flow, r *record, typ uint16, b []byte) {
 			r.endDeltaUs, r.hasEndDelta = beUint(b), true
 		}
 	default:
+		// Ids past the dense range above, apart: the switch above stays a
+		// jump table.
+		return setOther(f, r, typ, b)
+	}
+	return true
+}
+
+// setOther is setField for the elements with ids past flowEnd*: sampled
+// packet fields, sampling, and what fields can be derived from.
+func setOther(f *pb.Flow, r *record, typ uint16, b []byte) bool {
+	n := len(b)
+	p := &r.present
+	switch typ {
+	case ieIPTTL:
+		if n == 1 {
+			f.IpTtl, *p = uint32(b[0]), *p|bit(pb.Field_IP_TTL)
+		}
+	case ieFragmentFlags:
+		if n == 1 {
+			f.FragmentFlags, *p = uint32(b[0]), *p|bit(pb.Field_FRAGMENT_FLAGS)
+		}
+	case ieDot1qVlanID:
+		if n == 2 {
+			f.Dot1QVlan, *p = uint32(beUint(b)), *p|bit(pb.Field_DOT1Q_VLAN)
+		}
+	case ieEthernetType:
+		if n == 2 {
+			f.Etype, *p = uint32(beUint(b)), *p|bit(pb.Field_ETYPE)
+		}
+	case ieSamplingPacketInterval:
+		// The event's samplingPacketInterval is the rate worked out from
+		// every sampling element.
 		if r.sampling.read(typ, b) {
 			r.hasSampling = true
 		}
+	default:
+		if r.sampling.read(typ, b) {
+			r.hasSampling = true
+		} else {
+			r.derive.read(typ, b)
+		}
+		return false
 	}
+	return true
 }
 
 // finish completes f once every value of its record is read: absolute
@@ -327,6 +398,10 @@ func finish(f *pb.Flow, r *record, h *header, st *session) {
 		if ms, ok := h.uptimeToUnix(f.EndUptimeMs, st); ok && p&bit(pb.Field_END) == 0 {
 			f.EndMs, p = ms, p|bit(pb.Field_END)
 		}
+	}
+	if r.derive.have != 0 {
+		p = r.derive.apply(f, p, r.arena)
+		r.derive.have = 0
 	}
 	if p&bit(pb.Field_IP_VERSION) == 0 {
 		switch {

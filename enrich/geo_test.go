@@ -1,0 +1,201 @@
+package enrich
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// writeDB writes a MaxMind-format database of type dbType mapping
+// networks to records, as GeoLite2 and DB-IP Lite files are laid out.
+func writeDB(t testing.TB, path, dbType string, records map[string]mmdbtype.Map) {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, rec := range records {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Written aside then renamed, as a database updater replaces a file.
+	tmp := path + ".tmp"
+	fh, err := os.Create(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(fh); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func asn(n uint32, org string) mmdbtype.Map {
+	return mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(n), "autonomous_system_organization": mmdbtype.String(org)}
+}
+
+func country(code string) mmdbtype.Map {
+	return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(code)}}
+}
+
+// testGeo writes an ASN and a Country database and opens them.
+func testGeo(t testing.TB) (*Geo, GeoConfig) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := GeoConfig{ASNDatabase: filepath.Join(dir, "asn.mmdb"), CountryDatabase: filepath.Join(dir, "country.mmdb")}
+	writeDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"192.0.2.0/24": asn(64500, "Example Transit"), "198.51.100.0/24": asn(64501, "Example Hosting"),
+		"2001:db8::/32": asn(64502, "Example Six"),
+	})
+	writeDB(t, cfg.CountryDatabase, "DBIP-Country-Lite", map[string]mmdbtype.Map{
+		"192.0.2.0/24": country("FR"), "198.51.100.0/24": country("DE"), "2001:db8::/32": country("JP"),
+	})
+	g, err := OpenGeo(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, cfg
+}
+
+func TestGeoFlow(t *testing.T) {
+	g, _ := testGeo(t)
+	// No AS numbers sent: both from the database.
+	f := &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}, DstAddr: []byte{198, 51, 100, 9}}
+	g.Flow(f)
+	if f.SrcAs != 64500 || f.DstAs != 64501 || f.Present&(srcASBit|dstASBit) != srcASBit|dstASBit ||
+		f.Geo.GetSrcAsOrg() != "Example Transit" || f.Geo.GetDstAsOrg() != "Example Hosting" || f.Geo.GetSrcCountry() != "FR" || f.Geo.GetDstCountry() != "DE" {
+		t.Errorf("got %+v", f)
+	}
+	// The exporter's numbers win; an organisation only goes with the
+	// number the database gives too. An unknown address gets nothing.
+	f = &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}, DstAddr: []byte{203, 0, 113, 1}, SrcAs: 65000, DstAs: 0, Present: srcASBit | dstASBit}
+	g.Flow(f)
+	if f.SrcAs != 65000 || f.Geo.GetSrcAsOrg() != "" || f.DstAs != 0 || f.Geo.GetDstAsOrg() != "" || f.Geo.GetSrcCountry() != "FR" || f.Geo.GetDstCountry() != "" {
+		t.Errorf("got %+v", f)
+	}
+	f = &pb.Flow{SrcAddr: []byte{198, 51, 100, 1}, SrcAs: 64501, Present: srcASBit,
+		DstAddr: []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}}
+	g.Flow(f)
+	if f.Geo.GetSrcAsOrg() != "Example Hosting" || f.DstAs != 64502 || f.Geo.GetDstCountry() != "JP" {
+		t.Errorf("got %+v", f)
+	}
+	// No databases: nothing, and no panic.
+	var none *Geo
+	none.Flow(f)
+}
+
+func TestOpenGeoRefuses(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.mmdb")
+	if err := os.WriteFile(corrupt, []byte("not a database"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asnDB := filepath.Join(dir, "asn.mmdb")
+	writeDB(t, asnDB, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": asn(1, "x")})
+	for _, c := range []struct {
+		cfg  GeoConfig
+		want string
+	}{
+		{GeoConfig{ASNDatabase: filepath.Join(dir, "missing.mmdb")}, "missing.mmdb"},
+		{GeoConfig{CountryDatabase: corrupt}, "corrupt.mmdb"},
+		{GeoConfig{CountryDatabase: asnDB}, `it is a "GeoLite2-ASN" database`},
+	} {
+		g, err := OpenGeo(c.cfg, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, %v; want an error naming %s", c.cfg, g, err, c.want)
+		}
+	}
+	if g, err := OpenGeo(GeoConfig{}, nil); g != nil || err != nil {
+		t.Errorf("no databases: %v, %v", g, err)
+	}
+}
+
+func TestGeoReload(t *testing.T) {
+	g, cfg := testGeo(t)
+	src := []byte{192, 0, 2, 7}
+	srcCountry := func() string { f := &pb.Flow{SrcAddr: src}; g.Flow(f); return f.Geo.GetSrcCountry() }
+	// Unchanged files: nothing reopened.
+	before := g.dbs.Load()
+	if err := g.Reload(); err != nil || g.dbs.Load() != before {
+		t.Fatalf("reload of unchanged files: %v, replaced %v", err, g.dbs.Load() != before)
+	}
+	writeDB(t, cfg.CountryDatabase, "GeoLite2-Country", map[string]mmdbtype.Map{"192.0.2.0/24": country("BE")})
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := srcCountry(); got != "BE" {
+		t.Fatalf("after reload: %q, want BE", got)
+	}
+	if g.dbs.Load().asn != before.asn {
+		t.Error("the unchanged ASN database was reopened")
+	}
+	// A corrupt replacement (put in place by renaming, as database
+	// updaters do): an error naming it, the previous one kept.
+	if err := os.WriteFile(cfg.CountryDatabase+".tmp", []byte("truncated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cfg.CountryDatabase+".tmp", cfg.CountryDatabase); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(); err == nil || !strings.Contains(err.Error(), "country.mmdb") {
+		t.Errorf("corrupt file: %v", err)
+	}
+	if got := srcCountry(); got != "BE" {
+		t.Errorf("after a failed reload: %q, want BE", got)
+	}
+}
+
+// BenchmarkGeoFlow is the cost of the ASN and country lookups of one
+// flow's two addresses.
+func BenchmarkGeoFlow(b *testing.B) {
+	g, _ := testGeo(b)
+	f := &pb.Flow{}
+	src, dst := []byte{192, 0, 2, 7}, []byte{198, 51, 100, 9}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.SrcAddr, f.DstAddr, f.Present = src, dst, 0
+		g.Flow(f)
+	}
+}
+
+// TestGeoWatch replaces a database while Watch runs: lookups turn to the
+// new file without a restart.
+func TestGeoWatch(t *testing.T) {
+	g, cfg := testGeo(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Watch(ctx, 10*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	writeDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": asn(64999, "Renumbered")})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f := &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}}
+		g.Flow(f)
+		if f.SrcAs == 64999 && f.Geo.GetSrcAsOrg() == "Renumbered" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new database was not picked up: %+v", f)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
