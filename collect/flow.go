@@ -111,6 +111,8 @@ type datagram struct {
 // Run receives until ctx ends, then publishes what the workers hold and
 // waits until the buffer has taken it.
 func (fi *FlowIntake) Run(ctx context.Context) error {
+	// The listener closes when Run ends: a reload may bind the port again.
+	defer fi.m.parent.unwatchListener(fi.listener)
 	queues := make([]chan *datagram, fi.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range queues {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -201,6 +202,12 @@ func (m *Metrics) watchListener(intake string, l *udp.Listener) {
 	m.kernelDrops.mu.Lock()
 	defer m.kernelDrops.mu.Unlock()
 	m.kernelDrops.listeners = append(m.kernelDrops.listeners, intakeListener{intake, l})
+}
+
+func (m *Metrics) unwatchListener(l *udp.Listener) {
+	m.kernelDrops.mu.Lock()
+	defer m.kernelDrops.mu.Unlock()
+	m.kernelDrops.listeners = slices.DeleteFunc(m.kernelDrops.listeners, func(il intakeListener) bool { return il.l == l })
 }
 
 // intakeMetrics are one intake's children, looked up once.

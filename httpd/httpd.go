@@ -172,3 +172,6 @@ func (s *Server) RemoveCheck(name string) {
 // Handle serves pattern (http.ServeMux syntax) with h, for components
 // with something to show or to be told; before Run.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Close unbinds the listener of a server that will not Run.
+func (s *Server) Close() { _ = s.ln.Close() }

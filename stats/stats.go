@@ -41,8 +41,9 @@ type Config struct {
 	Intake, Subject string
 	// Interval is the time between reports.
 	Interval time.Duration
-	// Sources are the intakes reported on, in order.
-	Sources []Source
+	// Sources returns the intakes reported on, in order: those running
+	// at the time of the report.
+	Sources func() []Source
 }
 
 // App-name, host and priority of the events: what rsyslog's impstats
@@ -123,7 +124,7 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 }
 
 func (r *Reporter) noteDepth(m Values) {
-	for _, s := range r.cfg.Sources {
+	for _, s := range r.cfg.Sources() {
 		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get("flowgate_buffer_messages", s.Name))
 	}
 }
@@ -146,7 +147,7 @@ func (r *Reporter) events(m Values) [][]byte {
 		b, _ := json.Marshal(e)
 		events = append(events, b)
 	}
-	for _, s := range r.cfg.Sources {
+	for _, s := range r.cfg.Sources() {
 		n := s.Name
 		switch s.Protocol {
 		case "":

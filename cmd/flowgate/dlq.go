@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 )
@@ -92,19 +93,16 @@ func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config
 }
 
 // handleDeadLetters serves /dlq and /dlq/resend on the monitoring listener.
-func (a *appliance) handleDeadLetters() {
+func handleDeadLetters(a *appliance.Appliance) {
 	serve := func(fn func(context.Context, *buffer.Buffer, *config.Config, string, io.Writer) error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !fromLoopback(r) {
 				http.Error(w, "dead letters are served to loopback clients only", http.StatusForbidden)
 				return
 			}
-			a.mu.Lock()
-			c := a.cfg
-			a.mu.Unlock()
 			// Written whole at the end, so that a failure gets its status.
 			var out bytes.Buffer
-			if err := fn(r.Context(), a.buf, c, r.URL.Query().Get("intake"), &out); err != nil {
+			if err := fn(r.Context(), a.Buffer(), a.Config(), r.URL.Query().Get("intake"), &out); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -112,8 +110,8 @@ func (a *appliance) handleDeadLetters() {
 			_, _ = w.Write(out.Bytes())
 		})
 	}
-	a.http.Handle("GET /dlq", serve(listDeadLetters))
-	a.http.Handle("POST /dlq/resend", serve(resendDeadLetters))
+	a.Handle("GET /dlq", serve(listDeadLetters))
+	a.Handle("POST /dlq/resend", serve(resendDeadLetters))
 }
 
 func fromLoopback(r *http.Request) bool {
@@ -143,7 +141,7 @@ func dlq(args []string, stdout, stderr io.Writer) error {
 			fn = resendDeadLetters
 		}
 		quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		buf, err := buffer.Open(ctx, bufferConfig(c), quiet)
+		buf, err := buffer.Open(ctx, appliance.BufferConfig(c), quiet)
 		if errors.Is(err, buffer.ErrInUse) {
 			return dlqOverHTTP(ctx, c, sub, intake, stdout)
 		}

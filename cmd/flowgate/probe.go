@@ -10,12 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/pipeline"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/ship/relp"
 )
@@ -41,7 +42,7 @@ func probeOutputs(c *config.Config, stdout io.Writer) error {
 	byID := map[string]*probeTarget{}
 	for _, in := range c.Intakes {
 		o := in.Output
-		id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, o.KeyFile, o.Path, in.IntakeKey}, "\x00")
+		id := pipeline.OutputID(in)
 		t := byID[id]
 		if t == nil {
 			t = &probeTarget{out: o, key: in.IntakeKey}
@@ -52,7 +53,7 @@ func probeOutputs(c *config.Config, stdout io.Writer) error {
 	}
 	failed := 0
 	for _, t := range targets {
-		fmt.Fprintf(stdout, "%s, key %s:\n", describeOutput(t.out), config.MaskKey(t.key))
+		fmt.Fprintf(stdout, "%s, key %s:\n", appliance.DescribeOutput(t.out), config.MaskKey(t.key))
 		err := probeOne(t, stdout)
 		verdict := "OK"
 		if err != nil {
@@ -81,7 +82,7 @@ func probeOne(t *probeTarget, w io.Writer) error {
 		fmt.Fprintln(w, "  nothing to probe: events are written to a file")
 		return nil
 	}
-	host, port, err := probeHostPort(o)
+	host, port, err := pipeline.HostPort(o)
 	if err != nil {
 		return probeStep{"endpoint"}.fail(err)
 	}
@@ -149,22 +150,6 @@ func probeOne(t *probeTarget, w io.Writer) error {
 		fmt.Fprintln(w, "  intake: syslog over TLS has no answer to ask for: connected and TLS only")
 	}
 	return nil
-}
-
-// probeHostPort is where an output connects.
-func probeHostPort(o *config.Output) (string, string, error) {
-	if o.Transport == config.TransportHTTPS {
-		u, err := url.Parse(o.Endpoint)
-		if err != nil {
-			return "", "", err
-		}
-		port := u.Port()
-		if port == "" {
-			port = "443"
-		}
-		return u.Hostname(), port, nil
-	}
-	return net.SplitHostPort(o.Endpoint)
 }
 
 // describeCertificate prints what the server presented, and why it is

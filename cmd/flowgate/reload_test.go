@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 // statsReports counts the stats reports among events: each report has one
@@ -50,7 +51,7 @@ func TestReadersDoNotWaitForAReload(t *testing.T) {
 		"\n    output: {transport: https, endpoint: \"" + stable.URL + "\", ca_file: \"" + stable.CAFile + "\"}\n"
 	tail := "shutdown:\n  grace: 60s\n  timeout: 90s\n"
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, held)+stats+tail)
-	newV5Stream(t, port).send(100)
+	testtraffic.NewV5Stream(t, port, 1).Send(100)
 	select {
 	case <-arrived:
 	case <-time.After(30 * time.Second):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 // SIGTERM while batches are in flight to a slow intake: they are shipped
@@ -26,18 +27,18 @@ func TestSIGTERMShipsWhatIsInFlight(t *testing.T) {
 	intake.Delay(2 * time.Second)
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
-	stream := newV5Stream(t, port)
+	stream := testtraffic.NewV5Stream(t, port, 1)
 	for range 10 {
-		stream.send(300)
+		stream.Send(300)
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !apptest.Eventually(10*time.Second, func() bool {
-		return a.proc.Metric("flowgate_buffered_events_total") == float64(stream.sent())
+		return a.proc.Metric("flowgate_buffered_events_total") == float64(stream.Sent())
 	}) {
-		t.Fatalf("%v of %d records buffered", a.proc.Metric("flowgate_buffered_events_total"), stream.sent())
+		t.Fatalf("%v of %d records buffered", a.proc.Metric("flowgate_buffered_events_total"), stream.Sent())
 	}
 	<-arrived // a batch is on its way
-	stream.send(300)
+	stream.Send(300)
 	a.proc.Signal(syscall.SIGTERM)
 	if err := a.proc.Wait(30 * time.Second); err != nil {
 		t.Fatalf("flowgate exited with %v", err)
@@ -46,7 +47,7 @@ func TestSIGTERMShipsWhatIsInFlight(t *testing.T) {
 	intake.RefuseEvents(nil)
 	intake.Delay(0)
 	a.restart(t)
-	if dups := stream.check(t, intake.WaitEvents(t, stream.sent(), 30*time.Second)); dups != 0 {
+	if dups := stream.Check(t, intake.WaitEvents(t, stream.Sent(), 30*time.Second)); dups != 0 {
 		t.Fatalf("%d duplicates: batches in flight at the stop were sent again", dups)
 	}
 }
@@ -60,8 +61,8 @@ func TestSIGTERMIsBoundedAndLeavesTheRestForTheNextStart(t *testing.T) {
 	port := apptest.FreePort(t, "udp")
 	body := "intakes:\n" + netflowIntake("Routers", port, testKey, intake) + "shutdown:\n  grace: 1s\n  timeout: 5s\n"
 	a := newApp(t, body)
-	stream := newV5Stream(t, port)
-	stream.send(3000)
+	stream := testtraffic.NewV5Stream(t, port, 1)
+	stream.Send(3000)
 	if !apptest.Eventually(10*time.Second, func() bool {
 		return a.proc.Metric("flowgate_ship_failures_total") > 0 && a.proc.Metric("flowgate_buffered_events_total") == 3000
 	}) {
@@ -80,7 +81,7 @@ func TestSIGTERMIsBoundedAndLeavesTheRestForTheNextStart(t *testing.T) {
 	}
 	intake.Refuse(nil)
 	a.restart(t)
-	if dups := stream.check(t, intake.WaitEvents(t, 3000, 30*time.Second)); dups != 0 {
+	if dups := stream.Check(t, intake.WaitEvents(t, 3000, 30*time.Second)); dups != 0 {
 		t.Fatalf("%d duplicates", dups)
 	}
 }
@@ -97,13 +98,13 @@ func TestSIGHUPReloadsWithoutDroppingTheBuffer(t *testing.T) {
 	a := newApp(t, v1)
 
 	// A streams all along; B and D hold records the intake refuses.
-	streamA := newV5StreamFrom(t, pa, 1)
+	streamA := testtraffic.NewV5Stream(t, pa, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := streamA.run(ctx, 5)
+	done := streamA.Run(ctx, 5)
 	defer func() { cancel(); <-done }()
-	streamB, streamD := newV5StreamFrom(t, pb, 2_000_000), newV5StreamFrom(t, pd, 3_000_000)
-	streamB.send(3000)
-	streamD.send(1000)
+	streamB, streamD := testtraffic.NewV5Stream(t, pb, 2_000_000), testtraffic.NewV5Stream(t, pd, 3_000_000)
+	streamB.Send(3000)
+	streamD.Send(1000)
 	if !apptest.Eventually(10*time.Second, func() bool {
 		return a.proc.Metric("flowgate_buffered_events_total", `intake="B"`) == 3000 && a.proc.Metric("flowgate_buffered_events_total", `intake="D"`) == 1000
 	}) {
@@ -143,18 +144,18 @@ func TestSIGHUPReloadsWithoutDroppingTheBuffer(t *testing.T) {
 	v2 := "intakes:\n" + netflowIntake("A", pa, testKey, accepting) + netflowIntake("B", pb, testKey, other) + netflowIntake("C", pc, testKey, accepting)
 	hup(v2, "configuration reloaded")
 	a.waitLog(t, `msg="intake removed: its records stay in the buffer, and ship if it comes back" intake=D`, 10*time.Second)
-	if dups := streamB.check(t, other.WaitEvents(t, 3000, 60*time.Second)); dups != 0 {
+	if dups := streamB.Check(t, other.WaitEvents(t, 3000, 60*time.Second)); dups != 0 {
 		t.Errorf("B: %d duplicates", dups)
 	}
-	streamC := newV5StreamFrom(t, pc, 1_000_000)
-	streamC.send(1000)
+	streamC := testtraffic.NewV5Stream(t, pc, 1_000_000)
+	streamC.Send(1000)
 	cancel()
 	<-done
-	events := accepting.WaitEvents(t, streamA.sent()+1000, 30*time.Second)
-	if dups := streamA.check(t, events); dups != 0 {
+	events := accepting.WaitEvents(t, streamA.Sent()+1000, 30*time.Second)
+	if dups := streamA.Check(t, events); dups != 0 {
 		t.Errorf("A: %d duplicates", dups)
 	}
-	if dups := streamC.check(t, events); dups != 0 {
+	if dups := streamC.Check(t, events); dups != 0 {
 		t.Errorf("C: %d duplicates", dups)
 	}
 	if status, body := a.proc.Get("/readyz"); status != 200 || strings.Contains(body, "intake D") {
@@ -162,7 +163,7 @@ func TestSIGHUPReloadsWithoutDroppingTheBuffer(t *testing.T) {
 	}
 	// D comes back: its records were kept.
 	hup(v2+netflowIntake("D", pd, testKey, other), "configuration reloaded")
-	if dups := streamD.check(t, other.WaitEvents(t, 4000, 30*time.Second)); dups != 0 {
+	if dups := streamD.Check(t, other.WaitEvents(t, 4000, 30*time.Second)); dups != 0 {
 		t.Errorf("D: %d duplicates", dups)
 	}
 }
