@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/collect"
@@ -99,11 +97,6 @@ func New(ctx context.Context, c *config.Config, opts Options) (_ *Appliance, err
 			a.close()
 		}
 	}()
-	// Every metric has the flowgate_ prefix, the Go runtime's too.
-	prometheus.WrapRegistererWithPrefix("flowgate_", a.reg).MustRegister(collectors.NewGoCollector(
-		collectors.WithGoCollectorMemStatsMetricsDisabled(),
-		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/memory/classes/(heap/objects|total):bytes$`)})))
-	a.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
 	if a.buf, err = buffer.Open(ctx, BufferConfig(c), a.log); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -75,7 +76,7 @@ func TestReloadsUnderTrafficLoseNothing(t *testing.T) {
 		}
 	}
 	write(configs[0])
-	app := apptest.StartApp(t, path)
+	app := appliancetest.Start(t, path)
 	// The baseline: the first configuration, before any traffic or reader.
 	baseline := runtime.NumGoroutine()
 

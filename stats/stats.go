@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/collect"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // Source is one intake the reports cover.
@@ -125,7 +127,7 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 
 func (r *Reporter) noteDepth(m Values) {
 	for _, s := range r.cfg.Sources() {
-		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get("flowgate_buffer_messages", s.Name))
+		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get(buffer.MetricBufferMessages, s.Name))
 	}
 }
 
@@ -153,32 +155,31 @@ func (r *Reporter) events(m Values) [][]byte {
 		case "":
 		case "tcp", "tls":
 			add(imtcp{Name: "input-" + n + "(" + strconv.Itoa(s.Port) + ")", Origin: "imtcp",
-				Submitted: delta("flowgate_decoded_events_total", n)})
+				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		default:
 			// UDP syslog is imudp's; flow intakes are UDP inputs too, their
 			// records (not datagrams) the messages submitted.
 			add(imudp{Name: "input-" + n + "(*/" + strconv.Itoa(s.Port) + "/IPv4)", Origin: "imudp",
-				Submitted: delta("flowgate_decoded_events_total", n)})
+				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		}
-		full := delta("flowgate_dropped_events_total", n, "buffer_full")
+		full := delta(collect.MetricDroppedEventsTotal, n, collect.ReasonBufferFull)
 		add(queue{Name: "ruleset-" + n, Origin: "core.queue",
-			Size:          int64(m.Get("flowgate_buffer_messages", n)),
-			Enqueued:      delta("flowgate_buffered_events_total", n),
+			Size:          int64(m.Get(buffer.MetricBufferMessages, n)),
+			Enqueued:      delta(collect.MetricBufferedEventsTotal, n),
 			Full:          full,
 			DiscardedFull: full,
-			DiscardedNF: delta("flowgate_dropped_events_total", n, "buffer_error") + delta("flowgate_dropped_events_total", n, "encode") +
-				delta("flowgate_dropped_events_total", n, "oversize") + delta("flowgate_dropped_events_total", n, "truncated") +
-				delta("flowgate_dropped_packets_total", n),
-			MaxQSize: int64(r.maxDepth[n])})
+			// Every other reason an event or a datagram was dropped.
+			DiscardedNF: max(delta(collect.MetricDroppedEventsTotal, n)-full, 0) + delta(collect.MetricDroppedPacketsTotal, n),
+			MaxQSize:    int64(r.maxDepth[n])})
 		add(action{Name: "output-" + n, Origin: "core.action",
-			Processed:         delta("flowgate_shipped_events_total", n),
-			Failed:            delta("flowgate_ship_failures_total", n),
-			Suspended:         delta("flowgate_ship_retries_total", n),
-			SuspendedDuration: delta("flowgate_ship_backoff_seconds_total", n),
-			Resumed:           delta("flowgate_ship_resumed_total", n)})
+			Processed:         delta(ship.MetricShippedEventsTotal, n),
+			Failed:            delta(ship.MetricShipFailuresTotal, n),
+			Suspended:         delta(ship.MetricShipRetriesTotal, n),
+			SuspendedDuration: delta(ship.MetricShipBackoffSecondsTotal, n),
+			Resumed:           delta(ship.MetricShipResumedTotal, n)})
 		if s.Host != "" {
 			add(omfwd{Name: "TCP-" + s.Host + "-" + strconv.Itoa(s.OutPort), Origin: "omfwd",
-				BytesSent: delta("flowgate_shipped_bytes_total", n)})
+				BytesSent: delta(ship.MetricShippedBytesTotal, n)})
 		}
 	}
 	add(usage())

@@ -1,7 +1,7 @@
-// Package apptest runs flowgate for tests, as the real binary (built once)
-// or in the test's process: it starts it on a configuration, waits for
-// readiness by polling /readyz, reads its metrics, and stops it (or kills
-// the binary) at the end.
+// Package apptest runs the real flowgate binary for tests: it builds it
+// once, starts it on a configuration, waits for readiness by polling
+// /readyz, reads its metrics, and stops it (or kills it) at the end.
+// appliance/appliancetest runs the appliance in the test's process.
 package apptest
 
 import (
@@ -176,7 +176,7 @@ func tail(s string, lines int) string {
 // WaitReady polls /readyz until it answers 200.
 func (p *Proc) WaitReady(timeout time.Duration) {
 	p.t.Helper()
-	p.waitReady(timeout, p.done, &p.err, p.Stderr)
+	p.Monitor.WaitReady(timeout, p.done, &p.err, p.Stderr)
 }
 
 // Stop sends SIGTERM and waits for the exit, killing after timeout.

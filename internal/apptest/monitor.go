@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// NewMonitor reads the monitoring listener at addr (host:port).
+func NewMonitor(t testing.TB, addr string) Monitor { return Monitor{t: t, HTTP: addr} }
+
 // Monitor reads the monitoring listener of a flowgate under test.
 type Monitor struct {
 	t    testing.TB
@@ -62,9 +65,9 @@ func (m *Monitor) Metric(name string, labels ...string) float64 {
 	return sum
 }
 
-// waitReady polls /readyz until it answers 200, failing the test if done
+// WaitReady polls /readyz until it answers 200, failing the test if done
 // closes first (*err says why) or after timeout; log is the appliance's.
-func (m *Monitor) waitReady(timeout time.Duration, done <-chan struct{}, err *error, log *SyncBuffer) {
+func (m *Monitor) WaitReady(timeout time.Duration, done <-chan struct{}, err *error, log *SyncBuffer) {
 	m.t.Helper()
 	var last string
 	ok := Eventually(timeout, func() bool {

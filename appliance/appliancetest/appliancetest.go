@@ -1,4 +1,6 @@
-package apptest
+// Package appliancetest runs the appliance in a test's process, as
+// `flowgate run --config` runs it, with the readers of internal/apptest.
+package appliancetest
 
 import (
 	"context"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/internal/apptest"
 )
 
 // App is the appliance run in the test's process on a configuration
@@ -18,23 +21,23 @@ import (
 // (signals, systemd, the memory limit, the bound on the stop). Its
 // monitoring listener may be on port 0: HTTP is the address bound.
 type App struct {
-	Monitor
+	apptest.Monitor
 	*appliance.Appliance
 	// Path is the configuration file; Reload reads it again.
 	Path           string
-	Stdout, Stderr *SyncBuffer
+	Stdout, Stderr *apptest.SyncBuffer
 	env            config.Env
 	stop           context.CancelFunc
 	done           chan struct{}
 	err            error
 }
 
-// StartApp runs the appliance on the file at path, with env
+// Start runs the appliance on the file at path, with env
 // ("NAME=value") over the process's environment, and waits until /readyz
 // answers 200. It is stopped with the test.
-func StartApp(t testing.TB, path string, env ...string) *App {
+func Start(t testing.TB, path string, env ...string) *App {
 	t.Helper()
-	a := &App{Path: path, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{}), env: lookupEnv(env)}
+	a := &App{Path: path, Stdout: &apptest.SyncBuffer{}, Stderr: &apptest.SyncBuffer{}, done: make(chan struct{}), env: lookupEnv(env)}
 	c, err := config.Load(path, a.env)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +47,7 @@ func StartApp(t testing.TB, path string, env ...string) *App {
 	if err != nil {
 		t.Fatalf("appliance: %v", err)
 	}
-	a.Monitor = Monitor{t: t, HTTP: a.Addr().String()}
+	a.Monitor = apptest.NewMonitor(t, a.Addr().String())
 	ctx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	go func() {
@@ -56,10 +59,11 @@ func StartApp(t testing.TB, path string, env ...string) *App {
 			t.Errorf("appliance: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("appliance log:\n%s", tail(a.Stderr.String(), 60))
+			log := a.Stderr.String()
+			t.Logf("appliance log (the end):\n%s", log[max(len(log)-8000, 0):])
 		}
 	})
-	a.waitReady(30*time.Second, a.done, &a.err, a.Stderr)
+	a.WaitReady(30*time.Second, a.done, &a.err, a.Stderr)
 	return a
 }
 
