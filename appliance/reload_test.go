@@ -34,6 +34,7 @@ const reloadBound = 30 * time.Second
 // of the stream arrives once, and the goroutines return to their number
 // before the reloads.
 func TestReloadsUnderTrafficLoseNothing(t *testing.T) {
+	t.Parallel()
 	reloads := 200
 	if testing.Short() {
 		reloads = 40

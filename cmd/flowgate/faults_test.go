@@ -68,8 +68,7 @@ func (a *app) waitLog(t *testing.T, text string, timeout time.Duration) {
 
 // netflowIntake is an intake list item for a netflow intake shipping to in.
 func netflowIntake(name string, port int, key string, in *intaketest.HTTPS) string {
-	return fmt.Sprintf("  - name: %s\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    output: {transport: https, endpoint: %q, ca_file: %q}\n",
-		name, port, key, in.URL, in.CAFile)
+	return fmt.Sprintf("  - name: %s\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    output: %s\n", name, port, key, in.Output())
 }
 
 // The intake is unreachable for 30 seconds in the middle of a flow stream:
