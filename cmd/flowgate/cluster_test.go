@@ -19,6 +19,8 @@ import (
 // part of the flows. The server leading the stream is killed mid-stream:
 // every record arrives.
 func TestTwoNodesOnANATSClusterLoseNothingWhenAServerDies(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	cluster := peers.NewNATSCluster(t, 3)
 	intake := intaketest.NewHTTPS(t)
 	type node struct {

@@ -40,6 +40,8 @@ func deadLetterLines(t *testing.T, out string) []deadLetterLine {
 // lists them and sends them again, through the running appliance and on
 // the store of a stopped one.
 func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	poison := map[string]bool{testtraffic.V5Source(100).String(): true, testtraffic.V5Source(700).String(): true}
 	var mu sync.Mutex

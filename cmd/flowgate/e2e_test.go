@@ -134,6 +134,8 @@ func (s *flowSetup) settle(t *testing.T, want int) []map[string]any {
 }
 
 func TestFlowsReachTheIntake(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	for _, tc := range []struct {
 		version  int
 		flowType string

@@ -74,6 +74,8 @@ func netflowIntake(name string, port int, key string, in *intaketest.HTTPS) stri
 // The intake is unreachable for 30 seconds in the middle of a flow stream:
 // every record arrives once it is back.
 func TestEveryRecordArrivesAfterTheReceiverWasDown30s(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes over a minute")
 	}
@@ -422,6 +424,8 @@ func isTimeout(err error) bool {
 // why on /readyz and in its metrics, and resumes by itself once the key
 // works (it tries every 30 s).
 func TestARefusedKeyPausesTheIntakeUntilItWorks(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for a 30-second probe")
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/pipeline"
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/ship/https"
 	"github.com/flowgate/flowgate/ship/relp"
 )
 
@@ -135,7 +134,8 @@ func probeOne(t *probeTarget, w io.Writer) error {
 	answer := probeStep{"intake"}
 	switch o.Transport {
 	case config.TransportHTTPS:
-		status, err := probeHTTPS(tlsConn, o.Endpoint, t.key)
+		_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
+		status, err := https.Probe(tlsConn, config.HTTPSURL(o.Endpoint), t.key, "flowgate/"+buildVersion()+" (check --probe)")
 		if err != nil {
 			return answer.fail(err)
 		}
@@ -183,37 +183,4 @@ func untilExpiry(c *x509.Certificate) string {
 		return "expired"
 	}
 	return strconv.Itoa(int(d.Hours()/24)) + " days left"
-}
-
-// probeHTTPS posts an empty batch on the verified connection: it creates
-// no event, and the intake's answer says whether the endpoint and key are
-// right.
-func probeHTTPS(conn *tls.Conn, base, key string) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
-	req, err := http.NewRequest(http.MethodPost, config.HTTPSURL(base), strings.NewReader("[]"))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-SEKOIAIO-INTAKE-KEY", key)
-	req.Header.Set("User-Agent", "flowgate/"+buildVersion()+" (check --probe)")
-	req.Close = true
-	if err := req.Write(conn); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	text := strings.TrimSpace(string(body))
-	switch {
-	case resp.StatusCode/100 == 2:
-		return resp.Status, nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return "", fmt.Errorf("%s: the intake key is refused (%s)", resp.Status, text)
-	default:
-		return "", fmt.Errorf("%s: %s", resp.Status, text)
-	}
 }

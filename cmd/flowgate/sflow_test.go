@@ -36,6 +36,8 @@ const (
 // sampling rate. The same datagrams sent again to a second intake with
 // format goflow2 come out in goflow2's shape.
 func TestSFlowReachesTheIntake(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	peers.Require(t, "pmacctd", "tshark")
 	intake := intaketest.NewHTTPS(t)
 	dir := t.TempDir()

@@ -158,6 +158,8 @@ func tail(s string, n int) string {
 // TestNothingLostWhenTheReceiverStops stops rsyslogd while events flow,
 // through both transports, and starts it again: every event arrives.
 func TestNothingLostWhenTheReceiverStops(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	for _, tc := range []struct{ transport, input, key string }{
 		{"syslog", "syslog-tls", tlsKey},
 		{"relp", "relp-tls", relpKey},
