@@ -87,7 +87,7 @@ func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (ou
 	st.users++
 	t := st.t
 	if in.Debug {
-		t = ship.Printing(t, stdout, in.IntakeKey, config.MaskKey(in.IntakeKey), events.AsString)
+		t = ship.Printing(t, stdout, in.IntakeKey, config.MaskKey(in.IntakeKey))
 	}
 	return output{id: id, transport: t, encoder: enc}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // `flowgate dlq list|resend` reads the dead letters (events the intake
@@ -54,16 +55,8 @@ func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, 
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return buf.DeadLetters(ctx, intake, func(dl buffer.DeadLetter) error {
-		event := dl.Event
-		// The https output sets events aside as the JSON strings it
-		// sends: print what they hold.
-		var inner string
-		if len(event) > 0 && event[0] == '"' && json.Unmarshal(event, &inner) == nil {
-			event = []byte(inner)
-		}
-		if key := keys[dl.Intake]; key != "" {
-			event = bytes.ReplaceAll(event, []byte(key), []byte(config.MaskKey(key)))
-		}
+		key := keys[dl.Intake]
+		event := ship.Readable(dl.Event, []byte(key), []byte(config.MaskKey(key)))
 		return enc.Encode(deadLetterLine{Seq: dl.Seq, Time: dl.Time, Intake: dl.Intake, Status: dl.Status, Reason: dl.Reason, Event: string(event)})
 	})
 }
