@@ -63,7 +63,7 @@ func Start(t testing.TB, path string, env ...string) *App {
 			t.Logf("appliance log (the end):\n%s", log[max(len(log)-8000, 0):])
 		}
 	})
-	a.WaitReady(30*time.Second, a.done, &a.err, a.Stderr)
+	a.WaitReady(30 * time.Second)
 	return a
 }
 
@@ -80,6 +80,12 @@ func lookupEnv(env []string) config.Env {
 		}
 		return os.LookupEnv(name)
 	}
+}
+
+// WaitReady polls /readyz until it answers 200, failing the test after
+// timeout or if the appliance stopped.
+func (a *App) WaitReady(timeout time.Duration) {
+	a.Monitor.WaitReady(timeout, a.done, &a.err, a.Stderr)
 }
 
 // Reload reads the configuration file again and runs it, as SIGHUP does.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -24,7 +25,7 @@ const testKey = "E2eTestIntakeKey0123456789abcdef"
 // HTTPS intake, and a capture of known traffic for softflowd to export.
 type flowSetup struct {
 	intake  *intaketest.HTTPS
-	proc    *apptest.Proc
+	proc    *appliancetest.App
 	port    int
 	pcap    string
 	packets int
@@ -68,7 +69,7 @@ http:
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.proc = apptest.Start(t, s.config, s.httpAddr)
+	s.proc = appliancetest.Start(t, s.config)
 	return s
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -66,7 +67,7 @@ http:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	proc := apptest.Start(t, path, httpAddr)
+	proc := appliancetest.Start(t, path)
 
 	pcap := filepath.Join(dir, "traffic.pcap")
 	if err := testtraffic.WriteFile(pcap, testtraffic.Flows(20, 11, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), true)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
@@ -28,7 +29,7 @@ type syslogSetup struct {
 	receiver *peers.Rsyslog
 	tlsPort  int
 	relpPort int
-	proc     *apptest.Proc
+	proc     *appliancetest.App
 	dir      string
 }
 
@@ -54,7 +55,7 @@ func (s *syslogSetup) start(t *testing.T, intakes string) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.proc = apptest.Start(t, path, httpAddr)
+	s.proc = appliancetest.Start(t, path)
 }
 
 // messages makes n distinct messages tagged with prefix.
@@ -226,7 +227,7 @@ http:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	proc := apptest.Start(t, path, httpAddr)
+	proc := appliancetest.Start(t, path)
 	peers.StartRsyslog(t, fmt.Sprintf(`global(workDirectory="{{DIR}}" maxMessageSize="300k"
   defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q)
 module(load="imtcp")
