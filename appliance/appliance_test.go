@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,24 +26,14 @@ type app struct {
 func newApp(t *testing.T, body string, env ...string) *app {
 	t.Helper()
 	a := &app{dir: t.TempDir()}
-	path := filepath.Join(a.dir, "intakes.yaml")
-	a.writeTo(t, path, body)
-	a.App = appliancetest.Start(t, path, env...)
+	a.App = appliancetest.Start(t, apptest.WriteConfig(t, a.dir, body, "127.0.0.1:0"), env...)
 	return a
 }
 
 // write replaces the configuration file, keeping the data directory.
 func (a *app) write(t *testing.T, body string) {
 	t.Helper()
-	a.writeTo(t, a.Path, body)
-}
-
-func (a *app) writeTo(t *testing.T, path, body string) {
-	t.Helper()
-	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: 127.0.0.1:0\n", body, filepath.Join(a.dir, "data"))
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	apptest.WriteConfig(t, a.dir, body, "127.0.0.1:0")
 }
 
 // netflowIntake is an intake list item for a netflow intake shipping to in.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -57,7 +56,7 @@ func TestReloadsUnderTrafficLoseNothing(t *testing.T) {
 		return fmt.Sprintf("  - name: Monitoring\n    stats: true\n    interval: %s\n    intake_key: %s\n", interval, testKey) + out("Monitoring")
 	}
 	tls := "    tls_key_name: server\n    tls_cert_name: server\n    tls_ca_name: ca\n"
-	tail := fmt.Sprintf("certs_dir: %s\nbuffer:\n  dir: %s\nhttp:\n  listen: 127.0.0.1:0\n", certs.Dir, filepath.Join(dir, "data"))
+	tail := fmt.Sprintf("certs_dir: %s\n", certs.Dir)
 	configs := []string{
 		// Every kind.
 		"intakes:\n" + stableIntake + intake("Tcp", "tcp", pTCP, "") + intake("Udp", "udp", pUDP, "") + intake("Tls", "tls", pTLS, tls) +
@@ -69,14 +68,11 @@ func TestReloadsUnderTrafficLoseNothing(t *testing.T) {
 		// Few: the stream and the stats; tcp's port taken by tls.
 		"intakes:\n" + stableIntake + intake("Tls", "tls", pTCP, tls) + stats("1s"),
 	}
-	path := filepath.Join(dir, "intakes.yaml")
-	write := func(body string) {
+	write := func(body string) string {
 		t.Helper()
-		if err := os.WriteFile(path, []byte(body+tail), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		return apptest.WriteConfig(t, dir, body+tail, "127.0.0.1:0")
 	}
-	write(configs[0])
+	path := write(configs[0])
 	app := appliancetest.Start(t, path)
 	// The baseline: the first configuration, before any traffic or reader.
 	baseline := runtime.NumGoroutine()

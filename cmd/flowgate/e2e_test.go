@@ -30,8 +30,8 @@ type flowSetup struct {
 	pcap    string
 	packets int
 	flows   []testtraffic.Flow
-	// config and httpAddr start the appliance again.
-	config, httpAddr string
+	// config starts the appliance again.
+	config string
 }
 
 func newFlowSetup(t *testing.T, nflows int) *flowSetup {
@@ -50,7 +50,6 @@ func newFlowSetupWith(t *testing.T, nflows int, intakeKeys string) *flowSetup {
 	for _, f := range s.flows {
 		s.packets += f.Packets
 	}
-	s.httpAddr = fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow
@@ -60,15 +59,8 @@ func newFlowSetupWith(t *testing.T, nflows int, intakeKeys string) *flowSetup {
   transport: https
   endpoint: %s
   ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, s.port, testKey, intakeKeys, s.intake.URL, s.intake.CAFile, filepath.Join(dir, "data"), s.httpAddr)
-	s.config = filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, s.port, testKey, intakeKeys, s.intake.URL, s.intake.CAFile)
+	s.config = apptest.WriteConfig(t, dir, cfg, "127.0.0.1:0")
 	s.proc = appliancetest.Start(t, s.config)
 	return s
 }

@@ -46,10 +46,7 @@ func newApp(t *testing.T, body string, env ...string) *app {
 // the listener.
 func (a *app) write(t *testing.T, body string) {
 	t.Helper()
-	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: %s\n", body, filepath.Join(a.dir, "data"), a.httpAddr)
-	if err := os.WriteFile(a.path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	a.path = apptest.WriteConfig(t, a.dir, body, a.httpAddr)
 }
 
 // restart starts flowgate again on the same configuration and store.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -43,7 +42,6 @@ func TestSFlowReachesTheIntake(t *testing.T) {
 	intake := intaketest.NewHTTPS(t)
 	dir := t.TempDir()
 	port, goflow2Port := apptest.FreePort(t, "udp"), apptest.FreePort(t, "udp")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	cfg := fmt.Sprintf(`intakes:
   - name: Switches
     protocol: sflow
@@ -58,16 +56,8 @@ output:
   transport: https
   endpoint: %s
   ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, port, testKey, goflow2Port, goflow2Key, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc := appliancetest.Start(t, path)
+`, port, testKey, goflow2Port, goflow2Key, intake.URL, intake.CAFile)
+	proc := appliancetest.Start(t, apptest.WriteConfig(t, dir, cfg, "127.0.0.1:0"))
 
 	pcap := filepath.Join(dir, "traffic.pcap")
 	if err := testtraffic.WriteFile(pcap, testtraffic.Flows(20, 11, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), true)); err != nil {

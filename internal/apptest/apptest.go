@@ -241,3 +241,17 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 		}
 	}
 }
+
+// WriteConfig writes dir/intakes.yaml: body (intakes, outputs and other
+// keys), then the buffer in dir/data and the monitoring listener on listen
+// ("127.0.0.1:0" lets the system pick a port for an in-process appliance).
+// It returns the file's path.
+func WriteConfig(t testing.TB, dir, body, listen string) string {
+	t.Helper()
+	path := filepath.Join(dir, "intakes.yaml")
+	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: %s\n", body, filepath.Join(dir, "data"), listen)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
