@@ -19,9 +19,9 @@ import (
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
-	"github.com/flowgate/flowgate/decoder/udp"
 	"github.com/flowgate/flowgate/enrich"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // FlowConfig describes a flow intake.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/flow"
-	"github.com/flowgate/flowgate/decoder/udp"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // ReasonBufferFull is the reason of events dropped because the buffer is

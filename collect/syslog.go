@@ -15,9 +15,9 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/syslog"
-	"github.com/flowgate/flowgate/decoder/udp"
 	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // SyslogConfig describes a syslog intake.

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowgate/flowgate/decoder/udp"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // datagram is a copy of a received packet on its way to a worker.
