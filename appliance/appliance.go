@@ -28,9 +28,9 @@ import (
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
 	"github.com/flowgate/flowgate/httpd"
+	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/pipeline"
 	"github.com/flowgate/flowgate/ship"
-	"github.com/flowgate/flowgate/stats"
 )
 
 // templatesBucket is the key-value bucket of the buffer that keeps
@@ -272,9 +272,9 @@ func (a *Appliance) subjects() map[string]string {
 }
 
 // statsSources are the running intakes, for the stats intakes' reports.
-func (a *Appliance) statsSources() []stats.Source {
+func (a *Appliance) statsSources() []monitoring.Source {
 	s := a.running.Load()
-	out := make([]stats.Source, 0, len(s.cfg.Intakes))
+	out := make([]monitoring.Source, 0, len(s.cfg.Intakes))
 	for _, in := range s.cfg.Intakes {
 		out = append(out, pipeline.StatsSource(in))
 	}

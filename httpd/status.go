@@ -15,8 +15,8 @@ import (
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/metrics"
 	"github.com/flowgate/flowgate/ship"
-	"github.com/flowgate/flowgate/stats"
 )
 
 // History of the status page: one sample every historyEvery, for
@@ -154,16 +154,16 @@ type monitor struct {
 }
 
 // gather reads the metrics; a registry that cannot be read shows zeros.
-func (m *monitor) gather() stats.Values {
-	v, err := stats.Read(m.src.Gatherer)
+func (m *monitor) gather() metrics.Values {
+	v, err := metrics.Read(m.src.Gatherer)
 	if err != nil {
-		return stats.Values{}
+		return metrics.Values{}
 	}
 	return v
 }
 
 // sample takes the counters history keeps.
-func (m *monitor) sample(g stats.Values, now time.Time) Sample {
+func (m *monitor) sample(g metrics.Values, now time.Time) Sample {
 	s := Sample{Time: now, Intakes: map[string]IntakeSample{}, flows: map[string]float64{}}
 	g.Each(collect.MetricExporterFlowsTotal, func(intake, exporter string, v float64) {
 		s.flows[intake+"\x00"+exporter] = v
@@ -304,7 +304,7 @@ func (m *monitor) status() Status {
 }
 
 // exporters lists every exporter the metrics name, with its templates.
-func (m *monitor) exporters(g stats.Values, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
+func (m *monitor) exporters(g metrics.Values, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
 	out := []ExporterStatus{}
 	g.Each(collect.MetricExporterPacketsTotal, func(intake, exporter string, packets float64) {
 		e := ExporterStatus{Intake: intake, Exporter: exporter, Packets: packets,

@@ -11,12 +11,12 @@ import (
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/format"
+	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/ship/file"
 	"github.com/flowgate/flowgate/ship/https"
 	"github.com/flowgate/flowgate/ship/relp"
 	"github.com/flowgate/flowgate/ship/syslog"
-	"github.com/flowgate/flowgate/stats"
 )
 
 // Transports are the outputs' transports, one per distinct output (see
@@ -161,8 +161,8 @@ func HostPort(o *config.Output) (host, port string, err error) {
 
 // StatsSource describes an intake for the monitoring-events intake's
 // reports.
-func StatsSource(in config.Intake) stats.Source {
-	src := stats.Source{Name: in.Name, Port: in.Port}
+func StatsSource(in config.Intake) monitoring.Source {
+	src := monitoring.Source{Name: in.Name, Port: in.Port}
 	if !in.Stats {
 		src.Protocol = in.Protocol
 	}

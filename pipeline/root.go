@@ -21,8 +21,8 @@ import (
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
 	"github.com/flowgate/flowgate/enrich"
+	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/ship"
-	"github.com/flowgate/flowgate/stats"
 )
 
 const (
@@ -57,7 +57,7 @@ type Dependencies struct {
 	// Gatherer is what the monitoring-events intake reports on.
 	Gatherer prometheus.Gatherer
 	// Sources are the running intakes, for the monitoring-events intake.
-	Sources func() []stats.Source
+	Sources func() []monitoring.Source
 	// Transports are shared by the intakes that have the same output.
 	Transports *Transports
 	// Stdout takes debug lines and the file output "-"; it must serialise
@@ -96,7 +96,7 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	var err error
 	switch {
 	case in.Stats:
-		it.recv = stats.New(stats.Config{Intake: in.Name, Subject: buffer.Subject(in.Name), Interval: in.Interval, Sources: deps.Sources},
+		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: buffer.Subject(in.Name), Interval: in.Interval, Sources: deps.Sources},
 			deps.Gatherer, deps.Buffer, deps.Collect.Produced(in.Name), deps.Log)
 	case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
 		it.recv, err = flowReceiver(in, half, deps)

@@ -1,8 +1,9 @@
-// Package stats runs a stats intake (stats: true): every interval it reads
-// the appliance's own counters and stores them in the buffer as events in
-// the shapes of rsyslog's impstats, which Sekoia's forwarder-logs parser
-// already reads, so the old forwarder's monitoring keeps working.
-package stats
+// Package monitoring runs a monitoring-events intake (stats: true): every
+// interval it reads the appliance's own counters and stores them in the
+// buffer as events in the shapes of rsyslog's impstats, which Sekoia's
+// forwarder-logs parser already reads, so the old forwarder's monitoring
+// keeps working.
+package monitoring
 
 import (
 	"context"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/collect"
+	"github.com/flowgate/flowgate/metrics"
 	pb "github.com/flowgate/flowgate/proto"
 	"github.com/flowgate/flowgate/ship"
 )
@@ -93,7 +95,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sample.C:
-			if m, err := Read(r.gatherer); err == nil {
+			if m, err := metrics.Read(r.gatherer); err == nil {
 				r.noteDepth(m)
 			}
 		case now := <-report.C:
@@ -106,7 +108,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 
 // report stores one report's events as one buffer message.
 func (r *Reporter) report(ctx context.Context, now time.Time) error {
-	m, err := Read(r.gatherer)
+	m, err := metrics.Read(r.gatherer)
 	if err != nil {
 		return err
 	}
@@ -125,7 +127,7 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 	return err
 }
 
-func (r *Reporter) noteDepth(m Values) {
+func (r *Reporter) noteDepth(m metrics.Values) {
 	for _, s := range r.cfg.Sources() {
 		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get(buffer.MetricBufferMessages, s.Name))
 	}
@@ -134,7 +136,7 @@ func (r *Reporter) noteDepth(m Values) {
 // events builds one report from the metrics m and remembers them for the
 // next report's deltas. Each event is one JSON object, one per input,
 // queue, action and connection of every intake, and one for the process.
-func (r *Reporter) events(m Values) [][]byte {
+func (r *Reporter) events(m metrics.Values) [][]byte {
 	r.noteDepth(m)
 	next := map[string]float64{}
 	// delta is how much a counter grew since the last report.
