@@ -63,14 +63,19 @@ func OutputID(in config.Intake) string {
 // sends the intake makes at once.
 func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (output, error) {
 	o := in.Output
-	// /jsons carries each event as a JSON string: written so at once.
-	events := format.IANA{AsString: o.Transport == config.TransportHTTPS}
+	events := format.IANA{}
+	if o.Transport == config.TransportHTTPS {
+		events = https.Events()
+	}
 	var enc ship.Encoder = events
 	if in.Format == config.FormatGoFlow2 {
 		enc = format.GoFlow2{IANA: events}
 	}
-	if o.Transport == config.TransportSyslog || o.Transport == config.TransportRELP {
-		enc = format.Syslog{Key: in.IntakeKey, Events: enc}
+	switch o.Transport {
+	case config.TransportSyslog:
+		enc = syslog.Frame(in.IntakeKey, enc)
+	case config.TransportRELP:
+		enc = relp.Frame(in.IntakeKey, enc)
 	}
 	id := OutputID(in)
 	ts.mu.Lock()
@@ -97,21 +102,13 @@ func (ts *Transports) open(in config.Intake, conns int, stdout io.Writer) (ship.
 	o := in.Output
 	switch o.Transport {
 	case config.TransportFile:
-		if o.Path == "-" {
-			return file.NewWriter(stdout, "stdout"), nil
-		}
-		return file.New(o.Path)
+		return file.Open(o, stdout)
 	case config.TransportSyslog:
-		sc := syslog.DefaultConfig(o.Endpoint, o.CAFile)
-		sc.CertFile, sc.KeyFile = o.CertFile, o.KeyFile
-		return syslog.New(sc)
+		return syslog.Open(o)
 	case config.TransportRELP:
-		rc := relp.DefaultConfig(o.Endpoint, o.CAFile)
-		rc.CertFile, rc.KeyFile = o.CertFile, o.KeyFile
-		return relp.New(rc)
+		return relp.Open(o)
 	default:
-		return https.New(https.Config{URL: config.HTTPSURL(o.Endpoint), IntakeKey: in.IntakeKey, CAFile: o.CAFile,
-			UserAgent: "flowgate/" + ts.version, Conns: conns})
+		return https.Open(o, in.IntakeKey, "flowgate/"+ts.version, conns)
 	}
 }
 
