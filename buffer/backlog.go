@@ -11,6 +11,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// The names of the metrics the status page and the stats intake read:
+// defined here, next to what they measure, and nowhere else.
+const (
+	MetricBufferBytes            = "flowgate_buffer_bytes"
+	MetricBufferMessages         = "flowgate_buffer_messages"
+	MetricBufferOldestAgeSeconds = "flowgate_buffer_oldest_age_seconds"
+	MetricBufferStoreBytes       = "flowgate_buffer_store_bytes"
+	MetricBufferStoreLimitBytes  = "flowgate_buffer_store_limit_bytes"
+)
+
 // backlogTTL is how long a look at the backlog is reused: scrapes, the
 // status page and readiness come often, and each look asks the store.
 const backlogTTL = time.Second
@@ -122,11 +132,11 @@ func (b *Buffer) lastWriteError() error {
 // when scraped.
 func (b *Buffer) Metrics(intakes func() map[string]string) prometheus.Collector {
 	return &backlogMetrics{b: b, intakes: intakes,
-		messages: prometheus.NewDesc("flowgate_buffer_messages", "Buffer messages waiting to be shipped (stored, not yet acknowledged), by intake.", []string{"intake"}, nil),
-		bytes:    prometheus.NewDesc("flowgate_buffer_bytes", "Bytes waiting to be shipped, by intake: messages times the store's mean message size (an estimate).", []string{"intake"}, nil),
-		age:      prometheus.NewDesc("flowgate_buffer_oldest_age_seconds", "Age of the oldest message waiting to be shipped, by intake; 0 when none waits.", []string{"intake"}, nil),
-		store:    prometheus.NewDesc("flowgate_buffer_store_bytes", "Bytes the buffer's stream holds on disk, every intake together.", nil, nil),
-		limit:    prometheus.NewDesc("flowgate_buffer_store_limit_bytes", "The stream's bound on disk (disk_space less what JetStream keeps for its own state).", nil, nil),
+		messages: prometheus.NewDesc(MetricBufferMessages, "Buffer messages waiting to be shipped (stored, not yet acknowledged), by intake.", []string{"intake"}, nil),
+		bytes:    prometheus.NewDesc(MetricBufferBytes, "Bytes waiting to be shipped, by intake: messages times the store's mean message size (an estimate).", []string{"intake"}, nil),
+		age:      prometheus.NewDesc(MetricBufferOldestAgeSeconds, "Age of the oldest message waiting to be shipped, by intake; 0 when none waits.", []string{"intake"}, nil),
+		store:    prometheus.NewDesc(MetricBufferStoreBytes, "Bytes the buffer's stream holds on disk, every intake together.", nil, nil),
+		limit:    prometheus.NewDesc(MetricBufferStoreLimitBytes, "The stream's bound on disk (disk_space less what JetStream keeps for its own state).", nil, nil),
 	}
 }
 

@@ -14,15 +14,14 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
-	"github.com/flowgate/flowgate/decoder/udp"
 	"github.com/flowgate/flowgate/enrich"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // FlowConfig describes a flow intake.
@@ -75,7 +74,6 @@ type FlowIntake struct {
 	m         *intakeMetrics
 	log       *slog.Logger
 	seed      maphash.Seed
-	packets   sync.Pool
 }
 
 // NewFlowIntake binds the intake's port.
@@ -101,45 +99,17 @@ func NewFlowIntake(cfg FlowConfig, templates *flow.Templates, enricher *enrich.E
 	}, nil
 }
 
-// datagram is a copy of a received packet on its way to a worker.
-type datagram struct {
-	data     []byte
-	from     netip.Addr
-	received time.Time
-}
-
 // Run receives until ctx ends, then publishes what the workers hold and
 // waits until the buffer has taken it.
 func (fi *FlowIntake) Run(ctx context.Context) error {
-	queues := make([]chan *datagram, fi.cfg.Workers)
-	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan *datagram, max(fi.cfg.QueueDatagrams, 1))
-		wg.Add(1)
-		go func(q <-chan *datagram) {
-			defer wg.Done()
-			fi.work(q)
-		}(queues[i])
-	}
-	err := fi.listener.Run(ctx, func(p *udp.Packet) {
-		fi.m.packets.Inc()
-		fi.m.bytes.Add(float64(len(p.Data)))
-		d, _ := fi.packets.Get().(*datagram)
-		if d == nil {
-			d = &datagram{}
-		}
-		d.data = append(d.data[:0], p.Data...)
-		d.from = p.From.Addr().Unmap()
-		d.received = p.Received
-		// Blocking here when a worker lags leaves the datagrams in the
-		// socket buffer, where the kernel counts what it must drop.
-		queues[fi.worker(d.from)] <- d
-	})
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-	return err
+	// The listener closes when Run ends: a reload may bind the port again.
+	defer fi.m.parent.unwatchListener(fi.listener)
+	u := &udpQueues{listener: fi.listener, workers: fi.cfg.Workers, depth: fi.cfg.QueueDatagrams, flushEvery: fi.cfg.FlushInterval,
+		pick: fi.worker, received: func(p *udp.Packet) {
+			fi.m.packets.Inc()
+			fi.m.bytes.Add(float64(len(p.Data)))
+		}}
+	return u.run(ctx, fi.newBatcher)
 }
 
 // worker picks the worker of an exporter: its datagrams are decoded in
@@ -164,56 +134,56 @@ func (fi *FlowIntake) newDecoder() decodeFunc {
 	return dec.Decode
 }
 
-func (fi *FlowIntake) work(q <-chan *datagram) {
-	decode := fi.newDecoder()
-	pub := fi.buf.Publisher(fi.cfg.Subject, fi.m.published)
-	defer pub.Close()
-	var batch pb.Batch
-	records := func() int { return len(batch.Flows) + len(batch.Counters) }
-	flush := func() {
-		n := records()
-		if n == 0 {
-			return
-		}
-		data, err := batch.MarshalVT()
-		if err != nil {
-			fi.log.Error("encoding records for the buffer", "err", err)
-			fi.m.dropped("encode", n)
-		} else {
-			pub.Publish(data, n)
-		}
-		batch.Flows, batch.Counters = batch.Flows[:0], batch.Counters[:0]
+// flowBatcher decodes and enriches one worker's datagrams into records.
+type flowBatcher struct {
+	fi        *FlowIntake
+	decode    decodeFunc
+	pub       *buffer.Publisher
+	batch     pb.Batch
+	exporters exporterCache
+}
+
+func (fi *FlowIntake) newBatcher() batcher {
+	return &flowBatcher{fi: fi, decode: fi.newDecoder(), pub: fi.buf.Publisher(fi.cfg.Subject, fi.m.published), exporters: exporterCache{}}
+}
+
+func (b *flowBatcher) records() int { return len(b.batch.Flows) + len(b.batch.Counters) }
+
+func (b *flowBatcher) add(d *datagram) bool {
+	fi := b.fi
+	start := len(b.batch.Flows)
+	e := fi.m.exporter(b.exporters, d.from, d.received)
+	res, err := b.decode(d.data, d.from, d.received, &b.batch)
+	if err != nil {
+		fi.m.malformed(err)
+		fi.log.Debug("datagram refused", "exporter", d.from, "err", err)
+		return false
 	}
-	tick := time.NewTicker(fi.cfg.FlushInterval)
-	defer tick.Stop()
-	exporters := exporterCache{}
-	for {
-		select {
-		case d, ok := <-q:
-			if !ok {
-				flush()
-				return
-			}
-			start, from := len(batch.Flows), d.from
-			e := fi.m.exporter(exporters, from, d.received)
-			res, err := decode(d.data, from, d.received, &batch)
-			fi.packets.Put(d)
-			if err != nil {
-				fi.m.malformed(err)
-				fi.log.Debug("datagram refused", "exporter", from, "err", err)
-				continue
-			}
-			fi.m.result(e, &res)
-			for _, f := range batch.Flows[start:] {
-				fi.enricher.Flow(f)
-			}
-			if records() >= fi.cfg.MaxFlowsPerMessage {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		}
+	fi.m.result(e, &res)
+	for _, f := range b.batch.Flows[start:] {
+		fi.enricher.Flow(f)
 	}
+	return b.records() >= fi.cfg.MaxFlowsPerMessage
+}
+
+func (b *flowBatcher) flush() {
+	n := b.records()
+	if n == 0 {
+		return
+	}
+	data, err := b.batch.MarshalVT()
+	if err != nil {
+		b.fi.log.Error("encoding records for the buffer", "err", err)
+		b.fi.m.dropped("encode", n)
+	} else {
+		b.pub.Publish(data, n)
+	}
+	b.batch.Flows, b.batch.Counters = b.batch.Flows[:0], b.batch.Counters[:0]
+}
+
+func (b *flowBatcher) close() {
+	b.flush()
+	b.pub.Close()
 }
 
 // malformedReason labels a decoding error.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -12,7 +13,28 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/flow"
-	"github.com/flowgate/flowgate/decoder/udp"
+	"github.com/flowgate/flowgate/receiver/udp"
+)
+
+// ReasonBufferFull is the reason of events dropped because the buffer is
+// full: rsyslog's queue counts them apart (discarded.full).
+const ReasonBufferFull = "buffer_full"
+
+// The names of the metrics the status page and the stats intake read:
+// defined here, next to what they measure, and nowhere else.
+const (
+	MetricBufferedEventsTotal        = "flowgate_buffered_events_total"
+	MetricDecodedEventsTotal         = "flowgate_decoded_events_total"
+	MetricDroppedEventsTotal         = "flowgate_dropped_events_total"
+	MetricDroppedPacketsTotal        = "flowgate_dropped_packets_total"
+	MetricExporterFlowsTotal         = "flowgate_exporter_flows_total"
+	MetricExporterLastSeenSeconds    = "flowgate_exporter_last_seen_seconds"
+	MetricExporterLostDatagramsTotal = "flowgate_exporter_lost_datagrams_total"
+	MetricExporterLostRecordsTotal   = "flowgate_exporter_lost_records_total"
+	MetricExporterPacketsTotal       = "flowgate_exporter_packets_total"
+	MetricReceivedBytesTotal         = "flowgate_received_bytes_total"
+	MetricReceivedPacketsTotal       = "flowgate_received_packets_total"
+	MetricTemplateMissingTotal       = "flowgate_template_missing_total"
 )
 
 // maxExporterLabels bounds the exporters named in metric labels; the
@@ -53,25 +75,25 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	m := &Metrics{
 		log: log,
 		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_received_packets_total", Help: "Datagrams (or syslog frames) received.",
+			Name: MetricReceivedPacketsTotal, Help: "Datagrams (or syslog frames) received.",
 		}, []string{"intake"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_received_bytes_total", Help: "Bytes received.",
+			Name: MetricReceivedBytesTotal, Help: "Bytes received.",
 		}, []string{"intake"}),
 		decoded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_decoded_events_total", Help: "Events (flow records, syslog messages) decoded.",
+			Name: MetricDecodedEventsTotal, Help: "Events (flow records, syslog messages) decoded.",
 		}, []string{"intake"}),
 		buffered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_buffered_events_total", Help: "Events stored in the buffer: from here on, nothing is lost.",
+			Name: MetricBufferedEventsTotal, Help: "Events stored in the buffer: from here on, nothing is lost.",
 		}, []string{"intake"}),
 		droppedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_dropped_events_total", Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames).",
+			Name: MetricDroppedEventsTotal, Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames).",
 		}, []string{"intake", "reason"}),
 		droppedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: droppedPacketsName, Help: droppedPacketsHelp,
 		}, []string{"intake", "reason"}),
 		templateMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_template_missing_total", Help: "Data sets skipped because the exporter had not sent their template, by exporter.",
+			Name: MetricTemplateMissingTotal, Help: "Data sets skipped because the exporter had not sent their template, by exporter.",
 		}, []string{"intake", "exporter"}),
 		malformedSets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_malformed_sets_total", Help: "Sets (or their ends) skipped as malformed; the rest of their datagram was kept.",
@@ -80,19 +102,19 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_templates_refused_total", Help: "Templates not kept because their exporter (or all exporters) hold too many.",
 		}, []string{"intake"}),
 		lostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_exporter_lost_records_total", Help: "Records (NetFlow v5, IPFIX) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
+			Name: MetricExporterLostRecordsTotal, Help: "Records (NetFlow v5, IPFIX) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
 		}, []string{"intake", "exporter"}),
 		lostDatagrams: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_exporter_lost_datagrams_total", Help: "Datagrams (NetFlow v9) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
+			Name: MetricExporterLostDatagramsTotal, Help: "Datagrams (NetFlow v9) the exporter's sequence numbers say were sent and never arrived: loss on the way to flowgate, by exporter.",
 		}, []string{"intake", "exporter"}),
 		exporterPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_exporter_packets_total", Help: "Datagrams received from an exporter (malformed ones included), by exporter.",
+			Name: MetricExporterPacketsTotal, Help: "Datagrams received from an exporter (malformed ones included), by exporter.",
 		}, []string{"intake", "exporter"}),
 		exporterFlows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_exporter_flows_total", Help: "Flow records decoded from an exporter's datagrams (sFlow counter records not included), by exporter.",
+			Name: MetricExporterFlowsTotal, Help: "Flow records decoded from an exporter's datagrams (sFlow counter records not included), by exporter.",
 		}, []string{"intake", "exporter"}),
 		exporterSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "flowgate_exporter_last_seen_seconds", Help: "When an exporter's last datagram arrived, in seconds since 1970, by exporter.",
+			Name: MetricExporterLastSeenSeconds, Help: "When an exporter's last datagram arrived, in seconds since 1970, by exporter.",
 		}, []string{"intake", "exporter"}),
 		kernelDrops: &kernelDrops{desc: prometheus.NewDesc("flowgate_udp_kernel_drops_total",
 			"Datagrams the kernel dropped because a socket's receive buffer was full, by socket (SO_RXQ_OVFL).",
@@ -125,7 +147,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 // The family of datagrams dropped, shared by droppedPackets and the
 // kernel's drops.
 const (
-	droppedPacketsName = "flowgate_dropped_packets_total"
+	droppedPacketsName = MetricDroppedPacketsTotal
 	droppedPacketsHelp = "Datagrams dropped, by reason: malformed, unknown_version (refused by the decoder), kernel (socket buffer full, the sum of flowgate_udp_kernel_drops_total)."
 )
 
@@ -205,6 +227,12 @@ func (m *Metrics) watchListener(intake string, l *udp.Listener) {
 	m.kernelDrops.mu.Lock()
 	defer m.kernelDrops.mu.Unlock()
 	m.kernelDrops.listeners = append(m.kernelDrops.listeners, intakeListener{intake, l})
+}
+
+func (m *Metrics) unwatchListener(l *udp.Listener) {
+	m.kernelDrops.mu.Lock()
+	defer m.kernelDrops.mu.Unlock()
+	m.kernelDrops.listeners = slices.DeleteFunc(m.kernelDrops.listeners, func(il intakeListener) bool { return il.l == l })
 }
 
 // intakeMetrics are one intake's children, looked up once.
@@ -334,7 +362,7 @@ func (m *intakeMetrics) published(records int, err error) {
 	case err == nil:
 		m.buffered.Add(float64(records))
 	case errors.Is(err, buffer.ErrFull):
-		m.dropped("buffer_full", records)
+		m.dropped(ReasonBufferFull, records)
 	default:
 		m.dropped("buffer_error", records)
 		m.parent.log.Error("buffer refused records", "intake", m.intake, "records", records, "err", err)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/syslog"
-	"github.com/flowgate/flowgate/decoder/udp"
 	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/receiver/udp"
 )
 
 // SyslogConfig describes a syslog intake.
@@ -396,65 +396,43 @@ func (si *SyslogIntake) publishSync(ctx context.Context, b *logBatch, log *slog.
 // runUDP receives datagrams, each one message, and publishes them without
 // waiting: when the buffer is full they are dropped and counted.
 func (si *SyslogIntake) runUDP(ctx context.Context) error {
-	q := make(chan *datagram, 1024)
-	var pool sync.Pool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		si.workUDP(q, &pool)
-	}()
-	err := si.udp.Run(ctx, func(p *udp.Packet) {
-		d, _ := pool.Get().(*datagram)
-		if d == nil {
-			d = &datagram{}
-		}
-		d.data = append(d.data[:0], p.Data...)
-		d.from = p.From.Addr().Unmap()
-		d.received = p.Received
-		q <- d
+	u := &udpQueues{listener: si.udp, workers: 1, depth: 1024, flushEvery: si.cfg.FlushInterval}
+	return u.run(ctx, func() batcher {
+		return &syslogBatcher{si: si, pub: si.buf.Publisher(si.cfg.Subject, si.m.published), b: newLogBatch()}
 	})
-	close(q)
-	<-done
-	return err
 }
 
-func (si *SyslogIntake) workUDP(q <-chan *datagram, pool *sync.Pool) {
-	pub := si.buf.Publisher(si.cfg.Subject, si.m.published)
-	defer pub.Close()
-	b := newLogBatch()
-	flush := func() {
-		if b.len() == 0 {
-			return
-		}
-		data, err := b.marshal()
-		if err != nil {
-			si.m.dropped("encode", b.len())
-			si.log.Error("encoding records for the buffer", "err", err)
-		} else {
-			pub.Publish(data, b.len())
-		}
-		b.reset()
+// syslogBatcher gathers a udp intake's messages.
+type syslogBatcher struct {
+	si  *SyslogIntake
+	pub *buffer.Publisher
+	b   *logBatch
+}
+
+func (s *syslogBatcher) add(d *datagram) bool {
+	if frame := syslog.TrimLineEnd(d.data); len(frame) > 0 {
+		s.si.received(s.b, frame, d.from, d.received)
 	}
-	tick := time.NewTicker(si.cfg.FlushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case d, ok := <-q:
-			if !ok {
-				flush()
-				return
-			}
-			if frame := syslog.TrimLineEnd(d.data); len(frame) > 0 {
-				si.received(b, frame, d.from, d.received)
-			}
-			pool.Put(d)
-			if b.len() >= si.cfg.MaxLogsPerMessage || b.bytes() >= si.cfg.MaxBytesPerMessage {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		}
+	return s.b.len() >= s.si.cfg.MaxLogsPerMessage || s.b.bytes() >= s.si.cfg.MaxBytesPerMessage
+}
+
+func (s *syslogBatcher) flush() {
+	if s.b.len() == 0 {
+		return
 	}
+	data, err := s.b.marshal()
+	if err != nil {
+		s.si.m.dropped("encode", s.b.len())
+		s.si.log.Error("encoding records for the buffer", "err", err)
+	} else {
+		s.pub.Publish(data, s.b.len())
+	}
+	s.b.reset()
+}
+
+func (s *syslogBatcher) close() {
+	s.flush()
+	s.pub.Close()
 }
 
 // logBatch gathers records for one buffer message. The records' bytes live

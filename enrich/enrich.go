@@ -34,9 +34,6 @@ type Exporter struct {
 	Interfaces map[uint32]string
 }
 
-// DefaultConfig scales sampled flows.
-func DefaultConfig() Config { return Config{ScaleSampling: true} }
-
 // Enricher applies a configuration to flows.
 type Enricher struct {
 	cfg Config

@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -51,6 +53,7 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("http listener %s: %w", addr, err)
 	}
+	registerProcess(reg)
 	mux := http.NewServeMux()
 	s := &Server{mux: mux, ln: ln, log: log, checks: map[string]Check{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: prometheus.WrapRegistererWithPrefix("flowgate_", reg)}))
@@ -172,3 +175,21 @@ func (s *Server) RemoveCheck(name string) {
 // Handle serves pattern (http.ServeMux syntax) with h, for components
 // with something to show or to be told; before Run.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Close unbinds the listener of a server that will not Run.
+func (s *Server) Close() { _ = s.ln.Close() }
+
+// The process's metrics the status page reads, from the process collector.
+const (
+	metricResidentBytes = "flowgate_process_resident_memory_bytes"
+	metricOpenFDs       = "flowgate_process_open_fds"
+)
+
+// registerProcess adds the process's and the Go runtime's metrics, with
+// the flowgate_ prefix as every metric.
+func registerProcess(reg *prometheus.Registry) {
+	prometheus.WrapRegistererWithPrefix("flowgate_", reg).MustRegister(collectors.NewGoCollector(
+		collectors.WithGoCollectorMemStatsMetricsDisabled(),
+		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/memory/classes/(heap/objects|total):bytes$`)})))
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
+}

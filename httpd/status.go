@@ -12,9 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/metrics"
 	"github.com/flowgate/flowgate/ship"
-	"github.com/flowgate/flowgate/stats"
 )
 
 // History of the status page: one sample every historyEvery, for
@@ -152,26 +154,26 @@ type monitor struct {
 }
 
 // gather reads the metrics; a registry that cannot be read shows zeros.
-func (m *monitor) gather() stats.Values {
-	v, err := stats.Read(m.src.Gatherer)
+func (m *monitor) gather() metrics.Values {
+	v, err := metrics.Read(m.src.Gatherer)
 	if err != nil {
-		return stats.Values{}
+		return metrics.Values{}
 	}
 	return v
 }
 
 // sample takes the counters history keeps.
-func (m *monitor) sample(g stats.Values, now time.Time) Sample {
+func (m *monitor) sample(g metrics.Values, now time.Time) Sample {
 	s := Sample{Time: now, Intakes: map[string]IntakeSample{}, flows: map[string]float64{}}
-	g.Each("flowgate_exporter_flows_total", func(intake, exporter string, v float64) {
+	g.Each(collect.MetricExporterFlowsTotal, func(intake, exporter string, v float64) {
 		s.flows[intake+"\x00"+exporter] = v
 	})
 	for _, in := range m.src.Intakes() {
 		is := IntakeSample{
-			In:      g.Get("flowgate_decoded_events_total", in.Name),
-			Out:     g.Get("flowgate_shipped_events_total", in.Name),
-			Dropped: g.Get("flowgate_dropped_events_total", in.Name) + g.Get("flowgate_dropped_packets_total", in.Name),
-			Depth:   g.Get("flowgate_buffer_messages", in.Name),
+			In:      g.Get(collect.MetricDecodedEventsTotal, in.Name),
+			Out:     g.Get(ship.MetricShippedEventsTotal, in.Name),
+			Dropped: g.Get(collect.MetricDroppedEventsTotal, in.Name) + g.Get(collect.MetricDroppedPacketsTotal, in.Name),
+			Depth:   g.Get(buffer.MetricBufferMessages, in.Name),
 		}
 		s.Intakes[in.Name] = is
 	}
@@ -247,22 +249,22 @@ func (m *monitor) status() Status {
 	for _, in := range m.src.Intakes() {
 		n := in.Name
 		is := IntakeStatus{Name: n, Protocol: in.Protocol, Port: in.Port, Output: in.Output,
-			ReceivedPackets: g.Get("flowgate_received_packets_total", n),
-			ReceivedBytes:   g.Get("flowgate_received_bytes_total", n),
-			Decoded:         g.Get("flowgate_decoded_events_total", n),
-			Buffered:        g.Get("flowgate_buffered_events_total", n),
-			Shipped:         g.Get("flowgate_shipped_events_total", n),
-			ShippedBytes:    g.Get("flowgate_shipped_bytes_total", n),
-			Requests:        g.Get("flowgate_ship_requests_total", n),
-			Failures:        g.Get("flowgate_ship_failures_total", n),
-			Retries:         g.Get("flowgate_ship_retries_total", n),
-			BufferMessages:  g.Get("flowgate_buffer_messages", n),
-			BufferBytes:     g.Get("flowgate_buffer_bytes", n),
-			BufferAge:       g.Get("flowgate_buffer_oldest_age_seconds", n),
+			ReceivedPackets: g.Get(collect.MetricReceivedPacketsTotal, n),
+			ReceivedBytes:   g.Get(collect.MetricReceivedBytesTotal, n),
+			Decoded:         g.Get(collect.MetricDecodedEventsTotal, n),
+			Buffered:        g.Get(collect.MetricBufferedEventsTotal, n),
+			Shipped:         g.Get(ship.MetricShippedEventsTotal, n),
+			ShippedBytes:    g.Get(ship.MetricShippedBytesTotal, n),
+			Requests:        g.Get(ship.MetricShipRequestsTotal, n),
+			Failures:        g.Get(ship.MetricShipFailuresTotal, n),
+			Retries:         g.Get(ship.MetricShipRetriesTotal, n),
+			BufferMessages:  g.Get(buffer.MetricBufferMessages, n),
+			BufferBytes:     g.Get(buffer.MetricBufferBytes, n),
+			BufferAge:       g.Get(buffer.MetricBufferOldestAgeSeconds, n),
 			Dropped:         map[string]float64{},
 			Errors:          []LoggedError{},
 		}
-		for _, family := range []string{"flowgate_dropped_events_total", "flowgate_dropped_packets_total"} {
+		for _, family := range []string{collect.MetricDroppedEventsTotal, collect.MetricDroppedPacketsTotal} {
 			g.Each(family, func(intake, reason string, v float64) {
 				if intake == n && v > 0 {
 					is.Dropped[reason] += v
@@ -294,25 +296,25 @@ func (m *monitor) status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st.Process = ProcessStatus{Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc,
-		ResidentBytes: g.Get("flowgate_process_resident_memory_bytes", ""),
-		OpenFDs:       g.Get("flowgate_process_open_fds", ""),
+		ResidentBytes: g.Get(metricResidentBytes, ""),
+		OpenFDs:       g.Get(metricOpenFDs, ""),
 		Uptime:        now.Sub(m.started).Seconds()}
-	st.Store = StoreStatus{Bytes: g.Get("flowgate_buffer_store_bytes", ""), LimitBytes: g.Get("flowgate_buffer_store_limit_bytes", "")}
+	st.Store = StoreStatus{Bytes: g.Get(buffer.MetricBufferStoreBytes, ""), LimitBytes: g.Get(buffer.MetricBufferStoreLimitBytes, "")}
 	return st
 }
 
 // exporters lists every exporter the metrics name, with its templates.
-func (m *monitor) exporters(g stats.Values, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
+func (m *monitor) exporters(g metrics.Values, base *Sample, now time.Time, templates map[netip.Addr][]flow.TemplateInfo) []ExporterStatus {
 	out := []ExporterStatus{}
-	g.Each("flowgate_exporter_packets_total", func(intake, exporter string, packets float64) {
+	g.Each(collect.MetricExporterPacketsTotal, func(intake, exporter string, packets float64) {
 		e := ExporterStatus{Intake: intake, Exporter: exporter, Packets: packets,
-			Flows:           g.Get("flowgate_exporter_flows_total", intake, exporter),
-			TemplateMissing: g.Get("flowgate_template_missing_total", intake, exporter),
-			LostRecords:     g.Get("flowgate_exporter_lost_records_total", intake, exporter),
-			LostDatagrams:   g.Get("flowgate_exporter_lost_datagrams_total", intake, exporter),
+			Flows:           g.Get(collect.MetricExporterFlowsTotal, intake, exporter),
+			TemplateMissing: g.Get(collect.MetricTemplateMissingTotal, intake, exporter),
+			LostRecords:     g.Get(collect.MetricExporterLostRecordsTotal, intake, exporter),
+			LostDatagrams:   g.Get(collect.MetricExporterLostDatagramsTotal, intake, exporter),
 			Templates:       []flow.TemplateInfo{},
 		}
-		if seen := g.Get("flowgate_exporter_last_seen_seconds", intake, exporter); seen > 0 {
+		if seen := g.Get(collect.MetricExporterLastSeenSeconds, intake, exporter); seen > 0 {
 			e.LastSeen = time.UnixMilli(int64(seen * 1e3))
 		}
 		if base != nil && now.After(base.Time) {

@@ -8,6 +8,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// The names of the metrics the status page and the stats intake read:
+// defined here, next to what they measure, and nowhere else.
+const (
+	MetricShipBackoffSecondsTotal = "flowgate_ship_backoff_seconds_total"
+	MetricShipFailuresTotal       = "flowgate_ship_failures_total"
+	MetricShipRequestsTotal       = "flowgate_ship_requests_total"
+	MetricShipResumedTotal        = "flowgate_ship_resumed_total"
+	MetricShipRetriesTotal        = "flowgate_ship_retries_total"
+	MetricShippedBytesTotal       = "flowgate_shipped_bytes_total"
+	MetricShippedEventsTotal      = "flowgate_shipped_events_total"
+)
+
 // Metrics are the shippers' counters, labelled by intake.
 type Metrics struct {
 	events   *prometheus.CounterVec
@@ -30,28 +42,28 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_shipped_events_total", Help: "Events accepted by the intake.",
+			Name: MetricShippedEventsTotal, Help: "Events accepted by the intake.",
 		}, []string{"intake"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_shipped_bytes_total", Help: "Bytes of events accepted by the intake, before compression.",
+			Name: MetricShippedBytesTotal, Help: "Bytes of events accepted by the intake, before compression.",
 		}, []string{"intake"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_ship_requests_total", Help: "Batches sent, accepted or not.",
+			Name: MetricShipRequestsTotal, Help: "Batches sent, accepted or not.",
 		}, []string{"intake"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_ship_failures_total", Help: "Batches not accepted, by remote status (or error, timeout).",
+			Name: MetricShipFailuresTotal, Help: "Batches not accepted, by remote status (or error, timeout).",
 		}, []string{"intake", "status"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_ship_retries_total", Help: "Batches sent again after a failure.",
+			Name: MetricShipRetriesTotal, Help: "Batches sent again after a failure.",
 		}, []string{"intake"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_ship_unreadable_messages_total", Help: "Buffer messages that could not be read and were set aside.",
 		}, []string{"intake"}),
 		backoff: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_ship_backoff_seconds_total", Help: "Time batches waited before being sent again after a failure, summed over the batches in flight.",
+			Name: MetricShipBackoffSecondsTotal, Help: "Time batches waited before being sent again after a failure, summed over the batches in flight.",
 		}, []string{"intake"}),
 		resumed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_ship_resumed_total", Help: "Batches accepted after one or more failures: the output is back.",
+			Name: MetricShipResumedTotal, Help: "Batches accepted after one or more failures: the output is back.",
 		}, []string{"intake"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "flowgate_ship_request_seconds", Help: "Time to send one batch and get the answer.",

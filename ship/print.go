@@ -16,16 +16,30 @@ type printing struct {
 	w           io.Writer
 	key, masked []byte
 	prefix      []byte
-	quoted      bool
 }
 
 // Printing wraps t for an intake with debug on: every event t delivers is
 // written to w after it was accepted (so a retried batch is printed once),
-// with the intake key masked wherever it appears. quoted says the events
-// are JSON strings (the https transport's), printed as what they hold.
-// Each line goes in one Write: give a w that serialises writers.
-func Printing(t Transport, w io.Writer, key, masked string, quoted bool) Transport {
-	return &printing{Transport: t, w: w, key: []byte(key), masked: []byte(masked), prefix: []byte(`[Output "` + masked + `"] `), quoted: quoted}
+// as Readable shows it. Each line goes in one Write: give a w that
+// serialises writers.
+func Printing(t Transport, w io.Writer, key, masked string) Transport {
+	return &printing{Transport: t, w: w, key: []byte(key), masked: []byte(masked), prefix: []byte(`[Output "` + masked + `"] `)}
+}
+
+// Readable is an event as a person reads it: what a JSON string holds
+// (the https transport sends each event as one), with the intake key
+// masked wherever it appears.
+func Readable(event, key, masked []byte) []byte {
+	if len(event) > 0 && event[0] == '"' {
+		var s string
+		if json.Unmarshal(event, &s) == nil {
+			event = []byte(s)
+		}
+	}
+	if len(key) == 0 {
+		return event
+	}
+	return bytes.ReplaceAll(event, key, masked)
 }
 
 func (p *printing) Send(ctx context.Context, b *Batch) error {
@@ -35,15 +49,8 @@ func (p *printing) Send(ctx context.Context, b *Batch) error {
 	// Sends of one shipper run in parallel: each builds its own lines.
 	var line []byte
 	for i := range b.Len() {
-		event := b.Event(i)
-		if p.quoted {
-			var s string
-			if json.Unmarshal(event, &s) == nil {
-				event = []byte(s)
-			}
-		}
 		line = append(line[:0], p.prefix...)
-		line = format.AppendPrintable(line, bytes.ReplaceAll(event, p.key, p.masked))
+		line = format.AppendPrintable(line, Readable(b.Event(i), p.key, p.masked))
 		line = append(line, '\n')
 		_, _ = p.w.Write(line)
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
@@ -28,28 +29,16 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), describeOutput(in.Output))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), appliance.DescribeOutput(in.Output))
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", describeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
+	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", appliance.DescribeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return checkStart(c, stdout)
 }
 
-func describeOutput(o *config.Output) string {
-	switch o.Transport {
-	case config.TransportHTTPS:
-		return "https " + config.HTTPSURL(o.Endpoint)
-	case config.TransportFile:
-		if o.Path == "-" {
-			return "file stdout"
-		}
-		return "file " + o.Path
-	}
-	return o.Transport + " " + o.Endpoint
-}
 
 // checkStart tries what a start does first and can fail on: it binds each
 // intake's port (and releases it at once) and reads each TLS file, as run

@@ -11,6 +11,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 // Scale-out: two flowgate nodes keep their buffer in a three-server NATS
@@ -18,11 +19,13 @@ import (
 // part of the flows. The server leading the stream is killed mid-stream:
 // every record arrives.
 func TestTwoNodesOnANATSClusterLoseNothingWhenAServerDies(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	cluster := peers.NewNATSCluster(t, 3)
 	intake := intaketest.NewHTTPS(t)
 	type node struct {
 		proc   *apptest.Proc
-		stream *v5Stream
+		stream *testtraffic.V5Stream
 	}
 	var nodes []node
 	for i := range 2 {
@@ -35,12 +38,12 @@ func TestTwoNodesOnANATSClusterLoseNothingWhenAServerDies(t *testing.T) {
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, node{proc: apptest.Start(t, path, httpAddr, "DISK_SPACE=256m"), stream: newV5StreamFrom(t, port, uint32(1+i*1_000_000))})
+		nodes = append(nodes, node{proc: apptest.Start(t, path, httpAddr, "DISK_SPACE=256m"), stream: testtraffic.NewV5Stream(t, port, uint32(1+i*1_000_000))})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan struct{}
 	for _, n := range nodes {
-		done = append(done, n.stream.run(ctx, 15)) // 1500 records a second to each node
+		done = append(done, n.stream.Run(ctx, 15)) // 1500 records a second to each node
 	}
 	stop := func() {
 		cancel()
@@ -59,12 +62,12 @@ func TestTwoNodesOnANATSClusterLoseNothingWhenAServerDies(t *testing.T) {
 	stop()
 	sent := 0
 	for _, n := range nodes {
-		sent += n.stream.sent()
+		sent += n.stream.Sent()
 	}
 	events := intake.WaitEvents(t, sent, 150*time.Second)
 	dups := 0
 	for i, n := range nodes {
-		dups += n.stream.check(t, events)
+		dups += n.stream.Check(t, events)
 		if d := n.proc.Metric("flowgate_dropped_events_total"); d != 0 {
 			t.Errorf("node %d dropped %v records", i+1, d)
 		}

@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // `flowgate dlq list|resend` reads the dead letters (events the intake
@@ -56,16 +58,8 @@ func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, 
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return buf.DeadLetters(ctx, intake, func(dl buffer.DeadLetter) error {
-		event := dl.Event
-		// The https output sets events aside as the JSON strings it
-		// sends: print what they hold.
-		var inner string
-		if len(event) > 0 && event[0] == '"' && json.Unmarshal(event, &inner) == nil {
-			event = []byte(inner)
-		}
-		if key := keys[dl.Intake]; key != "" {
-			event = bytes.ReplaceAll(event, []byte(key), []byte(config.MaskKey(key)))
-		}
+		key := keys[dl.Intake]
+		event := ship.Readable(dl.Event, []byte(key), []byte(config.MaskKey(key)))
 		return enc.Encode(deadLetterLine{Seq: dl.Seq, Time: dl.Time, Intake: dl.Intake, Status: dl.Status, Reason: dl.Reason, Event: string(event)})
 	})
 }
@@ -139,16 +133,14 @@ func knownIntake(c *config.Config, name string) error {
 const dlqErrorTrailer = "Flowgate-Error"
 
 // handleDeadLetters serves /dlq and /dlq/resend on the monitoring listener.
-func (a *appliance) handleDeadLetters() {
+func handleDeadLetters(a *appliance.Appliance) {
 	serve := func(fn func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !fromLoopback(r) {
 				http.Error(w, "dead letters are served to loopback clients only", http.StatusForbidden)
 				return
 			}
-			a.mu.Lock()
-			c := a.cfg
-			a.mu.Unlock()
+			c := a.Config()
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Trailer", dlqErrorTrailer)
 			out := &flushWriter{w: w}
@@ -162,20 +154,20 @@ func (a *appliance) handleDeadLetters() {
 			}
 		})
 	}
-	a.http.Handle("GET /dlq", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
+	a.Handle("GET /dlq", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
 		// Sent in large writes, or whole with its status if it fails early.
 		bw := bufio.NewWriterSize(w, 64<<10)
-		if err := listDeadLetters(ctx, a.buf, c, q.Get("intake"), bw); err != nil {
+		if err := listDeadLetters(ctx, a.Buffer(), c, q.Get("intake"), bw); err != nil {
 			return err
 		}
 		return bw.Flush()
 	}))
-	a.http.Handle("POST /dlq/resend", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
+	a.Handle("POST /dlq/resend", serve(func(ctx context.Context, c *config.Config, q url.Values, w io.Writer) error {
 		every, err := strconv.Atoi(q.Get("progress"))
 		if err != nil || every <= 0 {
 			every = defaultResendProgress
 		}
-		return resendDeadLetters(ctx, a.buf, c, q.Get("intake"), every, w)
+		return resendDeadLetters(ctx, a.Buffer(), c, q.Get("intake"), every, w)
 	}))
 }
 
@@ -223,7 +215,7 @@ func dlq(o *options, args []string, stdout, stderr io.Writer) error {
 		ctx, cancel := context.WithTimeout(context.Background(), dlqTimeout)
 		defer cancel()
 		quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		buf, err := buffer.Open(ctx, bufferConfig(c), quiet)
+		buf, err := buffer.Open(ctx, appliance.BufferConfig(c), quiet)
 		if errors.Is(err, buffer.ErrInUse) {
 			return dlqOverHTTP(ctx, c, sub, o, stdout)
 		}

@@ -42,6 +42,8 @@ func deadLetterLines(t *testing.T, out string) []deadLetterLine {
 // lists them and sends them again, through the running appliance and on
 // the store of a stopped one.
 func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	poison := map[string]bool{testtraffic.V5Source(100).String(): true, testtraffic.V5Source(700).String(): true}
 	var mu sync.Mutex
@@ -62,8 +64,8 @@ func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
 	})
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
-	stream := newV5Stream(t, port)
-	stream.send(1000)
+	stream := testtraffic.NewV5Stream(t, port, 1)
+	stream.Send(1000)
 	intake.WaitEvents(t, 998, 30*time.Second)
 	if !apptest.Eventually(10*time.Second, func() bool {
 		return a.proc.Metric("flowgate_dead_letters_total", `intake="Routers"`, `status="422"`) == 2
@@ -108,7 +110,7 @@ func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
 	refuse = false
 	mu.Unlock()
 	a.restart(t)
-	if dups := stream.check(t, intake.WaitEvents(t, 1000, 30*time.Second)); dups != 0 {
+	if dups := stream.Check(t, intake.WaitEvents(t, 1000, 30*time.Second)); dups != 0 {
 		t.Fatalf("%d duplicates", dups)
 	}
 
@@ -116,7 +118,7 @@ func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
 	mu.Lock()
 	refuse = true
 	mu.Unlock()
-	stream.send(1000) // ids 1001 to 2000: none poisoned
+	stream.Send(1000) // ids 1001 to 2000: none poisoned
 	poison[testtraffic.V5Source(1500).String()] = true
 	intake.WaitEvents(t, 1999, 30*time.Second)
 	mu.Lock()
@@ -126,7 +128,7 @@ func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `intake "Routers": dead letters sent again: 1`) {
 		t.Fatalf("dlq resend through the appliance: exit %d: %s%s", code, out, errOut)
 	}
-	if dups := stream.check(t, intake.WaitEvents(t, 2000, 30*time.Second)); dups != 0 {
+	if dups := stream.Check(t, intake.WaitEvents(t, 2000, 30*time.Second)); dups != 0 {
 		t.Fatalf("%d duplicates", dups)
 	}
 }

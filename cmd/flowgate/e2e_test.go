@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -24,13 +25,13 @@ const testKey = "E2eTestIntakeKey0123456789abcdef"
 // HTTPS intake, and a capture of known traffic for softflowd to export.
 type flowSetup struct {
 	intake  *intaketest.HTTPS
-	proc    *apptest.Proc
+	proc    *appliancetest.App
 	port    int
 	pcap    string
 	packets int
 	flows   []testtraffic.Flow
-	// config and httpAddr start the appliance again.
-	config, httpAddr string
+	// config starts the appliance again.
+	config string
 }
 
 func newFlowSetup(t *testing.T, nflows int) *flowSetup {
@@ -49,7 +50,6 @@ func newFlowSetupWith(t *testing.T, nflows int, intakeKeys string) *flowSetup {
 	for _, f := range s.flows {
 		s.packets += f.Packets
 	}
-	s.httpAddr = fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow
@@ -59,16 +59,9 @@ func newFlowSetupWith(t *testing.T, nflows int, intakeKeys string) *flowSetup {
   transport: https
   endpoint: %s
   ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, s.port, testKey, intakeKeys, s.intake.URL, s.intake.CAFile, filepath.Join(dir, "data"), s.httpAddr)
-	s.config = filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.proc = apptest.Start(t, s.config, s.httpAddr)
+`, s.port, testKey, intakeKeys, s.intake.URL, s.intake.CAFile)
+	s.config = apptest.WriteConfig(t, dir, cfg, "127.0.0.1:0")
+	s.proc = appliancetest.Start(t, s.config)
 	return s
 }
 
@@ -134,6 +127,8 @@ func (s *flowSetup) settle(t *testing.T, want int) []map[string]any {
 }
 
 func TestFlowsReachTheIntake(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	for _, tc := range []struct {
 		version  int
 		flowType string

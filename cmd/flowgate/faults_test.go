@@ -4,17 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,10 +46,7 @@ func newApp(t *testing.T, body string, env ...string) *app {
 // the listener.
 func (a *app) write(t *testing.T, body string) {
 	t.Helper()
-	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: %s\n", body, filepath.Join(a.dir, "data"), a.httpAddr)
-	if err := os.WriteFile(a.path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	a.path = apptest.WriteConfig(t, a.dir, body, a.httpAddr)
 }
 
 // restart starts flowgate again on the same configuration and store.
@@ -72,144 +65,23 @@ func (a *app) waitLog(t *testing.T, text string, timeout time.Duration) {
 
 // netflowIntake is an intake list item for a netflow intake shipping to in.
 func netflowIntake(name string, port int, key string, in *intaketest.HTTPS) string {
-	return fmt.Sprintf("  - name: %s\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    output: {transport: https, endpoint: %q, ca_file: %q}\n",
-		name, port, key, in.URL, in.CAFile)
-}
-
-// v5Stream sends NetFlow v5 records with consecutive ids.
-type v5Stream struct {
-	conn        *net.UDPConn
-	mu          sync.Mutex
-	first, next uint32
-	buf         []byte
-}
-
-// newV5Stream sends records from id 1 to port.
-func newV5Stream(t *testing.T, port int) *v5Stream { return newV5StreamFrom(t, port, 1) }
-
-// newV5StreamFrom sends records from id first to port.
-func newV5StreamFrom(t *testing.T, port int, first uint32) *v5Stream {
-	t.Helper()
-	conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &v5Stream{conn: conn, first: first, next: first}
-}
-
-// send sends n records in full datagrams and returns the id of the next.
-func (s *v5Stream) send(n int) uint32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]uint32, 0, testtraffic.MaxV5Records)
-	for n > 0 {
-		ids = ids[:0]
-		for range min(n, testtraffic.MaxV5Records) {
-			ids = append(ids, s.next)
-			s.next++
-		}
-		n -= len(ids)
-		s.buf = testtraffic.NetFlowV5(s.buf[:0], ids, s.next-uint32(len(ids))-1, time.Now())
-		if _, err := s.conn.Write(s.buf); errors.Is(err, syscall.ECONNREFUSED) {
-			// The refusal of an earlier datagram (nobody listened then),
-			// reported on this one, which was not sent.
-			_, _ = s.conn.Write(s.buf)
-		}
-	}
-	return s.next
-}
-
-// sent is the number of records sent so far.
-func (s *v5Stream) sent() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int(s.next - s.first)
-}
-
-// check asserts that every record sent arrived among events, and returns
-// the number of duplicates.
-func (s *v5Stream) check(t *testing.T, events []intaketest.Event) int {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return checkIDs(t, idsOf(t, events), s.first, s.next)
-}
-
-// run sends perTick records every 10 ms until ctx ends.
-func (s *v5Stream) run(ctx context.Context, perTick int) chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				s.send(perTick)
-			}
-		}
-	}()
-	return done
-}
-
-// idsOf counts the events of each record id.
-func idsOf(t *testing.T, events []intaketest.Event) map[uint32]int {
-	t.Helper()
-	seen := map[uint32]int{}
-	for _, e := range events {
-		var f struct {
-			Src string `json:"sourceIPv4Address"`
-		}
-		if err := json.Unmarshal([]byte(e.Event), &f); err != nil {
-			t.Fatalf("event %q: %v", e.Event, err)
-		}
-		a, err := netip.ParseAddr(f.Src)
-		id, ok := testtraffic.V5ID(a)
-		if err != nil || !ok {
-			t.Fatalf("event from %q is not a record of the stream", f.Src)
-		}
-		seen[id]++
-	}
-	return seen
-}
-
-// checkIDs asserts that every id in [from, to) arrived, and returns the
-// number of duplicates.
-func checkIDs(t *testing.T, seen map[uint32]int, from, to uint32) int {
-	t.Helper()
-	dups, missing := 0, 0
-	for id := from; id < to; id++ {
-		switch n := seen[id]; {
-		case n == 0:
-			missing++
-			if missing <= 10 {
-				t.Errorf("record %d did not arrive", id)
-			}
-		case n > 1:
-			dups += n - 1
-		}
-	}
-	if missing > 10 {
-		t.Errorf("... %d records of %d did not arrive", missing, to-from)
-	}
-	return dups
+	return fmt.Sprintf("  - name: %s\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    output: %s\n", name, port, key, in.Output())
 }
 
 // The intake is unreachable for 30 seconds in the middle of a flow stream:
 // every record arrives once it is back.
 func TestEveryRecordArrivesAfterTheReceiverWasDown30s(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes over a minute")
 	}
 	intake := intaketest.NewHTTPS(t)
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
-	stream := newV5Stream(t, port)
+	stream := testtraffic.NewV5Stream(t, port, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := stream.run(ctx, 10) // 1000 records a second
+	done := stream.Run(ctx, 10) // 1000 records a second
 	defer func() { cancel(); <-done }()
 
 	intake.WaitEvents(t, 1000, 30*time.Second)
@@ -227,9 +99,9 @@ func TestEveryRecordArrivesAfterTheReceiverWasDown30s(t *testing.T) {
 	intake.WaitEvents(t, len(intake.Events())+3000, 60*time.Second)
 	cancel()
 	<-done
-	total := stream.sent()
+	total := stream.Sent()
 	intake.WaitEvents(t, total, 60*time.Second)
-	dups := checkIDs(t, idsOf(t, intake.Events()), 1, uint32(total)+1)
+	dups := testtraffic.CheckIDs(t, testtraffic.IDsOf(t, intake.Events()), 1, uint32(total)+1)
 	if dropped := a.proc.Metric("flowgate_dropped_events_total"); dropped != 0 {
 		t.Errorf("%v records dropped", dropped)
 	}
@@ -247,16 +119,16 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 	intake.Delay(time.Second)
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
-	stream := newV5Stream(t, port)
+	stream := testtraffic.NewV5Stream(t, port, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := stream.run(ctx, 30) // 3000 records a second
+	done := stream.Run(ctx, 30) // 3000 records a second
 
 	intake.WaitEvents(t, 20000, 60*time.Second)
 	buffered := a.proc.Metric("flowgate_buffered_events_total")
 	a.proc.Kill()
 	cancel()
 	<-done
-	killedAt := stream.sent()
+	killedAt := stream.Sent()
 	// The intake finishes the requests the dead process had sent: their
 	// events count as accepted, though flowgate never heard so.
 	if !apptest.Eventually(20*time.Second, func() bool { return intake.Quiet(2 * time.Second) }) {
@@ -269,10 +141,10 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 	a.restart(t)
 	// After the restart, a stream that must arrive whole.
 	const after = 3000
-	stream.send(after)
+	stream.Send(after)
 	total := killedAt + after
 	if !apptest.Eventually(60*time.Second, func() bool {
-		seen := idsOf(t, intake.Events())
+		seen := testtraffic.IDsOf(t, intake.Events())
 		for id := uint32(killedAt + 1); id <= uint32(total); id++ {
 			if seen[id] == 0 {
 				return false
@@ -286,8 +158,8 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 		}
 		return float64(arrived) >= buffered
 	}) {
-		seen := idsOf(t, intake.Events())
-		checkIDs(t, seen, uint32(killedAt+1), uint32(total)+1)
+		seen := testtraffic.IDsOf(t, intake.Events())
+		testtraffic.CheckIDs(t, seen, uint32(killedAt+1), uint32(total)+1)
 		arrived := 0
 		for id := uint32(1); id <= uint32(killedAt); id++ {
 			if seen[id] > 0 {
@@ -303,8 +175,8 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 		t.Fatal("the appliance did not ship everything it buffered after the restart")
 	}
 	events := intake.Events()
-	seen := idsOf(t, events)
-	dups := checkIDs(t, seen, uint32(killedAt+1), uint32(total)+1)
+	seen := testtraffic.IDsOf(t, events)
+	dups := testtraffic.CheckIDs(t, seen, uint32(killedAt+1), uint32(total)+1)
 	if dups != 0 {
 		t.Errorf("%d duplicates among the records sent after the restart", dups)
 	}
@@ -318,7 +190,7 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 		}
 	}
 	inTail := map[uint32]bool{}
-	for id := range idsOf(t, events[max(beforeKill-tail, 0):beforeKill]) {
+	for id := range testtraffic.IDsOf(t, events[max(beforeKill-tail, 0):beforeKill]) {
 		inTail[id] = true
 	}
 	before, stray := 0, 0
@@ -343,15 +215,15 @@ func TestAFullBufferDropsCountsAndRecovers(t *testing.T) {
 	intake.Refuse(func(int) (int, string) { return 503, "" })
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake), "DISK_SPACE=64m")
-	stream := newV5Stream(t, port)
+	stream := testtraffic.NewV5Stream(t, port, 1)
 	full := func() float64 { return a.proc.Metric("flowgate_dropped_events_total", `reason="buffer_full"`) }
 	deadline := time.Now().Add(90 * time.Second)
 	for full() == 0 {
-		if time.Now().After(deadline) || stream.sent() > 5_000_000 {
-			t.Fatalf("the buffer did not fill: %d records sent, %v buffered", stream.sent(), a.proc.Metric("flowgate_buffered_events_total"))
+		if time.Now().After(deadline) || stream.Sent() > 5_000_000 {
+			t.Fatalf("the buffer did not fill: %d records sent, %v buffered", stream.Sent(), a.proc.Metric("flowgate_buffered_events_total"))
 		}
 		for range 20 {
-			stream.send(3000)
+			stream.Send(3000)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
@@ -362,7 +234,7 @@ func TestAFullBufferDropsCountsAndRecovers(t *testing.T) {
 		t.Fatalf("/readyz %d %q with a full buffer, want 503 saying it is full", status, body)
 	}
 	buffered := a.proc.Metric("flowgate_buffered_events_total")
-	t.Logf("full after %d records: %v buffered, %v dropped", stream.sent(), buffered, full())
+	t.Logf("full after %d records: %v buffered, %v dropped", stream.Sent(), buffered, full())
 
 	intake.Refuse(nil)
 	if !apptest.Eventually(120*time.Second, func() bool {
@@ -372,15 +244,15 @@ func TestAFullBufferDropsCountsAndRecovers(t *testing.T) {
 	}
 	// Room again: new records are buffered and shipped.
 	before := a.proc.Metric("flowgate_buffered_events_total")
-	next := uint32(stream.sent() + 1)
-	stream.send(3000)
+	next := uint32(stream.Sent() + 1)
+	stream.Send(3000)
 	if !apptest.Eventually(30*time.Second, func() bool {
 		return a.proc.Metric("flowgate_buffered_events_total") == before+3000
 	}) {
 		t.Fatalf("after draining, %v new records buffered, want 3000", a.proc.Metric("flowgate_buffered_events_total")-before)
 	}
 	if !apptest.Eventually(30*time.Second, func() bool {
-		seen := idsOf(t, intake.Events())
+		seen := testtraffic.IDsOf(t, intake.Events())
 		for id := next; id < next+3000; id++ {
 			if seen[id] == 0 {
 				return false
@@ -388,7 +260,7 @@ func TestAFullBufferDropsCountsAndRecovers(t *testing.T) {
 		}
 		return true
 	}) {
-		checkIDs(t, idsOf(t, intake.Events()), next, next+3000)
+		testtraffic.CheckIDs(t, testtraffic.IDsOf(t, intake.Events()), next, next+3000)
 	}
 	if status, body := a.proc.Get("/readyz"); status != 200 {
 		t.Fatalf("/readyz %d %q once the buffer takes records again", status, body)
@@ -456,9 +328,9 @@ func TestMalformedInputAndStalledHandshakesDoNotHurtOtherIntakes(t *testing.T) {
 		}
 	}
 	// Meanwhile the good intake streams and a good TLS sender logs.
-	stream := newV5Stream(t, goodPort)
+	stream := testtraffic.NewV5Stream(t, goodPort, 1)
 	for range 20 {
-		stream.send(300)
+		stream.Send(300)
 		time.Sleep(10 * time.Millisecond)
 	}
 	sender := tlsSender(t, certs, addr)
@@ -469,7 +341,7 @@ func TestMalformedInputAndStalledHandshakesDoNotHurtOtherIntakes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := stream.sent() + logs
+	want := stream.Sent() + logs
 	events := intake.WaitEvents(t, want, 60*time.Second)
 	flows, secure := []intaketest.Event{}, map[string]int{}
 	for _, e := range events {
@@ -479,7 +351,7 @@ func TestMalformedInputAndStalledHandshakesDoNotHurtOtherIntakes(t *testing.T) {
 		}
 		flows = append(flows, e)
 	}
-	if dups := checkIDs(t, idsOf(t, flows), 1, uint32(stream.sent())+1); dups != 0 {
+	if dups := testtraffic.CheckIDs(t, testtraffic.IDsOf(t, flows), 1, uint32(stream.Sent())+1); dups != 0 {
 		t.Errorf("%d duplicate flows", dups)
 	}
 	for i := range logs {
@@ -549,6 +421,8 @@ func isTimeout(err error) bool {
 // why on /readyz and in its metrics, and resumes by itself once the key
 // works (it tries every 30 s).
 func TestARefusedKeyPausesTheIntakeUntilItWorks(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for a 30-second probe")
 	}
@@ -562,8 +436,8 @@ func TestARefusedKeyPausesTheIntakeUntilItWorks(t *testing.T) {
 	})
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", port, testKey, intake))
-	stream := newV5Stream(t, port)
-	stream.send(3000)
+	stream := testtraffic.NewV5Stream(t, port, 1)
+	stream.Send(3000)
 	var body string
 	if !apptest.Eventually(20*time.Second, func() bool {
 		var code int
@@ -578,14 +452,14 @@ func TestARefusedKeyPausesTheIntakeUntilItWorks(t *testing.T) {
 	if n := strings.Count(a.proc.Stderr.String(), "the intake refused the key: shipping paused"); n != 1 {
 		t.Fatalf("the pause was logged %d times", n)
 	}
-	stream.send(3000) // kept while paused
+	stream.Send(3000) // kept while paused
 	if !apptest.Eventually(10*time.Second, func() bool { return a.proc.Metric("flowgate_buffered_events_total") == 6000 }) {
 		t.Fatalf("%v records buffered while paused", a.proc.Metric("flowgate_buffered_events_total"))
 	}
 	mu.Lock()
 	status = 0
 	mu.Unlock()
-	if dups := stream.check(t, intake.WaitEvents(t, 6000, 60*time.Second)); dups != 0 {
+	if dups := stream.Check(t, intake.WaitEvents(t, 6000, 60*time.Second)); dups != 0 {
 		t.Fatalf("%d duplicates", dups)
 	}
 	if !apptest.Eventually(10*time.Second, func() bool { code, _ := a.proc.Get("/readyz"); return code == 200 }) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/flowgate/flowgate/appliance"
 )
 
 // healthcheckTimeout bounds the whole request: a container runtime treats
@@ -31,9 +33,11 @@ func healthcheck(listen string, stdout io.Writer) error {
 // alive is the systemd watchdog's liveness check: the monitoring listener
 // answers /healthz, which takes its accept loop, the HTTP server and the
 // scheduler turning. Readiness (an output down) has no part in it.
-func (a *appliance) alive(ctx context.Context) error {
-	_, err := ask(ctx, a.http.Addr().String(), "/healthz")
-	return err
+func alive(a *appliance.Appliance) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := ask(ctx, a.Addr().String(), "/healthz")
+		return err
+	}
 }
 
 // ask GETs path from the monitoring listener bound to listen and fails

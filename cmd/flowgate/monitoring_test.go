@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -26,7 +27,7 @@ const statsKey = "StatsTestIntakeKey0123456789ab"
 // a stats intake, all shipping to one local HTTPS intake.
 type monitored struct {
 	intake                 *intaketest.HTTPS
-	proc                   *apptest.Proc
+	proc                   *appliancetest.App
 	flowPort, syslogPort   int
 	httpAddr               string
 	pcap                   string
@@ -71,7 +72,7 @@ http:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.proc = apptest.Start(t, path, m.httpAddr)
+	m.proc = appliancetest.Start(t, path)
 	return m
 }
 
@@ -132,7 +133,7 @@ func TestReadinessNamesAStalledOutput(t *testing.T) {
 	}) {
 		t.Fatal("the oversize frame and the refused connection were not counted")
 	}
-	checkREADMEMetrics(t, m.proc)
+	checkREADMEMetrics(t, &m.proc.Monitor)
 
 	m.intake.Refuse(func(int) (int, string) { return 0, "" })
 	m.intake.WaitEvents(t, exp.Flows, 60*time.Second)
@@ -147,7 +148,7 @@ var metricNameRe = regexp.MustCompile("`(flowgate_[a-z0-9_]+)")
 
 // checkREADMEMetrics checks that every metric the README's Monitoring
 // section lists is served, so that the list cannot rot.
-func checkREADMEMetrics(t *testing.T, p *apptest.Proc) {
+func checkREADMEMetrics(t *testing.T, p *apptest.Monitor) {
 	t.Helper()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {

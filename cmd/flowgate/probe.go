@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/pipeline"
+	"github.com/flowgate/flowgate/ship/https"
 	"github.com/flowgate/flowgate/ship/relp"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
@@ -41,7 +41,7 @@ func probeOutputs(c *config.Config, stdout io.Writer) error {
 	byID := map[string]*probeTarget{}
 	for _, in := range c.Intakes {
 		o := in.Output
-		id := strings.Join([]string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, o.KeyFile, o.Path, in.IntakeKey}, "\x00")
+		id := pipeline.OutputID(in)
 		t := byID[id]
 		if t == nil {
 			t = &probeTarget{out: o, key: in.IntakeKey}
@@ -52,7 +52,7 @@ func probeOutputs(c *config.Config, stdout io.Writer) error {
 	}
 	failed := 0
 	for _, t := range targets {
-		fmt.Fprintf(stdout, "%s, key %s:\n", describeOutput(t.out), config.MaskKey(t.key))
+		fmt.Fprintf(stdout, "%s, key %s:\n", appliance.DescribeOutput(t.out), config.MaskKey(t.key))
 		err := probeOne(t, stdout)
 		verdict := "OK"
 		if err != nil {
@@ -81,7 +81,7 @@ func probeOne(t *probeTarget, w io.Writer) error {
 		fmt.Fprintln(w, "  nothing to probe: events are written to a file")
 		return nil
 	}
-	host, port, err := probeHostPort(o)
+	host, port, err := pipeline.HostPort(o)
 	if err != nil {
 		return probeStep{"endpoint"}.fail(err)
 	}
@@ -134,7 +134,8 @@ func probeOne(t *probeTarget, w io.Writer) error {
 	answer := probeStep{"intake"}
 	switch o.Transport {
 	case config.TransportHTTPS:
-		status, err := probeHTTPS(tlsConn, o.Endpoint, t.key)
+		_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
+		status, err := https.Probe(tlsConn, config.HTTPSURL(o.Endpoint), t.key, "flowgate/"+buildVersion()+" (check --probe)")
 		if err != nil {
 			return answer.fail(err)
 		}
@@ -149,22 +150,6 @@ func probeOne(t *probeTarget, w io.Writer) error {
 		fmt.Fprintln(w, "  intake: syslog over TLS has no answer to ask for: connected and TLS only")
 	}
 	return nil
-}
-
-// probeHostPort is where an output connects.
-func probeHostPort(o *config.Output) (string, string, error) {
-	if o.Transport == config.TransportHTTPS {
-		u, err := url.Parse(o.Endpoint)
-		if err != nil {
-			return "", "", err
-		}
-		port := u.Port()
-		if port == "" {
-			port = "443"
-		}
-		return u.Hostname(), port, nil
-	}
-	return net.SplitHostPort(o.Endpoint)
 }
 
 // describeCertificate prints what the server presented, and why it is
@@ -198,37 +183,4 @@ func untilExpiry(c *x509.Certificate) string {
 		return "expired"
 	}
 	return strconv.Itoa(int(d.Hours()/24)) + " days left"
-}
-
-// probeHTTPS posts an empty batch on the verified connection: it creates
-// no event, and the intake's answer says whether the endpoint and key are
-// right.
-func probeHTTPS(conn *tls.Conn, base, key string) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
-	req, err := http.NewRequest(http.MethodPost, config.HTTPSURL(base), strings.NewReader("[]"))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-SEKOIAIO-INTAKE-KEY", key)
-	req.Header.Set("User-Agent", "flowgate/"+buildVersion()+" (check --probe)")
-	req.Close = true
-	if err := req.Write(conn); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	text := strings.TrimSpace(string(body))
-	switch {
-	case resp.StatusCode/100 == 2:
-		return resp.Status, nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return "", fmt.Errorf("%s: the intake key is refused (%s)", resp.Status, text)
-	default:
-		return "", fmt.Errorf("%s: %s", resp.Status, text)
-	}
 }

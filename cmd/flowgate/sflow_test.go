@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -36,11 +36,12 @@ const (
 // sampling rate. The same datagrams sent again to a second intake with
 // format goflow2 come out in goflow2's shape.
 func TestSFlowReachesTheIntake(t *testing.T) {
+	// It waits on peers most of its time: it runs beside others.
+	t.Parallel()
 	peers.Require(t, "pmacctd", "tshark")
 	intake := intaketest.NewHTTPS(t)
 	dir := t.TempDir()
 	port, goflow2Port := apptest.FreePort(t, "udp"), apptest.FreePort(t, "udp")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	cfg := fmt.Sprintf(`intakes:
   - name: Switches
     protocol: sflow
@@ -55,16 +56,8 @@ output:
   transport: https
   endpoint: %s
   ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, port, testKey, goflow2Port, goflow2Key, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc := apptest.Start(t, path, httpAddr)
+`, port, testKey, goflow2Port, goflow2Key, intake.URL, intake.CAFile)
+	proc := appliancetest.Start(t, apptest.WriteConfig(t, dir, cfg, "127.0.0.1:0"))
 
 	pcap := filepath.Join(dir, "traffic.pcap")
 	if err := testtraffic.WriteFile(pcap, testtraffic.Flows(20, 11, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), true)); err != nil {

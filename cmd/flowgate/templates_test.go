@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/peers"
 	"github.com/flowgate/flowgate/internal/testtraffic"
 )
@@ -64,7 +64,7 @@ func (s *flowSetup) restart(t *testing.T) {
 	if err := s.proc.Stop(20 * time.Second); err != nil {
 		t.Fatalf("stopping flowgate: %v", err)
 	}
-	s.proc = apptest.Start(t, s.config, s.httpAddr)
+	s.proc = appliancetest.Start(t, s.config)
 }
 
 // record has the exporter export the capture to a relay that sends it

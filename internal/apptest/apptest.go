@@ -1,16 +1,14 @@
 // Package apptest runs the real flowgate binary for tests: it builds it
 // once, starts it on a configuration, waits for readiness by polling
 // /readyz, reads its metrics, and stops it (or kills it) at the end.
+// appliance/appliancetest runs the appliance in the test's process.
 package apptest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,9 +101,9 @@ func freePort(t testing.TB, network string) int {
 
 // Proc is a running flowgate.
 type Proc struct {
+	Monitor
 	t      testing.TB
 	cmd    *exec.Cmd
-	HTTP   string // host:port of the monitoring listener
 	Stdout *SyncBuffer
 	Stderr *SyncBuffer
 	done   chan struct{}
@@ -149,7 +147,7 @@ func StartUnready(t testing.TB, configPath, httpAddr string, env ...string) *Pro
 	cmd.Env = append(os.Environ(), env...)
 	// A test binary that dies (a timeout panic) takes flowgate with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &Proc{t: t, cmd: cmd, HTTP: httpAddr, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Monitor: Monitor{t: t, HTTP: httpAddr}, t: t, cmd: cmd, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -178,70 +176,7 @@ func tail(s string, lines int) string {
 // WaitReady polls /readyz until it answers 200.
 func (p *Proc) WaitReady(timeout time.Duration) {
 	p.t.Helper()
-	var last string
-	ok := Eventually(timeout, func() bool {
-		select {
-		case <-p.done:
-			return true
-		default:
-		}
-		status, body := p.Get("/readyz")
-		last = fmt.Sprintf("%d %s", status, body)
-		return status == http.StatusOK
-	})
-	select {
-	case <-p.done:
-		p.t.Fatalf("flowgate exited before it was ready (%v):\n%s", p.err, p.Stderr.String())
-	default:
-	}
-	if !ok {
-		p.t.Fatalf("flowgate not ready after %s: %s\n%s", timeout, last, tail(p.Stderr.String(), 40))
-	}
-}
-
-// Get fetches a path of the monitoring listener; status 0 means no answer.
-func (p *Proc) Get(path string) (int, string) {
-	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + p.HTTP + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// Metric returns the sum of a metric's samples whose labels contain every
-// one of labels (`name="value"`), from /metrics.
-func (p *Proc) Metric(name string, labels ...string) float64 {
-	p.t.Helper()
-	status, body := p.Get("/metrics")
-	if status != http.StatusOK {
-		p.t.Fatalf("/metrics: %d %s", status, body)
-	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			if !strings.Contains(line, l) {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
+	p.Monitor.WaitReady(timeout, p.done, &p.err, p.Stderr)
 }
 
 // Stop sends SIGTERM and waits for the exit, killing after timeout.
@@ -305,4 +240,18 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 		case <-tick.C:
 		}
 	}
+}
+
+// WriteConfig writes dir/intakes.yaml: body (intakes, outputs and other
+// keys), then the buffer in dir/data and the monitoring listener on listen
+// ("127.0.0.1:0" lets the system pick a port for an in-process appliance).
+// It returns the file's path.
+func WriteConfig(t testing.TB, dir, body, listen string) string {
+	t.Helper()
+	path := filepath.Join(dir, "intakes.yaml")
+	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: %s\n", body, filepath.Join(dir, "data"), listen)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

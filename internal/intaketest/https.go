@@ -80,6 +80,11 @@ func NewHTTPS(t testing.TB) *HTTPS {
 	return in
 }
 
+// Output is the intake as an output of intakes.yaml, in YAML flow style.
+func (in *HTTPS) Output() string {
+	return fmt.Sprintf("{transport: https, endpoint: %q, ca_file: %q}", in.URL, in.CAFile)
+}
+
 // Refuse makes the intake answer with fn's status (and Retry-After, when
 // not empty) for each request number from 1 on; a status of 0 accepts.
 func (in *HTTPS) Refuse(fn func(request int) (status int, retryAfter string)) {

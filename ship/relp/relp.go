@@ -231,20 +231,8 @@ func open(ctx context.Context, cfg Config, tc *tls.Config) (*session, error) {
 		nc.Close()
 		return nil, fmt.Errorf("relp %s: TLS: %w", cfg.Addr, err)
 	}
-	offer := []byte("relp_version=0\nrelp_software=" + software + "\ncommands=syslog")
 	r := bufio.NewReader(s.tc)
-	err = s.frame(s.next(), "open", offer)
-	if err == nil {
-		err = s.w.Flush()
-	}
-	var a answer
-	if err == nil {
-		a, err = readFrame(r)
-	}
-	if err == nil {
-		err = a.openAccepted()
-	}
-	if err != nil {
+	if err := s.open(r); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("relp %s: open: %w", cfg.Addr, err)
 	}
@@ -259,23 +247,11 @@ func open(ctx context.Context, cfg Config, tc *tls.Config) (*session, error) {
 func Probe(conn *tls.Conn) error {
 	s := &session{tc: conn, w: bufio.NewWriter(conn)}
 	r := bufio.NewReader(conn)
-	exchange := func(command string, data []byte) (answer, error) {
-		if err := s.frame(s.next(), command, data); err != nil {
-			return answer{}, err
-		}
-		if err := s.w.Flush(); err != nil {
-			return answer{}, err
-		}
-		return readFrame(r)
-	}
-	a, err := exchange("open", []byte("relp_version=0\nrelp_software="+software+"\ncommands=syslog"))
-	if err == nil {
-		err = a.openAccepted()
-	}
-	if err != nil {
+	if err := s.open(r); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	if a, err = exchange("close", nil); err != nil {
+	a, err := s.exchange(r, "close", nil)
+	if err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
 	// librelp answers a close with an empty rsp.
@@ -283,6 +259,30 @@ func Probe(conn *tls.Conn) error {
 		return fmt.Errorf("close: answered %s %q", a.command, firstLine(a.data))
 	}
 	return nil
+}
+
+// offer is the open command's data: what this client speaks.
+var offer = []byte("relp_version=0\nrelp_software=" + software + "\ncommands=syslog")
+
+// open opens the RELP session: the offer, and the receiver's acceptance.
+func (s *session) open(r *bufio.Reader) error {
+	a, err := s.exchange(r, "open", offer)
+	if err != nil {
+		return err
+	}
+	return a.openAccepted()
+}
+
+// exchange sends a command and reads its answer, before the session's
+// reader runs.
+func (s *session) exchange(r *bufio.Reader, command string, data []byte) (answer, error) {
+	if err := s.frame(s.next(), command, data); err != nil {
+		return answer{}, err
+	}
+	if err := s.w.Flush(); err != nil {
+		return answer{}, err
+	}
+	return readFrame(r)
 }
 
 // next is the next transaction number: 1 to 999999999, then 1 again.

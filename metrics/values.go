@@ -1,4 +1,6 @@
-package stats
+// Package metrics reads the appliance's own metrics, by the names their
+// packages export, for the status page and the monitoring-events intake.
+package metrics
 
 import (
 	"fmt"
@@ -7,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Values are the appliance's metrics as the stats intake and the status
+// Values are the appliance's metrics as the monitoring intake and the status
 // page read them: by metric name, then summed by intake, and by intake
 // and the second label that tells samples apart (reason or exporter).
 type Values map[string]map[string]float64

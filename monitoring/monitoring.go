@@ -1,8 +1,9 @@
-// Package stats runs a stats intake (stats: true): every interval it reads
-// the appliance's own counters and stores them in the buffer as events in
-// the shapes of rsyslog's impstats, which Sekoia's forwarder-logs parser
-// already reads, so the old forwarder's monitoring keeps working.
-package stats
+// Package monitoring runs a monitoring-events intake (stats: true): every
+// interval it reads the appliance's own counters and stores them in the
+// buffer as events in the shapes of rsyslog's impstats, which Sekoia's
+// forwarder-logs parser already reads, so the old forwarder's monitoring
+// keeps working.
+package monitoring
 
 import (
 	"context"
@@ -18,7 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/collect"
+	"github.com/flowgate/flowgate/metrics"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // Source is one intake the reports cover.
@@ -41,8 +45,9 @@ type Config struct {
 	Intake, Subject string
 	// Interval is the time between reports.
 	Interval time.Duration
-	// Sources are the intakes reported on, in order.
-	Sources []Source
+	// Sources returns the intakes reported on, in order: those running
+	// at the time of the report.
+	Sources func() []Source
 }
 
 // App-name, host and priority of the events: what rsyslog's impstats
@@ -90,7 +95,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sample.C:
-			if m, err := Read(r.gatherer); err == nil {
+			if m, err := metrics.Read(r.gatherer); err == nil {
 				r.noteDepth(m)
 			}
 		case now := <-report.C:
@@ -103,7 +108,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 
 // report stores one report's events as one buffer message.
 func (r *Reporter) report(ctx context.Context, now time.Time) error {
-	m, err := Read(r.gatherer)
+	m, err := metrics.Read(r.gatherer)
 	if err != nil {
 		return err
 	}
@@ -122,16 +127,16 @@ func (r *Reporter) report(ctx context.Context, now time.Time) error {
 	return err
 }
 
-func (r *Reporter) noteDepth(m Values) {
-	for _, s := range r.cfg.Sources {
-		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get("flowgate_buffer_messages", s.Name))
+func (r *Reporter) noteDepth(m metrics.Values) {
+	for _, s := range r.cfg.Sources() {
+		r.maxDepth[s.Name] = max(r.maxDepth[s.Name], m.Get(buffer.MetricBufferMessages, s.Name))
 	}
 }
 
 // events builds one report from the metrics m and remembers them for the
 // next report's deltas. Each event is one JSON object, one per input,
 // queue, action and connection of every intake, and one for the process.
-func (r *Reporter) events(m Values) [][]byte {
+func (r *Reporter) events(m metrics.Values) [][]byte {
 	r.noteDepth(m)
 	next := map[string]float64{}
 	// delta is how much a counter grew since the last report.
@@ -146,38 +151,37 @@ func (r *Reporter) events(m Values) [][]byte {
 		b, _ := json.Marshal(e)
 		events = append(events, b)
 	}
-	for _, s := range r.cfg.Sources {
+	for _, s := range r.cfg.Sources() {
 		n := s.Name
 		switch s.Protocol {
 		case "":
 		case "tcp", "tls":
 			add(imtcp{Name: "input-" + n + "(" + strconv.Itoa(s.Port) + ")", Origin: "imtcp",
-				Submitted: delta("flowgate_decoded_events_total", n)})
+				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		default:
 			// UDP syslog is imudp's; flow intakes are UDP inputs too, their
 			// records (not datagrams) the messages submitted.
 			add(imudp{Name: "input-" + n + "(*/" + strconv.Itoa(s.Port) + "/IPv4)", Origin: "imudp",
-				Submitted: delta("flowgate_decoded_events_total", n)})
+				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		}
-		full := delta("flowgate_dropped_events_total", n, "buffer_full")
+		full := delta(collect.MetricDroppedEventsTotal, n, collect.ReasonBufferFull)
 		add(queue{Name: "ruleset-" + n, Origin: "core.queue",
-			Size:          int64(m.Get("flowgate_buffer_messages", n)),
-			Enqueued:      delta("flowgate_buffered_events_total", n),
+			Size:          int64(m.Get(buffer.MetricBufferMessages, n)),
+			Enqueued:      delta(collect.MetricBufferedEventsTotal, n),
 			Full:          full,
 			DiscardedFull: full,
-			DiscardedNF: delta("flowgate_dropped_events_total", n, "buffer_error") + delta("flowgate_dropped_events_total", n, "encode") +
-				delta("flowgate_dropped_events_total", n, "oversize") + delta("flowgate_dropped_events_total", n, "truncated") +
-				delta("flowgate_dropped_packets_total", n),
-			MaxQSize: int64(r.maxDepth[n])})
+			// Every other reason an event or a datagram was dropped.
+			DiscardedNF: max(delta(collect.MetricDroppedEventsTotal, n)-full, 0) + delta(collect.MetricDroppedPacketsTotal, n),
+			MaxQSize:    int64(r.maxDepth[n])})
 		add(action{Name: "output-" + n, Origin: "core.action",
-			Processed:         delta("flowgate_shipped_events_total", n),
-			Failed:            delta("flowgate_ship_failures_total", n),
-			Suspended:         delta("flowgate_ship_retries_total", n),
-			SuspendedDuration: delta("flowgate_ship_backoff_seconds_total", n),
-			Resumed:           delta("flowgate_ship_resumed_total", n)})
+			Processed:         delta(ship.MetricShippedEventsTotal, n),
+			Failed:            delta(ship.MetricShipFailuresTotal, n),
+			Suspended:         delta(ship.MetricShipRetriesTotal, n),
+			SuspendedDuration: delta(ship.MetricShipBackoffSecondsTotal, n),
+			Resumed:           delta(ship.MetricShipResumedTotal, n)})
 		if s.Host != "" {
 			add(omfwd{Name: "TCP-" + s.Host + "-" + strconv.Itoa(s.OutPort), Origin: "omfwd",
-				BytesSent: delta("flowgate_shipped_bytes_total", n)})
+				BytesSent: delta(ship.MetricShippedBytesTotal, n)})
 		}
 	}
 	add(usage())

@@ -1,0 +1,163 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/pipeline"
+)
+
+// errStopped refuses a reload once the stop began.
+var errStopped = errors.New("the appliance is stopping")
+
+// Reload runs c in place of the running configuration, by swap: the
+// intakes that are new or changed are made and started, the running
+// snapshot is swapped, then the intakes that left are stopped; the others
+// and the buffer run on. An intake stops before its replacement starts
+// when they share a name (its consumer) or a port. If an intake cannot
+// start, the running configuration stays as it was and the error says
+// why. Changes of the buffer, http and shutdown wait for the next start.
+func (a *Appliance) Reload(c *config.Config) error {
+	a.life.Lock()
+	defer a.life.Unlock()
+	if a.stopped {
+		return errStopped
+	}
+	old := a.running.Load()
+	next := *c
+	if !reflect.DeepEqual(next.Buffer, old.cfg.Buffer) || next.HTTP != old.cfg.HTTP || next.Shutdown != old.cfg.Shutdown {
+		a.log.Warn("buffer, http and shutdown changes take effect at the next start")
+		next.Buffer, next.HTTP, next.Shutdown = old.cfg.Buffer, old.cfg.HTTP, old.cfg.Shutdown
+	}
+
+	byName := map[string]*pipeline.Intake{}
+	for _, it := range old.intakes {
+		byName[it.Config().Name] = it
+	}
+	var adding []config.Intake
+	wanted, listens := map[string]bool{}, map[string]bool{}
+	var first, after []*pipeline.Intake
+	for _, in := range next.Intakes {
+		wanted[in.Name] = true
+		it, ok := byName[in.Name]
+		if ok && sameIntake(it.Config(), in) {
+			continue
+		}
+		if ok {
+			first = append(first, it)
+		}
+		adding = append(adding, in)
+		if k := listenKey(in); k != "" {
+			listens[k] = true
+		}
+	}
+	var vanished []string
+	for _, it := range old.intakes {
+		in := it.Config()
+		if wanted[in.Name] {
+			continue
+		}
+		vanished = append(vanished, in.Name)
+		if listens[listenKey(in)] {
+			first = append(first, it)
+		} else {
+			after = append(after, it)
+		}
+	}
+
+	parallel(first, (*pipeline.Intake).Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	made := map[string]*pipeline.Intake{}
+	for _, in := range adding {
+		it, err := pipeline.New(ctx, pipelineConfig(&next, in), a.deps)
+		if err != nil {
+			for _, it := range made {
+				it.Close()
+			}
+			a.restore(ctx, old, first)
+			a.log.Error("configuration not reloaded: an intake cannot start; the running configuration stays", "config", next.Source, "err", err)
+			return fmt.Errorf("configuration not reloaded: %w", err)
+		}
+		made[in.Name] = it
+	}
+	s := &snapshot{cfg: &next}
+	for _, in := range next.Intakes {
+		it, ok := made[in.Name]
+		if !ok {
+			it = byName[in.Name]
+		} else if a.started {
+			a.start(it, &next)
+		}
+		s.intakes = append(s.intakes, it)
+	}
+	a.running.Store(s)
+	for _, name := range vanished {
+		a.http.RemoveCheck(checkName(name))
+	}
+	parallel(after, (*pipeline.Intake).Stop)
+	a.log.Info("configuration reloaded", "config", next.Source, "intakes", len(next.Intakes), "started", len(made), "stopped", len(first)+len(after))
+	for _, name := range vanished {
+		depth, err := a.buf.Depth(ctx, buffer.Subject(name))
+		if err == nil && depth > 0 {
+			a.log.Warn("intake removed: its records stay in the buffer, and ship if it comes back", "intake", name, "messages", depth)
+		}
+	}
+	return nil
+}
+
+// restore starts again the intakes of the running configuration that a
+// failed reload stopped, and swaps in what runs then.
+func (a *Appliance) restore(ctx context.Context, old *snapshot, stopped []*pipeline.Intake) {
+	if len(stopped) == 0 {
+		return
+	}
+	again := map[*pipeline.Intake]*pipeline.Intake{}
+	for _, prev := range stopped {
+		in := prev.Config()
+		it, err := pipeline.New(ctx, pipelineConfig(old.cfg, in), a.deps)
+		if err != nil {
+			a.log.Error("an intake of the running configuration could not start again", "intake", in.Name, "err", err)
+			a.http.RemoveCheck(checkName(in.Name))
+			continue
+		}
+		if a.started {
+			a.start(it, old.cfg)
+		}
+		again[prev] = it
+	}
+	s := &snapshot{cfg: old.cfg}
+	for _, it := range old.intakes {
+		if slices.Contains(stopped, it) {
+			var ok bool
+			if it, ok = again[it]; !ok {
+				continue
+			}
+		}
+		s.intakes = append(s.intakes, it)
+	}
+	a.running.Store(s)
+}
+
+// sameIntake says whether a running intake can stay as it is.
+func sameIntake(a, b config.Intake) bool {
+	a.Line, b.Line = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// listenKey names what an intake binds: its port in its family (tcp and
+// tls share TCP ports; udp, netflow and sflow UDP ones).
+func listenKey(in config.Intake) string {
+	switch in.Protocol {
+	case "":
+		return "" // a stats intake binds nothing
+	case config.ProtocolTCP, config.ProtocolTLS:
+		return fmt.Sprintf("tcp/%d", in.Port)
+	}
+	return fmt.Sprintf("udp/%d", in.Port)
+}

@@ -1,0 +1,264 @@
+// Package pipeline builds and runs one intake: its receiver (a syslog or
+// flow listener, or the monitoring-events intake), which decodes, enriches
+// and stores in the buffer, and its shipper, which takes from the buffer
+// and sends to the intake's output. The appliance makes one per intake of
+// its configuration and starts, swaps and stops them.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/collect"
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/enrich"
+	"github.com/flowgate/flowgate/monitoring"
+	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/tlsfiles"
+)
+
+const (
+	// eventsPerMessage is about how many records a buffer message holds; it
+	// turns an event budget into a message budget.
+	eventsPerMessage = 256
+	// recordsPerDatagram is about how many flow records a datagram holds.
+	recordsPerDatagram = 24
+	// setupTimeout bounds creating an intake's consumer in the store.
+	setupTimeout = 30 * time.Second
+)
+
+// Config is one intake and what the appliance gives it.
+type Config struct {
+	Intake config.Intake
+	// MemoryEvents is the events the intake may hold in memory: half on
+	// the receiving side (datagrams waiting for a decoder, records being
+	// gathered, messages on their way to the store), half the shipper's
+	// (messages taken from the store and the batches made of them).
+	MemoryEvents int
+	// StopGrace is how long a stopping shipper waits for what is in flight
+	// to be accepted.
+	StopGrace time.Duration
+}
+
+// Dependencies are the appliance's components an intake uses.
+type Dependencies struct {
+	Buffer    *buffer.Buffer
+	Templates *flow.Templates
+	Collect   *collect.Metrics
+	Ship      *ship.Metrics
+	// Gatherer is what the monitoring-events intake reports on.
+	Gatherer prometheus.Gatherer
+	// Sources are the running intakes, for the monitoring-events intake.
+	Sources func() []monitoring.Source
+	// Transports are shared by the intakes that have the same output.
+	Transports *Transports
+	// TLS keeps the TLS intakes' files current.
+	TLS *tlsfiles.Set
+	// Stdout takes debug lines and the file output "-"; it must serialise
+	// writers of whole lines.
+	Stdout io.Writer
+	Log    *slog.Logger
+}
+
+// receiver is the listening side of an intake: it runs until ctx ends,
+// and, run on an ended context, unbinds at once.
+type receiver interface{ Run(context.Context) error }
+
+// Intake is one intake at work. Its listener is bound and its consumer
+// open from New on; Start runs them.
+type Intake struct {
+	cfg     config.Intake
+	recv    receiver
+	cons    *buffer.Consumer
+	shipper *ship.Shipper
+	deps    Dependencies
+	// output is the transport the intake holds, released at its end.
+	output string
+	// tls are a tls intake's files, watched until its end.
+	tls *tlsfiles.Server
+
+	stopRecv, stopShip context.CancelFunc
+	recvDone, shipDone chan struct{}
+	// stopOnce makes Stop and Close safe to call more than once.
+	stopOnce sync.Once
+}
+
+// New binds an intake's listener, opens its consumer and makes its
+// shipper, without starting them. On error nothing stays open.
+func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
+	in := c.Intake
+	half := c.MemoryEvents / 2
+	it := &Intake{cfg: in, deps: deps}
+	var err error
+	switch {
+	case in.Stats:
+		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: buffer.Subject(in.Name), Interval: in.Interval, Sources: deps.Sources},
+			deps.Gatherer, deps.Buffer, deps.Collect.Produced(in.Name), deps.Log)
+	case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
+		it.recv, err = flowReceiver(in, half, deps)
+	default: // tcp, udp, tls
+		it.recv, it.tls, err = syslogReceiver(in, deps)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
+	}
+	scfg := ship.DefaultConfig(in.Name)
+	scfg.MaxEvents = min(scfg.MaxEvents, max(half/(scfg.InFlight+1), 100))
+	scfg.StopGrace = c.StopGrace
+	out, err := deps.Transports.acquire(in, scfg.InFlight, deps.Stdout)
+	if err == nil {
+		it.output = out.id
+		cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+		it.cons, err = deps.Buffer.Consume(cctx, buffer.Subject(in.Name), max(half/eventsPerMessage, 16))
+		cancel()
+	}
+	if err != nil {
+		it.Close()
+		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
+	}
+	it.shipper = ship.New(scfg, it.cons, out.encoder, out.transport, deps.Buffer, deps.Ship, deps.Log)
+	return it, nil
+}
+
+// flowReceiver binds a netflow or sflow intake.
+func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowIntake, error) {
+	fc := collect.DefaultFlowConfig(in.Name, in.Port)
+	fc.Protocol = in.Protocol
+	fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
+	if in.Workers > 0 {
+		fc.Workers = in.Workers
+	}
+	fc.QueueDatagrams = min(fc.QueueDatagrams, max(half/2/fc.Workers/recordsPerDatagram, 64))
+	return collect.NewFlowIntake(fc, deps.Templates, enrich.New(enrichConfig(in)), deps.Buffer, deps.Collect, deps.Log)
+}
+
+// syslogReceiver binds a tcp, udp or tls intake; a tls intake's files are
+// watched until the intake closes them.
+func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake, *tlsfiles.Server, error) {
+	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
+	if in.MaxConnections > 0 {
+		sc.MaxConnections = in.MaxConnections
+	}
+	var files *tlsfiles.Server
+	if in.Protocol == config.ProtocolTLS {
+		var err error
+		files, err = deps.TLS.Server(in.Name, in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
+		if err != nil {
+			return nil, nil, err
+		}
+		sc.TLS = files.Config()
+	}
+	if in.Debug {
+		sc.Debug, sc.DebugKey = deps.Stdout, config.MaskKey(in.IntakeKey)
+	}
+	si, err := collect.NewSyslogIntake(sc, deps.Buffer, deps.Collect, deps.Log)
+	if err != nil {
+		files.Close()
+		return nil, nil, err
+	}
+	return si, files, nil
+}
+
+// enrichConfig is what enrichment applies to an intake's flows.
+func enrichConfig(in config.Intake) enrich.Config {
+	cfg := enrich.Config{ScaleSampling: in.Scaling()}
+	if len(in.Exporters) > 0 {
+		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Exporters))
+	}
+	for _, e := range in.Exporters {
+		cfg.Exporters[e.Addr] = enrich.Exporter{Name: e.Name, SamplingRate: e.SamplingRate,
+			SamplingOverride: e.SamplingOverride, Interfaces: e.Interfaces}
+	}
+	return cfg
+}
+
+// Config is the intake's configuration.
+func (it *Intake) Config() config.Intake { return it.cfg }
+
+// Status is its shipper's status.
+func (it *Intake) Status() *ship.Status { return it.shipper.Status() }
+
+// Start runs the receiver and the shipper; failed is told of an error
+// that ends either.
+func (it *Intake) Start(failed func(error)) {
+	var recvCtx, shipCtx context.Context
+	recvCtx, it.stopRecv = context.WithCancel(context.Background())
+	shipCtx, it.stopShip = context.WithCancel(context.Background())
+	it.shipDone = goRun(shipCtx, fmt.Sprintf("intake %q: shipper", it.cfg.Name), it.shipper.Run, failed)
+	it.recvDone = goRun(recvCtx, fmt.Sprintf("intake %q", it.cfg.Name), it.recv.Run, failed)
+}
+
+func goRun(ctx context.Context, name string, fn func(context.Context) error, failed func(error)) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			failed(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	return done
+}
+
+// StopReceiving stops the listener and waits until what it held went to
+// the buffer.
+func (it *Intake) StopReceiving() {
+	if it.stopRecv == nil {
+		return
+	}
+	it.stopRecv()
+	<-it.recvDone
+}
+
+// Stop stops the listener, then the shipper (what is in flight gets
+// StopGrace to be accepted), then closes the consumer and lets go of the
+// transport.
+func (it *Intake) Stop() {
+	if it.stopRecv == nil {
+		it.Close()
+		return
+	}
+	it.StopReceiving()
+	it.stopShip()
+	<-it.shipDone
+	it.Close()
+}
+
+// Close undoes New for an intake that was not started (and ends the
+// rest of one that was stopped): the listener is unbound (Run on an
+// ended context returns at once, closing it), the consumer stopped, the
+// transport released.
+func (it *Intake) Close() {
+	it.stopOnce.Do(func() {
+		if it.recv != nil && it.stopRecv == nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = it.recv.Run(ctx)
+		}
+		if it.cons != nil {
+			it.cons.Stop()
+		}
+		if it.output != "" {
+			it.deps.Transports.release(it.output)
+		}
+		it.tls.Close()
+	})
+}
+
+// Ready is the readiness of the intake's output: not paused, and not
+// stalled while its buffer holds data.
+func (it *Intake) Ready(stallAfter time.Duration) error {
+	backlog, _, err := it.deps.Buffer.Backlog(context.Background())
+	if err != nil {
+		return err
+	}
+	return it.shipper.Status().Ready(backlog[buffer.Subject(it.cfg.Name)].Messages, stallAfter)
+}
