@@ -67,7 +67,7 @@ type Appliance struct {
 	// tls keeps the TLS files of intakes and outputs current.
 	tls  *tlsfiles.Set
 	deps pipeline.Dependencies
-	opts       Options
+	opts Options
 
 	// running is what runs, replaced whole by a reload. Readers (the
 	// metrics, the status page, the stats intake, readiness) load it and

@@ -39,7 +39,6 @@ func check(c *config.Config, stdout io.Writer) error {
 	return checkStart(c, stdout)
 }
 
-
 // checkStart tries what a start does first and can fail on: it binds each
 // intake's port (and releases it at once) and reads each TLS file, as run
 // would. It prints what went well and returns what would stop the start.
