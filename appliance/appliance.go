@@ -27,6 +27,7 @@ import (
 	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
+	"github.com/flowgate/flowgate/enrich"
 	"github.com/flowgate/flowgate/httpd"
 	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/pipeline"
@@ -37,6 +38,10 @@ import (
 // templatesBucket is the key-value bucket of the buffer that keeps
 // templates across restarts and shares them between nodes.
 const templatesBucket = "FLOWGATE_TEMPLATES"
+
+// geoCheckInterval is how often the geoip databases are looked at for a
+// replaced file.
+const geoCheckInterval = time.Minute
 
 // setupTimeout bounds preparing the intakes of a reload.
 const setupTimeout = 30 * time.Second
@@ -65,7 +70,9 @@ type Appliance struct {
 	persister  *flow.Persister
 	transports *pipeline.Transports
 	// tls keeps the TLS files of intakes and outputs current.
-	tls  *tlsfiles.Set
+	tls *tlsfiles.Set
+	// geo is the AS and country databases, nil without any.
+	geo  *enrich.Geo
 	deps pipeline.Dependencies
 	opts Options
 
@@ -123,9 +130,12 @@ func New(ctx context.Context, c *config.Config, opts Options) (_ *Appliance, err
 	if a.persister, err = flow.Persist(ctx, a.templates, kv, a.log); err != nil {
 		return nil, err
 	}
+	if a.geo, err = enrich.OpenGeo(enrich.GeoConfig{ASNDatabase: c.GeoIP.ASNDatabase, CountryDatabase: c.GeoIP.CountryDatabase}, a.log); err != nil {
+		return nil, fmt.Errorf("%s: geoip: %w", c.Source, err)
+	}
 	a.http.ServeStatus(httpd.StatusSources{Gatherer: a.reg, Intakes: a.intakeInfo, Templates: a.templates.List, Errors: errs, Version: opts.Version})
 	a.deps = pipeline.Dependencies{Buffer: a.buf, Templates: a.templates, Collect: cm, Ship: ship.NewMetrics(a.reg),
-		Gatherer: a.reg, Sources: a.statsSources, Transports: a.transports, TLS: a.tls, Stdout: &lineWriter{w: opts.Stdout}, Log: a.log}
+		Gatherer: a.reg, Sources: a.statsSources, Transports: a.transports, TLS: a.tls, Geo: a.geo, Stdout: &lineWriter{w: opts.Stdout}, Log: a.log}
 	s := &snapshot{cfg: c}
 	for _, in := range c.Intakes {
 		it, err := pipeline.New(ctx, pipelineConfig(c, in), a.deps)
@@ -182,6 +192,11 @@ func (a *Appliance) Run(ctx context.Context) error {
 	defer stopSync()
 	syncDone := a.goRun(syncCtx, "templates", a.persister.Run)
 	tlsDone := a.goRun(httpCtx, "TLS files", a.tls.Run)
+	geoDone := make(chan struct{})
+	go func() {
+		defer close(geoDone)
+		a.geo.Watch(httpCtx, geoCheckInterval)
+	}()
 	a.life.Lock()
 	s := a.running.Load()
 	for _, it := range s.intakes {
@@ -215,6 +230,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	stopHTTP()
 	<-httpDone
 	<-tlsDone
+	<-geoDone
 	a.logLeft(s.cfg)
 	select {
 	case e := <-a.failed:

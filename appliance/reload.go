@@ -30,9 +30,9 @@ func (a *Appliance) Reload(c *config.Config) error {
 	}
 	old := a.running.Load()
 	next := *c
-	if !reflect.DeepEqual(next.Buffer, old.cfg.Buffer) || next.HTTP != old.cfg.HTTP || next.Shutdown != old.cfg.Shutdown {
-		a.log.Warn("buffer, http and shutdown changes take effect at the next start")
-		next.Buffer, next.HTTP, next.Shutdown = old.cfg.Buffer, old.cfg.HTTP, old.cfg.Shutdown
+	if !reflect.DeepEqual(next.Buffer, old.cfg.Buffer) || next.HTTP != old.cfg.HTTP || next.Shutdown != old.cfg.Shutdown || next.GeoIP != old.cfg.GeoIP {
+		a.log.Warn("buffer, http, shutdown and geoip changes take effect at the next start")
+		next.Buffer, next.HTTP, next.Shutdown, next.GeoIP = old.cfg.Buffer, old.cfg.HTTP, old.cfg.Shutdown, old.cfg.GeoIP
 	}
 
 	byName := map[string]*pipeline.Intake{}

@@ -57,6 +57,8 @@ type Config struct {
 	Buffer   Buffer   `yaml:"buffer"`
 	HTTP     HTTP     `yaml:"http"`
 	Shutdown Shutdown `yaml:"shutdown"`
+	// GeoIP names the MaxMind-format databases flows are enriched from.
+	GeoIP GeoIP `yaml:"geoip"`
 	// CertsDir holds the TLS intakes' key and certificate files, as /certs
 	// did in the old container.
 	CertsDir string `yaml:"certs_dir"`
@@ -206,6 +208,13 @@ type Buffer struct {
 	// bucket (1 to 5; 3 survives the loss of one node). The embedded
 	// server keeps one.
 	Replicas int `yaml:"replicas"`
+}
+
+// GeoIP names MaxMind-format databases (GeoLite2, DB-IP Lite) that give
+// flows AS numbers, AS organisations and countries; both are optional.
+type GeoIP struct {
+	ASNDatabase     string `yaml:"asn_database"`
+	CountryDatabase string `yaml:"country_database"`
 }
 
 // Shutdown bounds a stop (SIGTERM, SIGINT).

@@ -20,6 +20,8 @@ type Config struct {
 	// Exporters are per-exporter settings by address (IPv4 addresses in
 	// their 4-byte form).
 	Exporters map[netip.Addr]Exporter
+	// Geo, when not nil, adds AS numbers, organisations and countries.
+	Geo *Geo
 }
 
 // Exporter is what the configuration says about one exporter.
@@ -59,6 +61,7 @@ func (e *Enricher) Flow(f *pb.Flow) {
 		f.Bytes *= f.SamplingRate
 		f.Packets *= f.SamplingRate
 	}
+	e.cfg.Geo.Flow(f)
 }
 
 func (x *Exporter) apply(f *pb.Flow) {

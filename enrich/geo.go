@@ -230,10 +230,12 @@ func (g *Geo) Flow(f *pb.Flow) {
 }
 
 // as returns the AS number and organisation of a: the exporter's number
-// (have, when bit is set in present) wins.
+// (have, when bit is set in present) wins. AS 0 is reserved (RFC 7607):
+// an exporter without BGP sends it, as every NetFlow v5 record carries
+// the field, so it counts as none sent.
 func (db *geoDB) as(a netip.Addr, have uint32, present *uint64, bit uint64) (uint32, string) {
 	rec, ok := lookup[asRecord](db, a)
-	sent := *present&bit != 0
+	sent := *present&bit != 0 && have != 0
 	switch {
 	case !ok || rec.Number == 0:
 		return have, ""

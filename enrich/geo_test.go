@@ -2,72 +2,29 @@ package enrich
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/flowgate/flowgate/enrich/enrichtest"
 	pb "github.com/flowgate/flowgate/proto"
 )
-
-// writeDB writes a MaxMind-format database of type dbType mapping
-// networks to records, as GeoLite2 and DB-IP Lite files are laid out.
-func writeDB(t testing.TB, path, dbType string, records map[string]mmdbtype.Map) {
-	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range records {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(n, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Written aside then renamed, as a database updater replaces a file.
-	tmp := path + ".tmp"
-	fh, err := os.Create(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(fh); err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func asn(n uint32, org string) mmdbtype.Map {
-	return mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(n), "autonomous_system_organization": mmdbtype.String(org)}
-}
-
-func country(code string) mmdbtype.Map {
-	return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(code)}}
-}
 
 // testGeo writes an ASN and a Country database and opens them.
 func testGeo(t testing.TB) (*Geo, GeoConfig) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := GeoConfig{ASNDatabase: filepath.Join(dir, "asn.mmdb"), CountryDatabase: filepath.Join(dir, "country.mmdb")}
-	writeDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{
-		"192.0.2.0/24": asn(64500, "Example Transit"), "198.51.100.0/24": asn(64501, "Example Hosting"),
-		"2001:db8::/32": asn(64502, "Example Six"),
+	enrichtest.WriteDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"192.0.2.0/24": enrichtest.ASN(64500, "Example Transit"), "198.51.100.0/24": enrichtest.ASN(64501, "Example Hosting"),
+		"2001:db8::/32": enrichtest.ASN(64502, "Example Six"),
 	})
-	writeDB(t, cfg.CountryDatabase, "DBIP-Country-Lite", map[string]mmdbtype.Map{
-		"192.0.2.0/24": country("FR"), "198.51.100.0/24": country("DE"), "2001:db8::/32": country("JP"),
+	enrichtest.WriteDB(t, cfg.CountryDatabase, "DBIP-Country-Lite", map[string]mmdbtype.Map{
+		"192.0.2.0/24": enrichtest.Country("FR"), "198.51.100.0/24": enrichtest.Country("DE"), "2001:db8::/32": enrichtest.Country("JP"),
 	})
 	g, err := OpenGeo(cfg, nil)
 	if err != nil {
@@ -110,7 +67,7 @@ func TestOpenGeoRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	asnDB := filepath.Join(dir, "asn.mmdb")
-	writeDB(t, asnDB, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": asn(1, "x")})
+	enrichtest.WriteDB(t, asnDB, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": enrichtest.ASN(1, "x")})
 	for _, c := range []struct {
 		cfg  GeoConfig
 		want string
@@ -138,7 +95,7 @@ func TestGeoReload(t *testing.T) {
 	if err := g.Reload(); err != nil || g.dbs.Load() != before {
 		t.Fatalf("reload of unchanged files: %v, replaced %v", err, g.dbs.Load() != before)
 	}
-	writeDB(t, cfg.CountryDatabase, "GeoLite2-Country", map[string]mmdbtype.Map{"192.0.2.0/24": country("BE")})
+	enrichtest.WriteDB(t, cfg.CountryDatabase, "GeoLite2-Country", map[string]mmdbtype.Map{"192.0.2.0/24": enrichtest.Country("BE")})
 	if err := g.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +142,7 @@ func TestGeoWatch(t *testing.T) {
 	done := make(chan struct{})
 	go func() { g.Watch(ctx, 10*time.Millisecond); close(done) }()
 	defer func() { cancel(); <-done }()
-	writeDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": asn(64999, "Renumbered")})
+	enrichtest.WriteDB(t, cfg.ASNDatabase, "GeoLite2-ASN", map[string]mmdbtype.Map{"192.0.2.0/24": enrichtest.ASN(64999, "Renumbered")})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		f := &pb.Flow{SrcAddr: []byte{192, 0, 2, 7}}

@@ -63,6 +63,8 @@ type Dependencies struct {
 	Transports *Transports
 	// TLS keeps the TLS intakes' files current.
 	TLS *tlsfiles.Set
+	// Geo enriches flows from the AS and country databases (nil: none).
+	Geo *enrich.Geo
 	// Stdout takes debug lines and the file output "-"; it must serialise
 	// writers of whole lines.
 	Stdout io.Writer
@@ -138,7 +140,7 @@ func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowI
 		fc.Workers = in.Workers
 	}
 	fc.QueueDatagrams = min(fc.QueueDatagrams, max(half/2/fc.Workers/recordsPerDatagram, 64))
-	return collect.NewFlowIntake(fc, deps.Templates, enrich.New(enrichConfig(in)), deps.Buffer, deps.Collect, deps.Log)
+	return collect.NewFlowIntake(fc, deps.Templates, enrich.New(enrichConfig(in, deps.Geo)), deps.Buffer, deps.Collect, deps.Log)
 }
 
 // syslogReceiver binds a tcp, udp or tls intake; a tls intake's files are
@@ -169,8 +171,8 @@ func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake,
 }
 
 // enrichConfig is what enrichment applies to an intake's flows.
-func enrichConfig(in config.Intake) enrich.Config {
-	cfg := enrich.Config{ScaleSampling: in.Scaling()}
+func enrichConfig(in config.Intake, geo *enrich.Geo) enrich.Config {
+	cfg := enrich.Config{ScaleSampling: in.Scaling(), Geo: geo}
 	if len(in.Exporters) > 0 {
 		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Exporters))
 	}
