@@ -298,7 +298,7 @@ certs_dir: %s
 	// An output's CA that holds no certificate.
 	path := file(fmt.Sprintf("output: {transport: syslog, endpoint: \"127.0.0.1:6514\", ca_file: %s}\n", certs.ServerKey))
 	code, _, errOut = runCLI("check", "--config", path)
-	if code != 1 || !strings.Contains(errOut, fmt.Sprintf(`line 2: intake "Proxies": output: ca_file %s: no PEM certificate in it`, certs.ServerKey)) {
+	if code != 1 || !strings.Contains(errOut, fmt.Sprintf(`line 2: intake "Proxies": output: TLS CA %s: no PEM certificate in it`, certs.ServerKey)) {
 		t.Fatalf("CA without a certificate: exit %d: %s", code, errOut)
 	}
 }
