@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,37 +15,6 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/peers"
 )
-
-// replace puts src's contents in place of dst as certbot does: a new file
-// renamed over the old one.
-func replace(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := dst + ".new"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// leaf is the certificate in a PEM file.
-func leaf(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	return blk.Bytes
-}
 
 // echoServer accepts TLS connections with cfg and echoes lines back.
 func echoServer(t *testing.T, cfg *tls.Config) string {
@@ -105,7 +72,7 @@ func TestServerServesRenewedCertificateToNewHandshakes(t *testing.T) {
 	addr := echoServer(t, srv.Config())
 	roots := x509.NewCertPool()
 	for _, ca := range []string{certs.CA, renewed.CA, broken.CA} {
-		roots.AddCert(mustParse(t, leaf(t, ca)))
+		roots.AddCert(mustParse(t, peers.CertDER(t, ca)))
 	}
 	served := func() []byte {
 		t.Helper()
@@ -123,15 +90,15 @@ func TestServerServesRenewedCertificateToNewHandshakes(t *testing.T) {
 	defer open.Close()
 	r := bufio.NewReader(open)
 	echo(t, open, r, "before")
-	if string(served()) != string(leaf(t, certs.ServerCert)) {
+	if string(served()) != string(peers.CertDER(t, certs.ServerCert)) {
 		t.Fatal("not the configured certificate")
 	}
 
 	// Renewed, nothing said: the next poll sees it.
-	replace(t, renewed.ServerKey, certs.ServerKey)
-	replace(t, renewed.ServerCert, certs.ServerCert)
+	peers.Renew(t, renewed.ServerKey, certs.ServerKey)
+	peers.Renew(t, renewed.ServerCert, certs.ServerCert)
 	set.refresh(false)
-	if string(served()) != string(leaf(t, renewed.ServerCert)) {
+	if string(served()) != string(peers.CertDER(t, renewed.ServerCert)) {
 		t.Fatal("a new handshake after the poll got the old certificate")
 	}
 	if !strings.Contains(logs.String(), `msg="TLS files renewed: new handshakes use them" intake=Firewall`) {
@@ -140,19 +107,19 @@ func TestServerServesRenewedCertificateToNewHandshakes(t *testing.T) {
 	echo(t, open, r, "after the renewal")
 
 	// A certificate that does not go with the key stays out.
-	replace(t, broken.ServerCert, certs.ServerCert)
+	peers.Renew(t, broken.ServerCert, certs.ServerCert)
 	set.Reload()
 	if !strings.Contains(logs.String(), "renewed TLS files do not load: the previous ones stay in use") ||
 		!strings.Contains(logs.String(), "private key does not match public key") {
 		t.Fatalf("a mismatched pair is not logged as an error: %s", logs)
 	}
-	if string(served()) != string(leaf(t, renewed.ServerCert)) {
+	if string(served()) != string(peers.CertDER(t, renewed.ServerCert)) {
 		t.Fatal("a file that does not load replaced the certificate in use")
 	}
 	// Its key comes: the next poll takes the pair.
-	replace(t, broken.ServerKey, certs.ServerKey)
+	peers.Renew(t, broken.ServerKey, certs.ServerKey)
 	set.refresh(false)
-	if string(served()) != string(leaf(t, broken.ServerCert)) {
+	if string(served()) != string(peers.CertDER(t, broken.ServerCert)) {
 		t.Fatal("the completed pair was not picked up")
 	}
 	echo(t, open, r, "still open")
@@ -206,7 +173,7 @@ func TestServerRequiresClientsOfTheRenewedCA(t *testing.T) {
 	if err := handshake(other); err == nil {
 		t.Fatal("a client of another CA was accepted")
 	}
-	replace(t, other.CA, certs.CA)
+	peers.Renew(t, other.CA, certs.CA)
 	set.Reload()
 	if err := handshake(other); err != nil {
 		t.Fatalf("a client of the renewed CA: %v", err)
@@ -220,9 +187,9 @@ func TestClientFollowsRenewedCAAndCertificate(t *testing.T) {
 	certs, other := peers.NewCerts(t), peers.NewCerts(t)
 	dir := t.TempDir()
 	ca, cert, key := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
-	replace(t, certs.CA, ca)
-	replace(t, certs.ClientCert, cert)
-	replace(t, certs.ClientKey, key)
+	peers.Renew(t, certs.CA, ca)
+	peers.Renew(t, certs.ClientCert, cert)
+	peers.Renew(t, certs.ClientKey, key)
 	log, logs := newLog()
 	set := NewSet(log)
 	client, err := set.Client("syslog 127.0.0.1:10514", "127.0.0.1", ca, cert, key)
@@ -275,9 +242,9 @@ func TestClientFollowsRenewedCAAndCertificate(t *testing.T) {
 	if !errors.As(err, &verr) || len(verr.UnverifiedCertificates) == 0 {
 		t.Fatalf("a server of an unknown CA: %v, want a certificate verification error", err)
 	}
-	replace(t, other.CA, ca)
-	replace(t, other.StrangerCert, cert)
-	replace(t, other.StrangerKey, key)
+	peers.Renew(t, other.CA, ca)
+	peers.Renew(t, other.StrangerCert, cert)
+	peers.Renew(t, other.StrangerKey, key)
 	set.refresh(false)
 	if name, err := dial(); err != nil || name != "stranger" {
 		t.Fatalf("after the renewal: %q, %v; want the server trusted and the renewed certificate presented", name, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -19,36 +18,6 @@ import (
 	"github.com/flowgate/flowgate/internal/peers"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
-
-// renewFile puts src's contents in place of dst as certbot does: a new
-// file renamed over the old one.
-func renewFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst+".new", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(dst+".new", dst); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// certDER is the first certificate of a PEM file.
-func certDER(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	return blk.Bytes
-}
 
 // TestRenewedCertificateServedWithoutDroppingConnections renews a tls
 // intake's certificate and key while a sender stays connected and keeps
@@ -84,7 +53,7 @@ http:
 
 	roots := x509.NewCertPool()
 	for _, c := range []*peers.Certs{certs, second, third} {
-		ca, err := x509.ParseCertificate(certDER(t, c.CA))
+		ca, err := x509.ParseCertificate(peers.CertDER(t, c.CA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +74,7 @@ http:
 		return c.ConnectionState().PeerCertificates[0].Raw
 	}
 	servesFile := func(certFile string, timeout time.Duration) bool {
-		want := certDER(t, certFile)
+		want := peers.CertDER(t, certFile)
 		return apptest.Eventually(timeout, func() bool { return bytes.Equal(served(), want) })
 	}
 	if !servesFile(certs.ServerCert, 10*time.Second) {
@@ -130,8 +99,8 @@ http:
 	}
 	send("before the renewal")
 
-	renewFile(t, second.ServerKey, certs.ServerKey)
-	renewFile(t, second.ServerCert, certs.ServerCert)
+	peers.Renew(t, second.ServerKey, certs.ServerKey)
+	peers.Renew(t, second.ServerCert, certs.ServerCert)
 	proc.Signal(syscall.SIGHUP)
 	if !servesFile(second.ServerCert, 10*time.Second) {
 		t.Fatal("new handshakes after SIGHUP do not get the renewed certificate")
@@ -141,8 +110,8 @@ http:
 	// No signal: the poll sees the files change. Both files change in one
 	// poll or across two; either way the pair is served within two polls
 	// (and the slack a loaded machine needs).
-	renewFile(t, third.ServerKey, certs.ServerKey)
-	renewFile(t, third.ServerCert, certs.ServerCert)
+	peers.Renew(t, third.ServerKey, certs.ServerKey)
+	peers.Renew(t, third.ServerCert, certs.ServerCert)
 	if !servesFile(third.ServerCert, 4*tlsfiles.PollInterval) {
 		t.Fatalf("new handshakes do not get the renewed certificate within %s without a signal", 4*tlsfiles.PollInterval)
 	}

@@ -107,3 +107,33 @@ func writePEM(t testing.TB, path, kind string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// Renew puts src's contents in place of dst as certbot does: a new file
+// renamed over the old one.
+func Renew(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst+".new", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".new", dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CertDER is the first certificate of a PEM file.
+func CertDER(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", path)
+	}
+	return blk.Bytes
+}
