@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,28 +25,10 @@ import (
 func TestRenewedCertificateServedWithoutDroppingConnections(t *testing.T) {
 	certs, second, third := peers.NewCerts(t), peers.NewCerts(t), peers.NewCerts(t)
 	intake := intaketest.NewHTTPS(t)
-	dir := t.TempDir()
 	port := apptest.FreePort(t, "tcp")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	path := filepath.Join(dir, "intakes.yaml")
-	cfg := fmt.Sprintf(`intakes:
-  - name: Secure
-    protocol: tls
-    port: %d
-    intake_key: %s
-certs_dir: %s
-output:
-  transport: https
-  endpoint: %s
-  ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, port, tlsKey, certs.Dir, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Secure, protocol: tls, port: %d, intake_key: %s}\ncerts_dir: %s\noutput: %s\n",
+		port, tlsKey, certs.Dir, intake.Output()), httpAddr)
 	proc := apptest.Start(t, path, httpAddr)
 
 	roots := x509.NewCertPool()
