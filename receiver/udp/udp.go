@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -179,12 +180,27 @@ func setReceiveBuffer(raw syscall.RawConn, n int) (int, error) {
 	return got, serr
 }
 
+// drainWindow bounds the reading of what the sockets hold at a stop.
+const drainWindow = 100 * time.Millisecond
+
 // Run reads every socket until ctx ends, calling handle for each datagram.
 // handle is called from one goroutine per socket: concurrently for
 // datagrams of different sockets, in arrival order within one.
+//
+// When ctx ends, what the kernel already holds for the sockets was sent
+// before the stop: it is read for drainWindow at most, then the sockets
+// close.
 func (l *Listener) Run(ctx context.Context, handle func(*Packet)) error {
-	stop := context.AfterFunc(ctx, func() { l.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		end := time.Now().Add(drainWindow)
+		for _, s := range l.socks {
+			if s.conn.SetReadDeadline(end) != nil {
+				_ = s.conn.Close()
+			}
+		}
+	})
 	defer stop()
+	defer l.Close()
 	var wg sync.WaitGroup
 	errs := make([]error, len(l.socks))
 	for i, s := range l.socks {
@@ -213,7 +229,8 @@ func (s *socket) run(index int, handle func(*Packet)) error {
 	for {
 		n, err := b.read(s.raw)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			// Closed, or drained after the end of Run's context.
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return nil
 			}
 			return fmt.Errorf("udp %s: %w", s.conn.LocalAddr(), err)
