@@ -30,11 +30,8 @@ type Transport struct {
 	line []byte
 }
 
-// New opens path for appending; "-" is stdout.
+// New opens path for appending (Open gives "-", stdout, its writer).
 func New(path string) (*Transport, error) {
-	if path == "-" {
-		return NewWriter(os.Stdout, "stdout"), nil
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
