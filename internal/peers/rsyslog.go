@@ -196,14 +196,30 @@ func (r *Rsyslog) Messages() []Received {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var m Received
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			// The last line may still be being written.
-			break
+		if m, ok := lastObject(sc.Bytes()); ok {
+			out = append(out, m)
 		}
-		out = append(out, m)
 	}
 	return out
+}
+
+// lastObject reads the message a line ends with. A line cut short by a
+// kill has the first line of the restarted rsyslogd glued to it, and the
+// last line may still be being written: the whole line is tried, then
+// each object that starts inside it.
+func lastObject(line []byte) (Received, bool) {
+	for at := 0; at >= 0 && at < len(line); {
+		var m Received
+		if json.Unmarshal(line[at:], &m) == nil {
+			return m, true
+		}
+		next := bytes.Index(line[at+1:], []byte(`{"`))
+		if next < 0 {
+			break
+		}
+		at += 1 + next
+	}
+	return Received{}, false
 }
 
 // WaitMessages waits until at least n messages arrived, failing the test
