@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"go.yaml.in/yaml/v4"
 
@@ -140,6 +141,9 @@ func (in *Intake) validateRoutes(where string) []error {
 			}
 		}
 		rules[i] = route.Rule{Name: r.Name, Match: r.Match.Conds, IntakeKey: r.IntakeKey, Drop: r.Drop, Line: r.Line}
+	}
+	if in.IntakeKey == "" && !slices.ContainsFunc(in.Routes, func(r Route) bool { return !r.Drop }) {
+		errs = append(errs, fmt.Errorf("%s: intake_key is missing, and no route sends anywhere: the intake would ship nothing", where))
 	}
 	kind := route.Syslog
 	if !in.IsLog() {
