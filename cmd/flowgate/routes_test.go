@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/appliance/appliancetest"
+	"github.com/flowgate/flowgate/collect"
+	"github.com/flowgate/flowgate/internal/apptest"
+	"github.com/flowgate/flowgate/internal/intaketest"
+	"github.com/flowgate/flowgate/internal/peers"
+)
+
+const (
+	catchallKey = "RouteCatchAllKey0123456789abcd"
+	asaKey      = "RouteASAKey0123456789abcdefghi"
+	panKey      = "RoutePaloAltoKey0123456789abcd"
+	switchKey   = "RouteSwitchKey0123456789abcdef"
+)
+
+// TestRoutesOnOneSharedPort: four kinds of sender on one shared port (tcp,
+// and udp with the same rules by a YAML anchor) reach four intake keys at
+// the HTTPS intake, each event once; the drop rule's events are counted
+// and never shipped.
+func TestRoutesOnOneSharedPort(t *testing.T) {
+	peers.Require(t, "logger", "rsyslogd", "python3")
+	intake := intaketest.NewHTTPS(t)
+	tcpPort, udpPort, relayPort := apptest.FreePort(t, "tcp"), apptest.FreePort(t, "udp"), apptest.FreePort(t, "tcp")
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`intakes:
+  - name: Shared
+    protocol: tcp
+    port: %[1]d
+    intake_key: %[3]s
+    routes: &shared
+      - name: asa
+        match: {app_name: {prefix: "%%ASA-"}}
+        intake_key: %[4]s
+      - name: paloalto
+        match: {app_name: {equals: pan-os}, message: {contains: "TRAFFIC"}}
+        intake_key: %[5]s
+      - name: switches
+        match: {hostname: {prefix: "sw-", ignore_case: true}}
+        intake_key: %[6]s
+      - name: logoff-noise
+        match: {message: {regex: 'EventID"?:\s*4634'}, app_name: {equals: Microsoft-Windows-Security-Auditing}}
+        drop: true
+  - name: SharedUDP
+    protocol: udp
+    port: %[2]d
+    intake_key: %[3]s
+    routes: *shared
+output: %[7]s
+`, tcpPort, udpPort, catchallKey, asaKey, panKey, switchKey, intake.Output())
+	app := appliancetest.Start(t, apptest.WriteConfig(t, dir, cfg, "127.0.0.1:0"))
+	for _, rule := range []string{"asa", "paloalto", "switches", "logoff-noise"} {
+		if v := app.Metric(collect.MetricRouteMatchedTotal, `intake="Shared"`, `rule="`+rule+`"`); v != 0 {
+			t.Fatalf("rule %s matched %v before any event", rule, v)
+		}
+	}
+
+	const n = 50
+	var asa, pan, sw, logon, logoff []string
+	for i := range n {
+		asa = append(asa, fmt.Sprintf("Built outbound TCP connection %d for outside:203.0.113.9/443", i))
+		pan = append(pan, fmt.Sprintf("1,2026/12/04 06:00:00,0123,TRAFFIC,end,%d,allow", i))
+		sw = append(sw, fmt.Sprintf("<189>1 2026-12-04T06:00:00Z SW-core-1 ifmgr - - - interface Gi1/0/%d up", i))
+		logon = append(logon, fmt.Sprintf(`{"EventID": 4624, "LogonType": 3, "Seq": %d}`, i))
+		logoff = append(logoff, fmt.Sprintf(`{"EventID": 4634, "LogonType": 3, "Seq": %d}`, i))
+	}
+	// logger over tcp: Cisco ASA's tags.
+	peers.Logger(t, tcpPort, peers.LoggerOptions{Format: "rfc3164", TCP: true, Tag: "%ASA-6-302013"}, asa...)
+	// rsyslogd relaying a Palo Alto's lines, octet-counted RFC 5424.
+	peers.StartRsyslog(t, fmt.Sprintf(`global(workDirectory="{{DIR}}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="%d" ruleset="relay")
+ruleset(name="relay") {
+  action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
+}
+`, relayPort, tcpPort), relayPort)
+	peers.Logger(t, relayPort, peers.LoggerOptions{Format: "rfc3164", TCP: true, Tag: "pan-os"}, pan...)
+	// Python: a switch's own RFC 5424 frames, newline-framed.
+	peers.Python(t, peers.Target{Port: tcpPort}, peers.PythonClose, []byte(strings.Join(sw, "\n")+"\n"))
+	// logger over udp: Windows events, half of them noise.
+	var windows []string
+	for i := range n {
+		windows = append(windows, logon[i], logoff[i])
+	}
+	peers.Logger(t, udpPort, peers.LoggerOptions{Format: "rfc5424", Tag: "Microsoft-Windows-Security-Auditing"}, windows...)
+
+	events := intake.WaitEvents(t, 4*n, 60*time.Second)
+	// The drop rule counts as it drops: once its count is there, nothing
+	// of the noise can still be on its way.
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return app.Metric(collect.MetricRouteMatchedTotal, `intake="SharedUDP"`, `rule="logoff-noise"`) == n
+	}) {
+		t.Fatal("the drop rule did not take the noise")
+	}
+	want := map[string]string{}
+	for _, m := range asa {
+		want[m] = asaKey
+	}
+	for _, m := range pan {
+		want[m] = panKey
+	}
+	for _, m := range sw {
+		want[m[strings.Index(m, "interface"):]] = switchKey
+	}
+	for _, m := range logon {
+		want[m] = catchallKey
+	}
+	seen := map[string]int{}
+	for _, e := range intake.Events() {
+		found := false
+		for text, key := range want {
+			if strings.Contains(e.Event, text) {
+				found = true
+				seen[text]++
+				if e.Key != key {
+					t.Errorf("%q reached key %s, want %s", text, e.Key[:8], key[:8])
+				}
+			}
+		}
+		if strings.Contains(e.Event, `"EventID": 4634`) || strings.Contains(e.Event, `EventID\": 4634`) {
+			t.Errorf("a dropped event was shipped: %s", e.Event)
+		} else if !found {
+			t.Errorf("unexpected event %s", e.Event)
+		}
+	}
+	for text := range want {
+		if seen[text] != 1 {
+			t.Errorf("%q arrived %d times, want once", text, seen[text])
+		}
+	}
+	if len(events) < 4*n {
+		t.Errorf("%d events, want %d", len(events), 4*n)
+	}
+	for _, c := range []struct {
+		intake, rule string
+		want         float64
+	}{{"Shared", "asa", n}, {"Shared", "paloalto", n}, {"Shared", "switches", n}, {"Shared", "logoff-noise", 0}, {"SharedUDP", "logoff-noise", n}, {"SharedUDP", "asa", 0}} {
+		if v := app.Metric(collect.MetricRouteMatchedTotal, `intake="`+c.intake+`"`, `rule="`+c.rule+`"`); v != c.want {
+			t.Errorf("%s/%s matched %v, want %v", c.intake, c.rule, v, c.want)
+		}
+	}
+	if v := app.Metric(collect.MetricDroppedEventsTotal, `intake="SharedUDP"`, `reason="`+collect.ReasonDropRule+`"`); v != n {
+		t.Errorf("dropped by rule: %v, want %d", v, n)
+	}
+}
