@@ -581,7 +581,7 @@ func (r Rule) Describe(mask func(string) string) string {
 	for _, c := range r.Match {
 		conds = append(conds, c.describe())
 	}
-	to := "drop"
+	to := "→ dropped"
 	if !r.Drop {
 		to = "→ " + mask(r.IntakeKey)
 	}

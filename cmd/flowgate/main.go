@@ -2,7 +2,8 @@
 // them durably and ships them to the intake. `flowgate run` runs it,
 // `flowgate check` validates a configuration, `flowgate healthcheck` asks a
 // running one whether it is ready, `flowgate dlq` lists and sends again the
-// events the intake refused, `flowgate version` says which build this is.
+// events the intake refused, `flowgate route` tries the routes on syslog
+// lines, `flowgate version` says which build this is.
 package main
 
 import (
@@ -29,6 +30,7 @@ type options struct {
 	probe    bool
 	intake   string
 	progress int
+	from     string
 }
 
 // command is one of flowgate's commands: what its help says, the flags it
@@ -132,6 +134,7 @@ store.`,
 		},
 		do: dlq,
 	},
+	routeCommand,
 	{
 		name: "version", summary: "print the version",
 		about:   "Prints the version of this build.",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/collect"
+	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -147,5 +148,67 @@ ruleset(name="relay") {
 	}
 	if v := app.Metric(collect.MetricDroppedEventsTotal, `intake="SharedUDP"`, `reason="`+collect.ReasonDropRule+`"`); v != n {
 		t.Errorf("dropped by rule: %v, want %d", v, n)
+	}
+}
+
+// TestRouteDryRun: `flowgate route` says, for each line, the rule that
+// takes it and where it would go, then the counts; check prints the rules.
+func TestRouteDryRun(t *testing.T) {
+	dir := t.TempDir()
+	path := apptest.WriteConfig(t, dir, fmt.Sprintf(`intakes:
+  - name: Shared
+    protocol: udp
+    port: %d
+    routes:
+      - name: asa
+        match: {app_name: {prefix: "%%ASA-"}}
+        intake_key: %s
+      - name: logoff-noise
+        match: {message: {regex: 'EventID"?:\s*4634'}}
+        drop: true
+`, apptest.FreePort(t, "udp"), asaKey), "127.0.0.1:0")
+	c, err := config.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	in := strings.NewReader("<166>Dec  4 06:00:00 fw1 %ASA-6-302013: Built outbound TCP\n" +
+		`<14>1 2026-12-04T06:00:00Z dc01 Microsoft-Windows-Security-Auditing - - - {"EventID": 4634}` + "\n" +
+		"<14>1 2026-12-04T06:00:00Z dc01 sshd - - - hello\n")
+	if err := dryRun(c, "", "127.0.0.1", in, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"1\tasa\t→ " + config.MaskKey(asaKey) + "\t<166>",
+		"2\tlogoff-noise\tdropped\t<14>1",
+		"3\t(no rule)\tdropped: the intake has no intake_key\t<14>1",
+		"3 events: asa 1, logoff-noise 1, no rule 1",
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("dry run printed:\n%s", out.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	if strings.Contains(out.String(), asaKey) {
+		t.Error("the dry run printed a key in full")
+	}
+	out.Reset()
+	if err := dryRun(c, "Nope", "127.0.0.1", strings.NewReader(""), &out); err == nil || !strings.Contains(err.Error(), `no intake named "Nope"`) {
+		t.Errorf("unknown intake: %v", err)
+	}
+	out.Reset()
+	printRoutes(c, &out)
+	for _, w := range []string{
+		`routes of intake "Shared", first match wins; what none takes: dropped (no intake_key)`,
+		`  1. asa: app_name prefix "%ASA-" → ` + config.MaskKey(asaKey) + " (line 6)",
+		`  2. logoff-noise: message regex "EventID\"?:\\s*4634" → dropped (line 9)`,
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("check printed:\n%s\nwant the line %s", out.String(), w)
+		}
 	}
 }
