@@ -12,6 +12,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 const (
@@ -210,5 +211,69 @@ func TestRouteDryRun(t *testing.T) {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("check printed:\n%s\nwant the line %s", out.String(), w)
 		}
+	}
+}
+
+// TestFlowRoutes: NetFlow v5 records reach the key of the route that
+// takes them, or the intake's own, each once; the drop rule's records are
+// counted and never shipped.
+func TestFlowRoutes(t *testing.T) {
+	intake := intaketest.NewHTTPS(t)
+	port := apptest.FreePort(t, "udp")
+	cfg := fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: low, match: {source: 10.0.0.0/24}, intake_key: %s}
+      - {name: noise, match: {source_port: 1300-1399, protocol: 17}, drop: true}
+output: %s
+`, port, catchallKey, switchKey, intake.Output())
+	app := appliancetest.Start(t, apptest.WriteConfig(t, t.TempDir(), cfg, "127.0.0.1:0"))
+	// Records 0 to 599: 0-255 come from 10.0.0.0/24, 276-375 from source
+	// ports 1300-1399 (testtraffic.NetFlowV5).
+	const records = 600
+	var datagrams [][]byte
+	now := time.Now()
+	for first := uint32(0); first < records; first += testtraffic.MaxV5Records {
+		var ids []uint32
+		for id := first; id < first+testtraffic.MaxV5Records; id++ {
+			ids = append(ids, id)
+		}
+		datagrams = append(datagrams, testtraffic.NetFlowV5(nil, ids, first, now))
+	}
+	peers.Send(t, "127.0.0.1", fmt.Sprintf("127.0.0.1:%d", port), datagrams)
+	intake.WaitEvents(t, records-100, 60*time.Second)
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return app.Metric(collect.MetricRouteMatchedTotal, `rule="noise"`) == 100
+	}) {
+		t.Fatalf("noise matched %v, want 100", app.Metric(collect.MetricRouteMatchedTotal, `rule="noise"`))
+	}
+	byKey := map[string][]intaketest.Event{}
+	for _, e := range intake.Events() {
+		byKey[e.Key] = append(byKey[e.Key], e)
+	}
+	low, rest := testtraffic.IDsOf(t, byKey[switchKey]), testtraffic.IDsOf(t, byKey[catchallKey])
+	if len(byKey) != 2 {
+		t.Errorf("events reached %d keys, want 2", len(byKey))
+	}
+	for id := uint32(0); id < records; id++ {
+		want := [2]int{0, 1} // low, rest
+		switch {
+		case id < 256:
+			want = [2]int{1, 0}
+		case id >= 276 && id < 376:
+			want = [2]int{0, 0}
+		}
+		if got := [2]int{low[id], rest[id]}; got != want {
+			t.Errorf("record %d: %d at the route's key, %d at the intake's; want %v", id, got[0], got[1], want)
+		}
+	}
+	if v := app.Metric(collect.MetricRouteMatchedTotal, `rule="low"`); v != 256 {
+		t.Errorf("low matched %v, want 256", v)
+	}
+	if v := app.Metric(collect.MetricDroppedEventsTotal, `intake="Routers"`, `reason="drop_rule"`); v != 100 {
+		t.Errorf("dropped by rule: %v, want 100", v)
 	}
 }
