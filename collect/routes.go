@@ -1,8 +1,12 @@
 package collect
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowgate/flowgate/metrics"
 	pb "github.com/flowgate/flowgate/proto"
 	"github.com/flowgate/flowgate/route"
 )
@@ -94,4 +98,24 @@ func (r *router) flow(f *pb.Flow) int {
 		return 0
 	}
 	return r.take(r.table.Flow(f))
+}
+
+// RuleCount is how many events one rule of an intake took.
+type RuleCount struct {
+	Rule    string
+	Matched float64
+}
+
+// RouteMatched reads, from the appliance's metrics, how many events each
+// rule of intake took (flowgate_route_matched_total), by rule name: for
+// the status page and the stats intake.
+func RouteMatched(v metrics.Values, intake string) []RuleCount {
+	var out []RuleCount
+	v.Each(MetricRouteMatchedTotal, func(in, rule string, n float64) {
+		if in == intake {
+			out = append(out, RuleCount{rule, n})
+		}
+	})
+	slices.SortFunc(out, func(a, b RuleCount) int { return strings.Compare(a.Rule, b.Rule) })
+	return out
 }
