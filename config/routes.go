@@ -158,3 +158,15 @@ func (in *Intake) validateRoutes(where string) []error {
 	}
 	return errs
 }
+
+// SameRoutes says whether two lists of routes are the same rules, wherever
+// in the file they are written.
+func SameRoutes(a, b []Route) bool {
+	return slices.EqualFunc(a, b, func(x, y Route) bool {
+		return x.Name == y.Name && x.IntakeKey == y.IntakeKey && x.Drop == y.Drop &&
+			slices.EqualFunc(x.Match.Conds, y.Match.Conds, func(c, d route.Cond) bool {
+				c.Line, d.Line = 0, 0
+				return reflect.DeepEqual(c, d)
+			})
+	})
+}

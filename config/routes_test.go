@@ -101,3 +101,28 @@ func TestBadRoutesRefusedWithTheirLine(t *testing.T) {
 		t.Errorf("drop rule on a stats intake: %v", err)
 	}
 }
+
+// TestSameRoutesWhereverWritten: a reload keeps an intake whose rules did
+// not change, though lines above them did; a changed value is a change.
+func TestSameRoutesWhereverWritten(t *testing.T) {
+	a, err := Parse([]byte(routesFile), "a.yaml", t.TempDir(), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte("# a comment\n\n"+routesFile), "b.yaml", t.TempDir(), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte(strings.Replace(routesFile, "4634", "4647", 1)), "c.yaml", t.TempDir(), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Intakes {
+		if !SameRoutes(a.Intakes[i].Routes, b.Intakes[i].Routes) {
+			t.Errorf("intake %s: moved rules seen as changed", a.Intakes[i].Name)
+		}
+	}
+	if SameRoutes(a.Intakes[0].Routes, c.Intakes[0].Routes) || !SameRoutes(a.Intakes[2].Routes, c.Intakes[2].Routes) {
+		t.Error("a changed regex not seen, or seen where it did not change")
+	}
+}
