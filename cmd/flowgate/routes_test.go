@@ -150,6 +150,17 @@ ruleset(name="relay") {
 	if v := app.Metric(collect.MetricDroppedEventsTotal, `intake="SharedUDP"`, `reason="`+collect.ReasonDropRule+`"`); v != n {
 		t.Errorf("dropped by rule: %v, want %d", v, n)
 	}
+	// Each routed key ships as an intake of its own, named after its
+	// first rule.
+	_, metrics := app.Get("/metrics")
+	for _, name := range []string{"Shared/asa", "Shared/paloalto", "Shared/switches"} {
+		if v := app.Metric("flowgate_shipped_events_total", `intake="`+name+`"`); v != n {
+			t.Errorf("%s shipped %v events, want %d", name, v, n)
+		}
+		if !strings.Contains(metrics, `flowgate_buffer_messages{intake="`+name+`"}`) {
+			t.Errorf("no buffer gauge for %s", name)
+		}
+	}
 }
 
 // TestRouteDryRun: `flowgate route` says, for each line, the rule that
