@@ -116,8 +116,11 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	if in.IntakeKey != "" {
 		keys = append([]RouteKey{{Intake: in, Subject: buffer.Subject(in.Name)}}, keys...)
 	}
+	// They share the intake's memory.
+	share := c
+	share.MemoryEvents = c.MemoryEvents / max(len(keys), 1)
 	for _, k := range keys {
-		s, err := openShipping(ctx, k.Intake, k.Subject, c, deps)
+		s, err := openShipping(ctx, k.Intake, k.Subject, share, deps)
 		if err != nil {
 			it.Close()
 			return nil, fmt.Errorf("intake %q: %w", k.Intake.Name, err)

@@ -86,7 +86,8 @@ reads the configuration file again.`,
 	{
 		name: "check", args: "[--config FILE] [--probe]", summary: "validate the configuration, try its ports and TLS files, say what would listen where",
 		about: `Validates the configuration as run would, prints each intake and where its
-events go, binds each port (and releases it) and reads each TLS file.
+events go, and each intake's routes and drop rules in the order they are
+tried; binds each port (and releases it) and reads each TLS file.
 A port in use is named with the process holding it. With --probe it also
 tries each output: DNS, TCP, TLS and the intake's answer.
 It exits 1 when run would not start.`,
