@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowgate/flowgate/aggregate"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
@@ -36,6 +37,10 @@ type FlowConfig struct {
 	Subject string
 	// Routes send records to other subjects, or drop them.
 	Routes Routes
+	// Aggregate, when set, sums the records the intake keeps for its own
+	// key over a window, each worker those of its exporters; a stop
+	// publishes the open windows.
+	Aggregate *config.Aggregate
 	// Port is the UDP port (every address, IPv4 and IPv6).
 	Port int
 	// Sockets share the port (0: udp's default).
@@ -150,10 +155,16 @@ type flowBatcher struct {
 	routed    []pb.Batch
 	pubs      []*buffer.Publisher
 	exporters exporterCache
+	// agg sums the records of the intake's own key, when it aggregates.
+	agg *aggregate.Aggregator
 }
 
 func (fi *FlowIntake) newBatcher() batcher {
 	b := &flowBatcher{fi: fi, decode: fi.newDecoder(), exporters: exporterCache{}, routed: make([]pb.Batch, len(fi.router.subjects))}
+	if a := fi.cfg.Aggregate; a != nil {
+		// The keys were checked when the configuration loaded.
+		b.agg, _ = aggregate.New(a.Window, a.Keys)
+	}
 	for _, subject := range fi.router.subjects {
 		var pub *buffer.Publisher
 		if subject != "" {
@@ -227,10 +238,40 @@ func (b *flowBatcher) add(d *datagram) bool {
 		fi.router.noRoute.Add(float64(len(b.batch.Counters)))
 		b.batch.Counters = b.batch.Counters[:0]
 	}
+	if b.agg != nil && b.fi.router.subjects[0] != "" {
+		// Folded and taken back: the decoder reuses the records.
+		for _, f := range b.batch.Flows[start:] {
+			b.agg.Add(f, d.received)
+		}
+		b.batch.Flows = b.batch.Flows[:start]
+	}
 	return b.records() >= fi.cfg.MaxFlowsPerMessage
 }
 
+// flush publishes the batches, with the aggregated records of a window
+// that has ended.
 func (b *flowBatcher) flush() {
+	if b.agg != nil && b.agg.Due(time.Now()) {
+		b.emitWindow()
+	}
+	b.publish()
+}
+
+// emitWindow publishes the open window's records, MaxFlowsPerMessage a
+// message.
+func (b *flowBatcher) emitWindow() {
+	recs := b.agg.Flush(nil)
+	for len(recs) > 0 {
+		n := min(len(recs), max(b.fi.cfg.MaxFlowsPerMessage-len(b.batch.Flows), 1))
+		b.batch.Flows = append(b.batch.Flows, recs[:n]...)
+		recs = recs[n:]
+		if len(recs) > 0 {
+			b.publish()
+		}
+	}
+}
+
+func (b *flowBatcher) publish() {
 	for d, pub := range b.pubs {
 		batch := b.destination(d)
 		n := len(batch.Flows) + len(batch.Counters)
@@ -249,7 +290,11 @@ func (b *flowBatcher) flush() {
 }
 
 func (b *flowBatcher) close() {
-	b.flush()
+	if b.agg != nil && b.agg.Len() > 0 {
+		// A stop publishes the open window: what it summed is stored.
+		b.emitWindow()
+	}
+	b.publish()
 	for _, p := range b.pubs {
 		if p != nil {
 			p.Close()

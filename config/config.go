@@ -137,6 +137,9 @@ type Intake struct {
 	Routes []Route `yaml:"routes"`
 	// Table is Routes compiled, nil without routes.
 	Table *route.Table `yaml:"-"`
+	// Aggregate, on a flow intake, sums the flows that share its keys
+	// over its window into one event.
+	Aggregate *Aggregate `yaml:"aggregate"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -527,6 +530,7 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 		errs = append(errs, in.validateRoutes(where)...)
+		errs = append(errs, in.validateAggregate(where)...)
 		if in.QueueSize < 0 {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}

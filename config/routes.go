@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/flowgate/flowgate/aggregate"
 	"github.com/flowgate/flowgate/route"
 )
 
@@ -169,4 +171,38 @@ func SameRoutes(a, b []Route) bool {
 				return reflect.DeepEqual(c, d)
 			})
 	})
+}
+
+// Aggregate sums the flows of an intake that share Keys over Window into
+// one event (see package aggregate).
+type Aggregate struct {
+	Window time.Duration `yaml:"window"`
+	// Keys are IANA names of the fields flows are summed by.
+	Keys []string `yaml:"keys"`
+}
+
+// Bounds of an aggregation window: shorter saves little, longer holds
+// more in memory and loses more to a kill -9.
+const (
+	minAggregateWindow = time.Second
+	maxAggregateWindow = time.Hour
+)
+
+// validateAggregate checks an intake's aggregate block.
+func (in *Intake) validateAggregate(where string) []error {
+	a := in.Aggregate
+	if a == nil {
+		return nil
+	}
+	if in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow {
+		return []error{fmt.Errorf("%s: aggregate applies to netflow and sflow intakes only", where)}
+	}
+	var errs []error
+	if a.Window < minAggregateWindow || a.Window > maxAggregateWindow {
+		errs = append(errs, fmt.Errorf("%s: aggregate.window %s is not between %s and %s", where, a.Window, minAggregateWindow, maxAggregateWindow))
+	}
+	if err := aggregate.Check(a.Keys); err != nil {
+		errs = append(errs, fmt.Errorf("%s: aggregate: %w", where, err))
+	}
+	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	pb "github.com/flowgate/flowgate/proto"
 	"github.com/flowgate/flowgate/route"
@@ -124,5 +125,26 @@ func TestSameRoutesWhereverWritten(t *testing.T) {
 	}
 	if SameRoutes(a.Intakes[0].Routes, c.Intakes[0].Routes) || !SameRoutes(a.Intakes[2].Routes, c.Intakes[2].Routes) {
 		t.Error("a changed regex not seen, or seen where it did not change")
+	}
+}
+
+func TestAggregateRefusals(t *testing.T) {
+	for _, tc := range []struct{ intake, want string }{
+		{"    protocol: netflow\n    port: 2055\n    aggregate: {window: 60s, keys: [sourceIPv4Adress]}\n", `key "sourceIPv4Adress" is not one flows can be summed by`},
+		{"    protocol: netflow\n    port: 2055\n    aggregate: {window: 10ms, keys: [protocolIdentifier]}\n", "aggregate.window 10ms is not between 1s and 1h0m0s"},
+		{"    protocol: netflow\n    port: 2055\n    aggregate: {window: 60s}\n", "keys is missing"},
+		{"    protocol: udp\n    port: 514\n    aggregate: {window: 60s, keys: [protocolIdentifier]}\n", "aggregate applies to netflow and sflow intakes only"},
+		{"    protocol: netflow\n    port: 2055\n    aggregate: {window: 60s, keys: [protocolIdentifier], windw: 1s}\n", `unknown key "windw"`},
+	} {
+		file := "intakes:\n  - name: R\n    intake_key: CATCHALL_KEY_0001\n" + tc.intake
+		_, err := Parse([]byte(file), "a.yaml", t.TempDir(), env())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.intake, err, tc.want)
+		}
+	}
+	ok := "intakes:\n  - name: R\n    intake_key: CATCHALL_KEY_0001\n    protocol: sflow\n    port: 6343\n    aggregate: {window: 1m, keys: [sourceIPv4Address, destinationIPv4Address]}\n"
+	c, err := Parse([]byte(ok), "a.yaml", t.TempDir(), env())
+	if err != nil || c.Intakes[0].Aggregate.Window != time.Minute {
+		t.Errorf("a good aggregate block: %v", err)
 	}
 }

@@ -133,7 +133,7 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 // flowReceiver binds a netflow or sflow intake.
 func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowIntake, error) {
 	fc := collect.DefaultFlowConfig(in.Name, in.Port)
-	fc.Subject, fc.Routes = ownSubject(in), collectRoutes(in)
+	fc.Subject, fc.Routes, fc.Aggregate = ownSubject(in), collectRoutes(in), in.Aggregate
 	fc.Protocol = in.Protocol
 	fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
 	if in.Workers > 0 {

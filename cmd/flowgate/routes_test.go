@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -287,4 +288,82 @@ output: %s
 	if v := app.Metric(collect.MetricDroppedEventsTotal, `intake="Routers"`, `reason="drop_rule"`); v != 100 {
 		t.Errorf("dropped by rule: %v, want 100", v)
 	}
+}
+
+// TestFlowAggregation: NetFlow v5 records that share the keys become one
+// event per window, with the bytes, packets and flows of the records the
+// drop rule left; fields outside the keys are gone.
+func TestFlowAggregation(t *testing.T) {
+	intake := intaketest.NewHTTPS(t)
+	port := apptest.FreePort(t, "udp")
+	cfg := fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: noise, match: {source_port: 1300-1399}, drop: true}
+    aggregate:
+      window: 1s
+      keys: [destinationIPv4Address, destinationTransportPort, protocolIdentifier]
+output: %s
+`, port, catchallKey, intake.Output())
+	app := appliancetest.Start(t, apptest.WriteConfig(t, t.TempDir(), cfg, "127.0.0.1:0"))
+	// 600 records to 192.0.2.1:53/udp, 100 bytes and 1 packet each
+	// (testtraffic.NetFlowV5), 100 of them from ports the rule drops.
+	const records, dropped = 600, 100
+	var datagrams [][]byte
+	for first := uint32(0); first < records; first += testtraffic.MaxV5Records {
+		var ids []uint32
+		for id := first; id < first+testtraffic.MaxV5Records; id++ {
+			ids = append(ids, id)
+		}
+		datagrams = append(datagrams, testtraffic.NetFlowV5(nil, ids, first, time.Now()))
+	}
+	peers.Send(t, "127.0.0.1", fmt.Sprintf("127.0.0.1:%d", port), datagrams)
+	// Wait until every record was decoded and its window shipped.
+	if !apptest.Eventually(60*time.Second, func() bool {
+		return app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`) == records &&
+			app.Metric("flowgate_shipped_events_total", `intake="Routers"`) == app.Metric(collect.MetricBufferedEventsTotal, `intake="Routers"`) &&
+			sumEvents(t, intake.Events(), "deltaFlowCount") == records-dropped
+	}) {
+		t.Fatalf("decoded %v, events %d, flows in them %v", app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`),
+			len(intake.Events()), sumEvents(t, intake.Events(), "deltaFlowCount"))
+	}
+	events := intake.Events()
+	if got, want := sumEvents(t, events, "octetDeltaCount"), float64(100*(records-dropped)); got != want {
+		t.Errorf("octetDeltaCount summed %v, want %v", got, want)
+	}
+	if got, want := sumEvents(t, events, "packetDeltaCount"), float64(records-dropped); got != want {
+		t.Errorf("packetDeltaCount summed %v, want %v", got, want)
+	}
+	// The datagrams arrive within a window or two: far fewer events.
+	if len(events) > 3 {
+		t.Errorf("%d events for %d flows of one key", len(events), records-dropped)
+	}
+	for _, e := range events {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(e.Event), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["destinationIPv4Address"] != "192.0.2.1" || m["sourceIPv4Address"] != nil || m["sourceTransportPort"] != nil {
+			t.Errorf("aggregated event %s: keys missing or other fields kept", e.Event)
+		}
+	}
+}
+
+// sumEvents sums a numeric field over JSON events.
+func sumEvents(t *testing.T, events []intaketest.Event, field string) float64 {
+	t.Helper()
+	var sum float64
+	for _, e := range events {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(e.Event), &m); err != nil {
+			t.Fatalf("event %q: %v", e.Event, err)
+		}
+		if v, ok := m[field].(float64); ok {
+			sum += v
+		}
+	}
+	return sum
 }
