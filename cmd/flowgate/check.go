@@ -207,10 +207,13 @@ func portHolders(network string, port int) (holders []portHolder, hidden bool) {
 // tcpListen is the state of a listening socket in /proc/net/tcp.
 const tcpListen = "0A"
 
-// printRoutes prints each intake's rules in the order they are tried, and
-// where what none takes goes.
+// printRoutes prints each intake's rules in the order they are tried,
+// where what none takes goes, and how its flows are aggregated.
 func printRoutes(c *config.Config, stdout io.Writer) {
 	for _, in := range c.Intakes {
+		if a := in.Aggregate; a != nil {
+			fmt.Fprintf(stdout, "intake %q sums its flows over %s by %s\n", in.Name, a.Window, strings.Join(a.Keys, ", "))
+		}
 		if in.Table == nil {
 			continue
 		}
