@@ -293,6 +293,10 @@ func (a *Appliance) subjects() map[string]string {
 	m := make(map[string]string, len(s.cfg.Intakes))
 	for _, in := range s.cfg.Intakes {
 		m[in.Name] = buffer.Subject(in.Name)
+		// The keys its routes send to, by their shippers' names.
+		for _, k := range pipeline.RouteKeys(in) {
+			m[k.Intake.Name] = k.Subject
+		}
 	}
 	return m
 }

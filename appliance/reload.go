@@ -147,6 +147,12 @@ func (a *Appliance) restore(ctx context.Context, old *snapshot, stopped []*pipel
 // sameIntake says whether a running intake can stay as it is.
 func sameIntake(a, b config.Intake) bool {
 	a.Line, b.Line = 0, 0
+	if !config.SameRoutes(a.Routes, b.Routes) {
+		return false
+	}
+	// The compiled rules follow from the routes, and hold functions,
+	// which never compare equal.
+	a.Routes, b.Routes, a.Table, b.Table = nil, nil, nil, nil
 	return reflect.DeepEqual(a, b)
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowgate/flowgate/aggregate"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
@@ -31,8 +32,15 @@ type FlowConfig struct {
 	// Protocol picks the decoder: config.ProtocolNetFlow (v5, v9, IPFIX)
 	// or config.ProtocolSFlow.
 	Protocol string
-	// Subject is where its records go in the buffer.
+	// Subject is where its records go in the buffer; "" (an intake
+	// without a key of its own) drops what no route takes.
 	Subject string
+	// Routes send records to other subjects, or drop them.
+	Routes Routes
+	// Aggregate, when set, sums the records the intake keeps for its own
+	// key over a window, each worker those of its exporters; a stop
+	// publishes the open windows.
+	Aggregate *config.Aggregate
 	// Port is the UDP port (every address, IPv4 and IPv6).
 	Port int
 	// Sockets share the port (0: udp's default).
@@ -72,6 +80,7 @@ type FlowIntake struct {
 	enricher  *enrich.Enricher
 	buf       *buffer.Buffer
 	m         *intakeMetrics
+	router    *router
 	log       *slog.Logger
 	seed      maphash.Seed
 }
@@ -87,13 +96,15 @@ func NewFlowIntake(cfg FlowConfig, templates *flow.Templates, enricher *enrich.E
 		return nil, err
 	}
 	m.watchListener(cfg.Intake, l)
+	im := m.forIntake(cfg.Intake)
 	return &FlowIntake{
 		cfg:       cfg,
 		listener:  l,
 		templates: templates,
 		enricher:  enricher,
 		buf:       buf,
-		m:         m.forIntake(cfg.Intake),
+		m:         im,
+		router:    newRouter(cfg.Subject, cfg.Routes, im),
 		log:       log,
 		seed:      maphash.MakeSeed(),
 	}, nil
@@ -135,19 +146,74 @@ func (fi *FlowIntake) newDecoder() decodeFunc {
 }
 
 // flowBatcher decodes and enriches one worker's datagrams into records.
+// The decoder appends to batch, the intake's own destination; records that
+// routes send elsewhere move to routed, by destination.
 type flowBatcher struct {
 	fi        *FlowIntake
 	decode    decodeFunc
-	pub       *buffer.Publisher
 	batch     pb.Batch
+	routed    []pb.Batch
+	pubs      []*buffer.Publisher
 	exporters exporterCache
+	// agg sums the records of the intake's own key, when it aggregates.
+	agg *aggregate.Aggregator
 }
 
 func (fi *FlowIntake) newBatcher() batcher {
-	return &flowBatcher{fi: fi, decode: fi.newDecoder(), pub: fi.buf.Publisher(fi.cfg.Subject, fi.m.published), exporters: exporterCache{}}
+	b := &flowBatcher{fi: fi, decode: fi.newDecoder(), exporters: exporterCache{}, routed: make([]pb.Batch, len(fi.router.subjects))}
+	if a := fi.cfg.Aggregate; a != nil {
+		// The keys were checked when the configuration loaded.
+		b.agg, _ = aggregate.New(a.Window, a.Keys)
+	}
+	for _, subject := range fi.router.subjects {
+		var pub *buffer.Publisher
+		if subject != "" {
+			pub = fi.buf.Publisher(subject, fi.m.published)
+		}
+		b.pubs = append(b.pubs, pub)
+	}
+	return b
 }
 
-func (b *flowBatcher) records() int { return len(b.batch.Flows) + len(b.batch.Counters) }
+// destination is the batch of destination d: 0 is the decoder's own.
+func (b *flowBatcher) destination(d int) *pb.Batch {
+	if d == 0 {
+		return &b.batch
+	}
+	return &b.routed[d]
+}
+
+func (b *flowBatcher) records() int {
+	n := 0
+	for d := range b.pubs {
+		n += len(b.destination(d).Flows) + len(b.destination(d).Counters)
+	}
+	return n
+}
+
+// route moves the flows from start on that rules send elsewhere, and
+// takes out those they drop. The decoder reuses the records past the end
+// of its batch: a moved record's place is emptied, so that it is not
+// reused while the other batch holds it.
+func (b *flowBatcher) route(start int) {
+	r := b.fi.router
+	flows := b.batch.Flows
+	kept := start
+	for i := start; i < len(flows); i++ {
+		f := flows[i]
+		switch d := r.flow(f); {
+		case d == 0:
+			flows[kept], flows[i] = f, flows[kept]
+			kept++
+		case d > 0:
+			b.routed[d].Flows = append(b.routed[d].Flows, f)
+			flows[i] = nil
+		}
+	}
+	// Places from kept on hold each record at most once: dropped ones
+	// (reused), moved ones emptied.
+	b.batch.Flows = flows[:kept]
+}
 
 func (b *flowBatcher) add(d *datagram) bool {
 	fi := b.fi
@@ -163,27 +229,77 @@ func (b *flowBatcher) add(d *datagram) bool {
 	for _, f := range b.batch.Flows[start:] {
 		fi.enricher.Flow(f)
 	}
+	if fi.router.table != nil {
+		b.route(start)
+	}
+	if fi.router.subjects[0] == "" && len(b.batch.Counters) > 0 {
+		// sFlow counters take no route: without a key of its own the
+		// intake has nowhere to send them.
+		fi.router.noRoute.Add(float64(len(b.batch.Counters)))
+		b.batch.Counters = b.batch.Counters[:0]
+	}
+	if b.agg != nil && b.fi.router.subjects[0] != "" {
+		// Folded and taken back: the decoder reuses the records.
+		for _, f := range b.batch.Flows[start:] {
+			b.agg.Add(f, d.received)
+		}
+		b.batch.Flows = b.batch.Flows[:start]
+	}
 	return b.records() >= fi.cfg.MaxFlowsPerMessage
 }
 
+// flush publishes the batches, with the aggregated records of a window
+// that has ended.
 func (b *flowBatcher) flush() {
-	n := b.records()
-	if n == 0 {
-		return
+	if b.agg != nil && b.agg.Due(time.Now()) {
+		b.emitWindow()
 	}
-	data, err := b.batch.MarshalVT()
-	if err != nil {
-		b.fi.log.Error("encoding records for the buffer", "err", err)
-		b.fi.m.dropped("encode", n)
-	} else {
-		b.pub.Publish(data, n)
+	b.publish()
+}
+
+// emitWindow publishes the open window's records, MaxFlowsPerMessage a
+// message.
+func (b *flowBatcher) emitWindow() {
+	recs := b.agg.Flush(nil)
+	for len(recs) > 0 {
+		n := min(len(recs), max(b.fi.cfg.MaxFlowsPerMessage-len(b.batch.Flows), 1))
+		b.batch.Flows = append(b.batch.Flows, recs[:n]...)
+		recs = recs[n:]
+		if len(recs) > 0 {
+			b.publish()
+		}
 	}
-	b.batch.Flows, b.batch.Counters = b.batch.Flows[:0], b.batch.Counters[:0]
+}
+
+func (b *flowBatcher) publish() {
+	for d, pub := range b.pubs {
+		batch := b.destination(d)
+		n := len(batch.Flows) + len(batch.Counters)
+		if n == 0 {
+			continue
+		}
+		data, err := batch.MarshalVT()
+		if err != nil {
+			b.fi.log.Error("encoding records for the buffer", "err", err)
+			b.fi.m.dropped("encode", n)
+		} else {
+			pub.Publish(data, n)
+		}
+		batch.Flows, batch.Counters = batch.Flows[:0], batch.Counters[:0]
+	}
 }
 
 func (b *flowBatcher) close() {
-	b.flush()
-	b.pub.Close()
+	if b.agg != nil && b.agg.Len() > 0 {
+		// A stop publishes the open window: what it summed is stored.
+		b.emitWindow()
+	}
+	b.publish()
+	for _, p := range b.pubs {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // malformedReason labels a decoding error.

@@ -35,6 +35,15 @@ const (
 	MetricReceivedBytesTotal         = "flowgate_received_bytes_total"
 	MetricReceivedPacketsTotal       = "flowgate_received_packets_total"
 	MetricTemplateMissingTotal       = "flowgate_template_missing_total"
+	MetricRouteMatchedTotal          = "flowgate_route_matched_total"
+)
+
+// The reasons of flowgate_dropped_events_total that routes give: a drop
+// rule took the event, or no rule did on an intake without a key of its
+// own.
+const (
+	ReasonDropRule = "drop_rule"
+	ReasonNoRoute  = "no_route"
 )
 
 // maxExporterLabels bounds the exporters named in metric labels; the
@@ -68,6 +77,7 @@ type Metrics struct {
 	paused      *prometheus.GaugeVec
 	refused     *prometheus.CounterVec
 	aborted     *prometheus.CounterVec
+	matched     *prometheus.CounterVec
 }
 
 // NewMetrics registers the receiving side's metrics.
@@ -87,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: MetricBufferedEventsTotal, Help: "Events stored in the buffer: from here on, nothing is lost.",
 		}, []string{"intake"}),
 		droppedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricDroppedEventsTotal, Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames).",
+			Name: MetricDroppedEventsTotal, Help: "Events received and not stored, by reason (buffer_full, buffer_error, encode; oversize and truncated syslog frames; drop_rule, no_route: taken by a drop rule, or by no route of an intake without a key).",
 		}, []string{"intake", "reason"}),
 		droppedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: droppedPacketsName, Help: droppedPacketsHelp,
@@ -132,11 +142,14 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowgate_aborted_connections_total", Help: "TCP and TLS connections that ended with an error instead of a clean close, by reason: reset (the sender reset it; what it had written and not yet transmitted was lost in its kernel), tls (a TLS alert, or a record cut short), error (another read error). What such a sender wrote last may be lost.",
 		}, []string{"intake", "reason"}),
+		matched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRouteMatchedTotal, Help: "Events a route or drop rule took, by intake and rule (drop rules' events are also in flowgate_dropped_events_total{reason=\"drop_rule\"}).",
+		}, []string{"intake", "rule"}),
 		exporters: map[netip.Addr]string{},
 	}
 	reg.MustRegister(m.packets, m.bytes, m.decoded, m.buffered, m.droppedEvents, m.droppedPackets, m.templateMissing,
 		m.malformedSets, m.templatesRefused, m.lostRecords, m.lostDatagrams, m.exporterPackets, m.exporterFlows,
-		m.exporterSeen, m.kernelDrops, m.connections, m.paused, m.refused, m.aborted)
+		m.exporterSeen, m.kernelDrops, m.connections, m.paused, m.refused, m.aborted, m.matched)
 	// The kernel's drops also count in the intake's dropped datagrams; that
 	// family's other reasons come from droppedPackets, so this part is
 	// registered unchecked and merged into it when gathered.

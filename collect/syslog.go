@@ -25,8 +25,11 @@ import (
 type SyslogConfig struct {
 	// Intake names the intake, for logs and metrics.
 	Intake string
-	// Subject is where its records go in the buffer.
+	// Subject is where its records go in the buffer; "" (an intake
+	// without a key of its own) drops what no route takes.
 	Subject string
+	// Routes send records to other subjects, or drop them.
+	Routes Routes
 	// Protocol is tcp, udp or tls (config.Protocol*).
 	Protocol string
 	// Addr is host:port to listen on; ":514" is every address.
@@ -82,10 +85,11 @@ const (
 
 // SyslogIntake receives syslog on one TCP, TLS or UDP port.
 type SyslogIntake struct {
-	cfg SyslogConfig
-	buf *buffer.Buffer
-	m   *intakeMetrics
-	log *slog.Logger
+	cfg    SyslogConfig
+	buf    *buffer.Buffer
+	m      *intakeMetrics
+	router *router
+	log    *slog.Logger
 	// abortedWarn paces the warnings for connections ended by an error:
 	// a flapping sender must not flood the log.
 	abortedWarn rateLimit
@@ -96,7 +100,8 @@ type SyslogIntake struct {
 
 // NewSyslogIntake binds the intake's port.
 func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog.Logger) (*SyslogIntake, error) {
-	si := &SyslogIntake{cfg: cfg, buf: buf, m: m.forIntake(cfg.Intake), log: log.With("intake", cfg.Intake)}
+	im := m.forIntake(cfg.Intake)
+	si := &SyslogIntake{cfg: cfg, buf: buf, m: im, router: newRouter(cfg.Subject, cfg.Routes, im), log: log.With("intake", cfg.Intake)}
 	switch cfg.Protocol {
 	case "udp":
 		l, err := udp.Listen(udp.Config{Addr: cfg.Addr, ReceiveBuffer: cfg.ReceiveBuffer}, si.log)
@@ -278,7 +283,7 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 		}
 	}
 	fr := syslog.NewFramer(conn)
-	b := newLogBatch()
+	s := si.newSink()
 	lastRead := time.Now()
 	setDeadline(lastRead.Add(si.cfg.IdleTimeout))
 	for {
@@ -287,13 +292,12 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 		switch {
 		case err == nil:
 			lastRead = now
-			if b.len() == 0 && ctx.Err() == nil {
+			if s.empty() && ctx.Err() == nil {
 				// Read until the flush is due, then store what came.
 				setDeadline(now.Add(si.cfg.FlushInterval))
 			}
-			si.received(b, frame, from, now)
-			if b.len() >= si.cfg.MaxLogsPerMessage || b.bytes() >= si.cfg.MaxBytesPerMessage {
-				si.publishSync(ctx, b, log)
+			if d := si.received(s, frame, from, now); d >= 0 && s.full(d) {
+				si.publishSync(ctx, si.router.subjects[d], s.batches[d], log)
 			}
 			continue
 		case errors.Is(err, syslog.ErrFrameTooLong):
@@ -305,9 +309,7 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 			si.m.dropped("truncated", 1)
 		}
 		if isTimeout(err) && ctx.Err() == nil {
-			if b.len() > 0 {
-				si.publishSync(ctx, b, log)
-			}
+			si.publishAll(ctx, s, log)
 			if ctx.Err() == nil {
 				idleUntil := lastRead.Add(si.cfg.IdleTimeout)
 				if now.Before(idleUntil) {
@@ -318,9 +320,7 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 			}
 		}
 		// End of stream, error, idle, or the grace after a stop is over.
-		if b.len() > 0 {
-			si.publishSync(ctx, b, log)
-		}
+		si.publishAll(ctx, s, log)
 		if err != nil && err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syslog.ErrTruncated) {
 			reason := abortReason(err)
 			si.m.aborted(reason)
@@ -333,8 +333,9 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// received counts a frame, prints it when debugging, and adds it to b.
-func (si *SyslogIntake) received(b *logBatch, frame []byte, from netip.Addr, now time.Time) {
+// received counts a frame, prints it when debugging, and adds it to the
+// batch of its destination, which it returns (-1: dropped by a rule).
+func (si *SyslogIntake) received(s *logSink, frame []byte, from netip.Addr, now time.Time) int {
 	si.m.packets.Inc()
 	si.m.bytes.Add(float64(len(frame)))
 	if si.cfg.Debug != nil {
@@ -345,14 +346,68 @@ func (si *SyslogIntake) received(b *logBatch, frame []byte, from netip.Addr, now
 		line = format.AppendPrintable(line, frame)
 		_, _ = si.cfg.Debug.Write(append(line, '\n'))
 	}
-	b.add(frame, from, now)
 	si.m.decoded.Inc()
+	return s.add(frame, from, now)
+}
+
+// logSink gathers a connection's (or a udp intake's) records, one batch
+// per destination of the router.
+type logSink struct {
+	si      *SyslogIntake
+	batches []*logBatch
+}
+
+func (si *SyslogIntake) newSink() *logSink {
+	s := &logSink{si: si, batches: make([]*logBatch, len(si.router.subjects))}
+	for i := range s.batches {
+		s.batches[i] = newLogBatch()
+	}
+	return s
+}
+
+// add parses a frame into the first batch and routes it: a record that
+// goes elsewhere is taken back and parsed again into its own batch (only
+// routed records pay twice).
+func (s *logSink) add(frame []byte, from netip.Addr, now time.Time) int {
+	b := s.batches[0]
+	mark := len(b.arena)
+	d := s.si.router.log(b.add(frame, from, now))
+	if d != 0 {
+		b.undo(mark)
+		if d > 0 {
+			s.batches[d].add(frame, from, now)
+		}
+	}
+	return d
+}
+
+func (s *logSink) full(d int) bool {
+	b := s.batches[d]
+	return b.len() >= s.si.cfg.MaxLogsPerMessage || b.bytes() >= s.si.cfg.MaxBytesPerMessage
+}
+
+func (s *logSink) empty() bool {
+	for _, b := range s.batches {
+		if b.len() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// publishAll stores every batch of s that holds records.
+func (si *SyslogIntake) publishAll(ctx context.Context, s *logSink, log *slog.Logger) {
+	for d, b := range s.batches {
+		if b.len() > 0 {
+			si.publishSync(ctx, si.router.subjects[d], b, log)
+		}
+	}
 }
 
 // publishSync stores b, waiting while the buffer is full: the connection
 // is not read meanwhile. Once the intake stops, it tries once more and
 // counts what it could not store.
-func (si *SyslogIntake) publishSync(ctx context.Context, b *logBatch, log *slog.Logger) {
+func (si *SyslogIntake) publishSync(ctx context.Context, subject string, b *logBatch, log *slog.Logger) {
 	data, err := b.marshal()
 	n := b.len()
 	b.reset()
@@ -370,7 +425,7 @@ func (si *SyslogIntake) publishSync(ctx context.Context, b *logBatch, log *slog.
 	}()
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalPublishTimeout)
-		err = si.buf.Publish(pctx, si.cfg.Subject, data)
+		err = si.buf.Publish(pctx, subject, data)
 		cancel()
 		if err == nil {
 			si.m.buffered.Add(float64(n))
@@ -398,41 +453,58 @@ func (si *SyslogIntake) publishSync(ctx context.Context, b *logBatch, log *slog.
 func (si *SyslogIntake) runUDP(ctx context.Context) error {
 	u := &udpQueues{listener: si.udp, workers: 1, depth: 1024, flushEvery: si.cfg.FlushInterval}
 	return u.run(ctx, func() batcher {
-		return &syslogBatcher{si: si, pub: si.buf.Publisher(si.cfg.Subject, si.m.published), b: newLogBatch()}
+		sb := &syslogBatcher{si: si, sink: si.newSink()}
+		for _, subject := range si.router.subjects {
+			var pub *buffer.Publisher
+			if subject != "" {
+				pub = si.buf.Publisher(subject, si.m.published)
+			}
+			sb.pubs = append(sb.pubs, pub)
+		}
+		return sb
 	})
 }
 
 // syslogBatcher gathers a udp intake's messages.
 type syslogBatcher struct {
-	si  *SyslogIntake
-	pub *buffer.Publisher
-	b   *logBatch
+	si   *SyslogIntake
+	sink *logSink
+	// pubs are by destination; nil for a destination that drops.
+	pubs []*buffer.Publisher
 }
 
 func (s *syslogBatcher) add(d *datagram) bool {
 	if frame := syslog.TrimLineEnd(d.data); len(frame) > 0 {
-		s.si.received(s.b, frame, d.from, d.received)
+		if dest := s.si.received(s.sink, frame, d.from, d.received); dest >= 0 {
+			return s.sink.full(dest)
+		}
 	}
-	return s.b.len() >= s.si.cfg.MaxLogsPerMessage || s.b.bytes() >= s.si.cfg.MaxBytesPerMessage
+	return false
 }
 
 func (s *syslogBatcher) flush() {
-	if s.b.len() == 0 {
-		return
+	for d, b := range s.sink.batches {
+		if b.len() == 0 {
+			continue
+		}
+		data, err := b.marshal()
+		if err != nil {
+			s.si.m.dropped("encode", b.len())
+			s.si.log.Error("encoding records for the buffer", "err", err)
+		} else {
+			s.pubs[d].Publish(data, b.len())
+		}
+		b.reset()
 	}
-	data, err := s.b.marshal()
-	if err != nil {
-		s.si.m.dropped("encode", s.b.len())
-		s.si.log.Error("encoding records for the buffer", "err", err)
-	} else {
-		s.pub.Publish(data, s.b.len())
-	}
-	s.b.reset()
 }
 
 func (s *syslogBatcher) close() {
 	s.flush()
-	s.pub.Close()
+	for _, p := range s.pubs {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // logBatch gathers records for one buffer message. The records' bytes live
@@ -451,7 +523,7 @@ func (b *logBatch) bytes() int { return len(b.arena) }
 // add parses a frame into the next record. The frame is copied into the
 // arena first: the record's fields point into the copy. When the arena
 // grows, earlier records keep the old one.
-func (b *logBatch) add(frame []byte, from netip.Addr, received time.Time) {
+func (b *logBatch) add(frame []byte, from netip.Addr, received time.Time) *pb.Log {
 	n := len(b.batch.Logs)
 	if n == len(b.logs) {
 		b.logs = append(b.logs, &pb.Log{})
@@ -471,6 +543,14 @@ func (b *logBatch) add(frame []byte, from netip.Addr, received time.Time) {
 	}
 	l.Sender = b.arena[start:len(b.arena):len(b.arena)]
 	b.batch.Logs = append(b.batch.Logs, l)
+	return l
+}
+
+// undo takes back the last record added, the arena having been mark
+// bytes long before it.
+func (b *logBatch) undo(mark int) {
+	b.batch.Logs = b.batch.Logs[:len(b.batch.Logs)-1]
+	b.arena = b.arena[:mark]
 }
 
 // marshal encodes the batch into a new buffer: the publisher may keep it.

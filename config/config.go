@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/flowgate/flowgate/route"
 )
 
 // Transports the output can use.
@@ -130,6 +132,16 @@ type Intake struct {
 	ScaleSampling *bool `yaml:"scale_sampling"`
 	// Exporters are per-router settings, by address.
 	Exporters []Exporter `yaml:"exporters"`
+
+	// Routes send the records they match to intake keys of their own, or
+	// drop them; the first that matches takes a record. Without an
+	// IntakeKey, what no route takes is dropped and counted.
+	Routes []Route `yaml:"routes"`
+	// Table is Routes compiled, nil without routes.
+	Table *route.Table `yaml:"-"`
+	// Aggregate, on a flow intake, sums the flows that share its keys
+	// over its window into one event.
+	Aggregate *Aggregate `yaml:"aggregate"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -486,6 +498,17 @@ var intakeKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,256}$`)
 // copied without its keys filled in would ship to no one.
 var placeholderKey = regexp.MustCompile(`(?i)^(your_\w*|intake_key_for_\w*|(\w*_)?change_?me(_\w*)?|intake_key)$`)
 
+// checkKey says what is wrong with an intake key, if anything.
+func checkKey(key string) error {
+	switch {
+	case placeholderKey.MatchString(key):
+		return fmt.Errorf("intake_key %s is an example's placeholder: put the intake's own key there (Sekoia.io, Intakes page)", MaskKey(key))
+	case !intakeKeyPattern.MatchString(key):
+		return fmt.Errorf("intake_key %s is malformed: expected 8 to 256 letters, digits, '.', '_' or '-'", MaskKey(key))
+	}
+	return nil
+}
+
 func (c *Config) validate(resolveErrs []error) error {
 	errs := dedupe(resolveErrs)
 	if len(c.Intakes) == 0 {
@@ -506,13 +529,17 @@ func (c *Config) validate(resolveErrs []error) error {
 			names[in.Name] = in.Line
 		}
 		switch {
+		case in.IntakeKey == "" && len(in.Routes) > 0 && !in.Stats:
+			// What no route takes is dropped.
 		case in.IntakeKey == "":
 			errs = append(errs, fmt.Errorf("%s: intake_key is missing", where))
-		case placeholderKey.MatchString(in.IntakeKey):
-			errs = append(errs, fmt.Errorf("%s: intake_key %s is an example's placeholder: put the intake's own key there (Sekoia.io, Intakes page)", where, MaskKey(in.IntakeKey)))
-		case !intakeKeyPattern.MatchString(in.IntakeKey):
-			errs = append(errs, fmt.Errorf("%s: intake_key %s is malformed: expected 8 to 256 letters, digits, '.', '_' or '-'", where, MaskKey(in.IntakeKey)))
+		default:
+			if err := checkKey(in.IntakeKey); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			}
 		}
+		errs = append(errs, in.validateRoutes(where)...)
+		errs = append(errs, in.validateAggregate(where)...)
 		if in.QueueSize < 0 {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}

@@ -62,6 +62,11 @@ func decode(data []byte, c *Config) error {
 				in.Exporters[j].Line = e.Line
 			}
 		}
+		for j, r := range sequenceItems(item, "routes") {
+			if j < len(in.Routes) {
+				in.Routes[j].Line = r.Line
+			}
+		}
 	}
 	return nil
 }
@@ -72,8 +77,9 @@ func sequenceItems(m *yaml.Node, key string) []*yaml.Node {
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.SequenceNode {
-			return m.Content[i+1].Content
+		// An alias names a list written elsewhere (routes: *shared).
+		if v := deref(m.Content[i+1]); m.Content[i].Value == key && v.Kind == yaml.SequenceNode {
+			return v.Content
 		}
 	}
 	return nil
@@ -220,7 +226,8 @@ func (k *keyChecker) value(node *yaml.Node, t reflect.Type, key, where string) {
 		t = t.Elem()
 	}
 	switch {
-	case t == sizeType:
+	case t == sizeType, t == matchType:
+		// Read by their own UnmarshalYAML, which checks their keys.
 	case t.Kind() == reflect.Struct && node.Kind == yaml.MappingNode:
 		k.walk(node, t, join(key, where))
 	case t.Kind() == reflect.Slice && node.Kind == yaml.SequenceNode:

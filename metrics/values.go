@@ -11,7 +11,8 @@ import (
 
 // Values are the appliance's metrics as the monitoring intake and the status
 // page read them: by metric name, then summed by intake, and by intake
-// and the second label that tells samples apart (reason or exporter).
+// and the second label that tells samples apart (reason, exporter or
+// rule).
 type Values map[string]map[string]float64
 
 // Read gathers every counter and gauge of g.
@@ -38,7 +39,7 @@ func Read(g prometheus.Gatherer) (Values, error) {
 				switch l.GetName() {
 				case "intake":
 					intake = l.GetValue()
-				case "exporter", "reason":
+				case "exporter", "reason", "rule":
 					second = l.GetValue()
 				}
 			}
@@ -53,7 +54,7 @@ func Read(g prometheus.Gatherer) (Values, error) {
 }
 
 // Get is the value of a metric for an intake ("" for none), summed over
-// its other labels, or for an intake and a reason or exporter.
+// its other labels, or for an intake and a reason, exporter or rule.
 func (v Values) Get(name, intake string, second ...string) float64 {
 	k := intake
 	if len(second) > 0 {

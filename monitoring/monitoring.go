@@ -183,6 +183,11 @@ func (r *Reporter) events(m metrics.Values) [][]byte {
 			add(omfwd{Name: "TCP-" + s.Host + "-" + strconv.Itoa(s.OutPort), Origin: "omfwd",
 				BytesSent: delta(ship.MetricShippedBytesTotal, n)})
 		}
+		// Each route and drop rule: what it took since the last report.
+		for _, rc := range collect.RouteMatched(m, n) {
+			add(routeRule{Name: "route-" + n + "-" + rc.Rule, Origin: "flowgate.route",
+				Matched: delta(collect.MetricRouteMatchedTotal, n, rc.Rule)})
+		}
 	}
 	add(usage())
 	r.prev = next
@@ -226,6 +231,13 @@ type (
 		Name      string `json:"name"`
 		Origin    string `json:"origin"`
 		BytesSent int64  `json:"bytes.sent"`
+	}
+	// routeRule is flowgate's own: no impstats counter says what a
+	// ruleset's filters took.
+	routeRule struct {
+		Name    string `json:"name"`
+		Origin  string `json:"origin"`
+		Matched int64  `json:"matched"`
 	}
 	resourceUsage struct {
 		Name      string `json:"name"`

@@ -78,18 +78,17 @@ type receiver interface{ Run(context.Context) error }
 // Intake is one intake at work. Its listener is bound and its consumer
 // open from New on; Start runs them.
 type Intake struct {
-	cfg     config.Intake
-	recv    receiver
-	cons    *buffer.Consumer
-	shipper *ship.Shipper
-	deps    Dependencies
-	// output is the transport the intake holds, released at its end.
-	output string
+	cfg  config.Intake
+	recv receiver
+	// ships are the shippings of the intake's keys: its own first (absent
+	// when it has no key), then one per key its routes send to.
+	ships []*shipping
+	deps  Dependencies
 	// tls are a tls intake's files, watched until its end.
 	tls *tlsfiles.Server
 
 	stopRecv, stopShip context.CancelFunc
-	recvDone, shipDone chan struct{}
+	recvDone           chan struct{}
 	// stopOnce makes Stop and Close safe to call more than once.
 	stopOnce sync.Once
 }
@@ -113,27 +112,30 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
 	}
-	scfg := ship.DefaultConfig(in.Name)
-	scfg.MaxEvents = min(scfg.MaxEvents, max(half/(scfg.InFlight+1), 100))
-	scfg.StopGrace = c.StopGrace
-	out, err := deps.Transports.acquire(in, scfg.InFlight, deps.Stdout)
-	if err == nil {
-		it.output = out.id
-		cctx, cancel := context.WithTimeout(ctx, setupTimeout)
-		it.cons, err = deps.Buffer.Consume(cctx, buffer.Subject(in.Name), max(half/eventsPerMessage, 16))
-		cancel()
+	// Each key ships as an intake of its own, so that one slow key does
+	// not hold up the others.
+	keys := RouteKeys(in)
+	if in.IntakeKey != "" {
+		keys = append([]RouteKey{{Intake: in, Subject: buffer.Subject(in.Name)}}, keys...)
 	}
-	if err != nil {
-		it.Close()
-		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
+	// They share the intake's memory.
+	share := c
+	share.MemoryEvents = c.MemoryEvents / max(len(keys), 1)
+	for _, k := range keys {
+		s, err := openShipping(ctx, k.Intake, k.Subject, share, deps)
+		if err != nil {
+			it.Close()
+			return nil, fmt.Errorf("intake %q: %w", k.Intake.Name, err)
+		}
+		it.ships = append(it.ships, s)
 	}
-	it.shipper = ship.New(scfg, it.cons, out.encoder, out.transport, deps.Buffer, deps.Ship, deps.Log)
 	return it, nil
 }
 
 // flowReceiver binds a netflow or sflow intake.
 func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowIntake, error) {
 	fc := collect.DefaultFlowConfig(in.Name, in.Port)
+	fc.Subject, fc.Routes, fc.Aggregate = ownSubject(in), collectRoutes(in), in.Aggregate
 	fc.Protocol = in.Protocol
 	fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
 	if in.Workers > 0 {
@@ -147,6 +149,7 @@ func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowI
 // watched until the intake closes them.
 func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake, *tlsfiles.Server, error) {
 	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
+	sc.Subject, sc.Routes = ownSubject(in), collectRoutes(in)
 	if in.MaxConnections > 0 {
 		sc.MaxConnections = in.MaxConnections
 	}
@@ -186,8 +189,9 @@ func enrichConfig(in config.Intake, geo *enrich.Geo) enrich.Config {
 // Config is the intake's configuration.
 func (it *Intake) Config() config.Intake { return it.cfg }
 
-// Status is its shipper's status.
-func (it *Intake) Status() *ship.Status { return it.shipper.Status() }
+// Status is the status of its shipper (of its own key, else of the first
+// key its routes send to).
+func (it *Intake) Status() *ship.Status { return it.ships[0].shipper.Status() }
 
 // Start runs the receiver and the shipper; failed is told of an error
 // that ends either.
@@ -195,7 +199,9 @@ func (it *Intake) Start(failed func(error)) {
 	var recvCtx, shipCtx context.Context
 	recvCtx, it.stopRecv = context.WithCancel(context.Background())
 	shipCtx, it.stopShip = context.WithCancel(context.Background())
-	it.shipDone = goRun(shipCtx, fmt.Sprintf("intake %q: shipper", it.cfg.Name), it.shipper.Run, failed)
+	for _, s := range it.ships {
+		s.done = goRun(shipCtx, fmt.Sprintf("intake %q: shipper of %s", it.cfg.Name, s.subject), s.shipper.Run, failed)
+	}
 	it.recvDone = goRun(recvCtx, fmt.Sprintf("intake %q", it.cfg.Name), it.recv.Run, failed)
 }
 
@@ -230,7 +236,9 @@ func (it *Intake) Stop() {
 	}
 	it.StopReceiving()
 	it.stopShip()
-	<-it.shipDone
+	for _, s := range it.ships {
+		<-s.done
+	}
 	it.Close()
 }
 
@@ -245,11 +253,8 @@ func (it *Intake) Close() {
 			cancel()
 			_ = it.recv.Run(ctx)
 		}
-		if it.cons != nil {
-			it.cons.Stop()
-		}
-		if it.output != "" {
-			it.deps.Transports.release(it.output)
+		for _, s := range it.ships {
+			s.close(it.deps)
 		}
 		it.tls.Close()
 	})
@@ -262,5 +267,10 @@ func (it *Intake) Ready(stallAfter time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return it.shipper.Status().Ready(backlog[buffer.Subject(it.cfg.Name)].Messages, stallAfter)
+	for _, s := range it.ships {
+		if err := s.shipper.Status().Ready(backlog[s.subject].Messages, stallAfter); err != nil {
+			return err
+		}
+	}
+	return nil
 }

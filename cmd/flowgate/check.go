@@ -34,6 +34,7 @@ func check(c *config.Config, stdout io.Writer) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	printRoutes(c, stdout)
 	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", appliance.DescribeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return checkStart(c, stdout)
@@ -205,3 +206,24 @@ func portHolders(network string, port int) (holders []portHolder, hidden bool) {
 
 // tcpListen is the state of a listening socket in /proc/net/tcp.
 const tcpListen = "0A"
+
+// printRoutes prints each intake's rules in the order they are tried,
+// where what none takes goes, and how its flows are aggregated.
+func printRoutes(c *config.Config, stdout io.Writer) {
+	for _, in := range c.Intakes {
+		if a := in.Aggregate; a != nil {
+			fmt.Fprintf(stdout, "intake %q sums its flows over %s by %s\n", in.Name, a.Window, strings.Join(a.Keys, ", "))
+		}
+		if in.Table == nil {
+			continue
+		}
+		rest := "dropped (no intake_key)"
+		if in.IntakeKey != "" {
+			rest = "→ " + config.MaskKey(in.IntakeKey)
+		}
+		fmt.Fprintf(stdout, "routes of intake %q, first match wins; what none takes: %s\n", in.Name, rest)
+		for i, r := range in.Table.Rules() {
+			fmt.Fprintf(stdout, "  %d. %s (line %d)\n", i+1, r.Describe(config.MaskKey), r.Line)
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // them durably and ships them to the intake. `flowgate run` runs it,
 // `flowgate check` validates a configuration, `flowgate healthcheck` asks a
 // running one whether it is ready, `flowgate dlq` lists and sends again the
-// events the intake refused, `flowgate version` says which build this is.
+// events the intake refused, `flowgate route` tries the routes on syslog
+// lines, `flowgate version` says which build this is.
 package main
 
 import (
@@ -29,6 +30,7 @@ type options struct {
 	probe    bool
 	intake   string
 	progress int
+	from     string
 }
 
 // command is one of flowgate's commands: what its help says, the flags it
@@ -84,7 +86,8 @@ reads the configuration file again.`,
 	{
 		name: "check", args: "[--config FILE] [--probe]", summary: "validate the configuration, try its ports and TLS files, say what would listen where",
 		about: `Validates the configuration as run would, prints each intake and where its
-events go, binds each port (and releases it) and reads each TLS file.
+events go, and each intake's routes and drop rules in the order they are
+tried; binds each port (and releases it) and reads each TLS file.
 A port in use is named with the process holding it. With --probe it also
 tries each output: DNS, TCP, TLS and the intake's answer.
 It exits 1 when run would not start.`,
@@ -132,6 +135,7 @@ store.`,
 		},
 		do: dlq,
 	},
+	routeCommand,
 	{
 		name: "version", summary: "print the version",
 		about:   "Prints the version of this build.",

@@ -53,6 +53,7 @@ func startMonitored(t *testing.T, statsInterval, stallAfter string, refuse bool)
     port: %d
     max_connections: 1
     intake_key: %s
+    routes: [{name: quiet, match: {app_name: never-sent}, drop: true}]
   - name: Monitoring
     stats: true
     interval: %s
@@ -207,6 +208,7 @@ type impstats struct {
 	Enqueued  *int64 `json:"enqueued"`
 	Processed *int64 `json:"processed"`
 	BytesSent *int64 `json:"bytes.sent"`
+	Matched   *int64 `json:"matched"`
 	UTime     *int64 `json:"utime"`
 	MaxRSS    *int64 `json:"maxrss"`
 }
@@ -249,6 +251,8 @@ func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
 				sums[s.Name+" processed"] += *s.Processed
 			case s.BytesSent != nil:
 				sums[s.Name+" bytes.sent"] += *s.BytesSent
+			case s.Matched != nil:
+				sums[s.Name+" matched"] += *s.Matched
 			case s.Name == "resource-usage":
 				reports++
 			}
@@ -266,6 +270,7 @@ func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
 		"ruleset-Routers enqueued":                                    int64(exp.Flows),
 		"output-Routers processed":                                    int64(exp.Flows),
 		fmt.Sprintf("input-Firewall(%d) submitted", m.syslogPort):     0,
+		"route-Firewall-quiet matched":                                0,
 	}
 	for k, v := range want {
 		if got, ok := sums[k]; !ok || got != v {
@@ -278,7 +283,7 @@ func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
 	}
 	origins := map[string]string{"ruleset-Routers": "core.queue", "output-Routers": "core.action",
 		"output-Monitoring": "core.action", "resource-usage": "impstats",
-		fmt.Sprintf("input-Firewall(%d)", m.syslogPort): "imtcp"}
+		fmt.Sprintf("input-Firewall(%d)", m.syslogPort): "imtcp", "route-Firewall-quiet": "flowgate.route"}
 	for name, origin := range origins {
 		if got := last[name].Origin; got != origin {
 			t.Errorf("%s: origin %q, want %q", name, got, origin)
