@@ -129,3 +129,13 @@ func (s *server) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event 
 		}
 	}
 }
+
+// Serve serves h over TLS on loopback until the test ends, for an intake
+// a test checks by itself; it returns the base URL and the CA file to
+// trust.
+func Serve(t testing.TB, h http.Handler) (url, caFile string) {
+	t.Helper()
+	var s server
+	s.start(t, h)
+	return s.URL, s.CAFile
+}
