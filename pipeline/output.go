@@ -63,7 +63,7 @@ func OutputID(in config.Intake) string {
 	id := []string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, o.KeyFile, in.IntakeKey}
 	if o.Transport == config.TransportHTTP {
 		// Headers print sorted: the same output, the same id.
-		id = append(id, o.URL, o.Framing, o.Wrap, o.Success, fmt.Sprint(o.Headers, *o.Gzip, o.MaxRequestBytes, o.MaxEventBytes))
+		id = append(id, o.URL, o.Framing, o.Wrap, o.Success, fmt.Sprint(o.Headers, o.Gzip != nil && *o.Gzip, o.MaxRequestBytes, o.MaxEventBytes))
 	}
 	if o.Transport == config.TransportSyslog {
 		// Outputs that resend differently cannot share a connection.
