@@ -37,6 +37,9 @@ func DescribeOutput(o *config.Output) string {
 	switch o.Transport {
 	case config.TransportHTTPS:
 		return "https " + config.HTTPSURL(o.Endpoint)
+	case config.TransportHTTP:
+		// The url as written: {key} stands for the key.
+		return "http " + o.URL
 	case config.TransportFile:
 		if o.Path == "-" {
 			return "file stdout"

@@ -24,6 +24,7 @@ import (
 // Transports the output can use.
 const (
 	TransportHTTPS  = "https"
+	TransportHTTP   = "http"
 	TransportSyslog = "syslog"
 	TransportRELP   = "relp"
 	TransportFile   = "file"
@@ -179,7 +180,7 @@ type Exporter struct {
 
 // Output says where events go.
 type Output struct {
-	// Transport is https, syslog, relp or file.
+	// Transport is https, http, syslog, relp or file.
 	Transport string `yaml:"transport"`
 	// Endpoint overrides REGION: a base URL for https, host[:port]
 	// otherwise (ports 10514 for syslog, 11514 for relp by default).
@@ -196,6 +197,29 @@ type Output struct {
 	// accepted are sent again on each new connection, for those a receiver
 	// took and lost; 0 sends none again. Unset is the transport's default.
 	ResendWindow *time.Duration `yaml:"resend_window"`
+
+	// Transport http: any HTTP log intake (see http.go). Preset fills in
+	// the keys left out for a known destination.
+	Preset string `yaml:"preset"`
+	// URL is where batches are POSTed; {key} stands for the intake key.
+	URL string `yaml:"url"`
+	// Framing is how a request's body holds its events.
+	Framing string `yaml:"framing"`
+	// Gzip compresses the body (Content-Encoding: gzip).
+	Gzip *bool `yaml:"gzip"`
+	// Headers are sent with each request; {key} in a value is the key.
+	Headers map[string]string `yaml:"headers"`
+	// MaxRequestBytes bounds a request's body as sent; a larger batch goes
+	// in halves. MaxEventBytes bounds one event; a larger one is a dead
+	// letter.
+	MaxRequestBytes Size `yaml:"max_request_bytes"`
+	MaxEventBytes   Size `yaml:"max_event_bytes"`
+	// Wrap, when set, sends each event as the value of this key of an
+	// object ({"event": ...} for Splunk HEC); json framings only.
+	Wrap string `yaml:"wrap"`
+	// Success is a JSON object an answer must hold to count as accepted
+	// ({"response":"ok"} for Loggly); empty: any 2xx.
+	Success string `yaml:"success"`
 }
 
 // Buffer bounds the durable buffer and what is held in memory.
@@ -346,7 +370,7 @@ func (c *Config) applyEnv(env Env) error {
 	c.endpoint, _ = env("ENDPOINT")
 	relp, _ := env("RELP_OUTPUT")
 	c.relp = strings.TrimSpace(relp) != ""
-	if c.Output.Endpoint == "" {
+	if c.Output.Endpoint == "" && c.transport() != TransportHTTP {
 		e, err := regionEndpoint(c.region, c.endpoint, c.transport())
 		if err != nil {
 			return err
@@ -469,7 +493,9 @@ func (c *Config) resolveOutputs(top Output, dir string) []error {
 				}
 			}
 		}
-		if o.Endpoint == "" {
+		if o.Transport == TransportHTTP {
+			errs = append(errs, c.resolveHTTP(&o)...)
+		} else if o.Endpoint == "" {
 			e, err := regionEndpoint(c.region, c.endpoint, o.Transport)
 			if err != nil {
 				errs = append(errs, err)
@@ -599,7 +625,7 @@ func (c *Config) validate(resolveErrs []error) error {
 		}
 	}
 	if c.Output.Transport != "" && !knownTransport(c.Output.Transport) {
-		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, syslog, relp or file)", c.Output.Transport))
+		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, http, syslog, relp or file)", c.Output.Transport))
 	}
 	if c.Buffer.DiskSpace < minDiskSpace {
 		errs = append(errs, fmt.Errorf("buffer.disk_space %s is below the minimum of %s", c.Buffer.DiskSpace, minDiskSpace))
@@ -656,7 +682,7 @@ func (b *Buffer) validateNATS() []error {
 
 func knownTransport(t string) bool {
 	switch t {
-	case TransportHTTPS, TransportSyslog, TransportRELP, TransportFile:
+	case TransportHTTPS, TransportHTTP, TransportSyslog, TransportRELP, TransportFile:
 		return true
 	}
 	return false
@@ -674,12 +700,14 @@ func validateOutput(o *Output) []error {
 		if err := validateHostPort(o.Endpoint); err != nil {
 			errs = append(errs, fmt.Errorf("output.endpoint: %w", err))
 		}
+	case TransportHTTP:
+		errs = append(errs, validateHTTP(o)...)
 	case TransportFile:
 		if o.Path == "" {
 			errs = append(errs, errors.New("output.path is missing: transport file needs a file to write (\"-\" for stdout)"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, syslog, relp or file)", o.Transport))
+		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, http, syslog, relp or file)", o.Transport))
 	}
 	for _, f := range []struct{ key, path string }{{"ca_file", o.CAFile}, {"cert_file", o.CertFile}, {"key_file", o.KeyFile}} {
 		if f.path == "" {
@@ -693,6 +721,9 @@ func validateOutput(o *Output) []error {
 		errs = append(errs, errors.New("output.resend_window applies to transport syslog"))
 	} else if w != nil && *w < 0 {
 		errs = append(errs, fmt.Errorf("output.resend_window %s is negative (0s sends nothing again)", *w))
+	}
+	if o.Transport != TransportHTTP && o.hasHTTPKeys() {
+		errs = append(errs, errors.New("output.preset, url, framing, gzip, headers, max_request_bytes, max_event_bytes, wrap and success apply to transport http"))
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		errs = append(errs, errors.New("output.cert_file and output.key_file go together"))

@@ -61,6 +61,10 @@ func OutputID(in config.Intake) string {
 		return o.Transport + "\x00" + o.Path
 	}
 	id := []string{o.Transport, o.Endpoint, o.CAFile, o.CertFile, o.KeyFile, in.IntakeKey}
+	if o.Transport == config.TransportHTTP {
+		// Headers print sorted: the same output, the same id.
+		id = append(id, o.URL, o.Framing, o.Wrap, o.Success, fmt.Sprint(o.Headers, o.Gzip != nil && *o.Gzip, o.MaxRequestBytes, o.MaxEventBytes))
+	}
 	if o.Transport == config.TransportSyslog {
 		// Outputs that resend differently cannot share a connection.
 		id = append(id, syslog.ResendWindow(o).String())
@@ -74,8 +78,8 @@ func OutputID(in config.Intake) string {
 func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (output, error) {
 	o := in.Output
 	events := format.IANA{}
-	if o.Transport == config.TransportHTTPS {
-		events = https.Events()
+	if o.Transport == config.TransportHTTPS || o.Transport == config.TransportHTTP {
+		events = https.Events(o)
 	}
 	var enc ship.Encoder = events
 	if in.Format == config.FormatGoFlow2 {
@@ -86,6 +90,8 @@ func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (ou
 		enc = syslog.Frame(in.IntakeKey, enc)
 	case config.TransportRELP:
 		enc = relp.Frame(in.IntakeKey, enc)
+	case config.TransportHTTP:
+		enc = https.Frame(o, enc)
 	}
 	id := OutputID(in)
 	ts.mu.Lock()
@@ -146,14 +152,20 @@ func (ts *Transports) Close() {
 	}
 }
 
-// HostPort is where an output connects: the endpoint's host and port (443
-// when an https URL has none). The file output connects nowhere.
+// HostPort is where an output connects: the endpoint's (or the http
+// output's url's) host and port, 443 when an https URL has none. The file
+// output connects nowhere.
 func HostPort(o *config.Output) (host, port string, err error) {
 	switch o.Transport {
 	case config.TransportFile:
 		return "", "", fmt.Errorf("the file output connects nowhere")
-	case config.TransportHTTPS:
-		u, err := url.Parse(o.Endpoint)
+	case config.TransportHTTPS, config.TransportHTTP:
+		raw := o.Endpoint
+		if o.Transport == config.TransportHTTP {
+			// The key may be in the path, never in the host.
+			raw = config.WithKey(o.URL, "")
+		}
+		u, err := url.Parse(raw)
 		if err != nil {
 			return "", "", err
 		}

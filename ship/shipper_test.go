@@ -85,7 +85,9 @@ func (r *rig) start(t *testing.T, cfg ship.Config, m *ship.Metrics) (*ship.Shipp
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := https.New(https.Config{URL: r.intake.URL + "/jsons", IntakeKey: key, CAFile: r.intake.CAFile, Conns: cfg.InFlight})
+	hc := https.Sekoia(r.intake.URL, key, r.intake.CAFile)
+	hc.Conns = cfg.InFlight
+	tr, err := https.New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}

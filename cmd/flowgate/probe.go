@@ -119,7 +119,7 @@ func probeOne(t *probeTarget, w io.Writer) error {
 		return handshake.fail(err)
 	}
 	tc := files.Config()
-	if o.Transport == config.TransportHTTPS {
+	if o.Transport == config.TransportHTTPS || o.Transport == config.TransportHTTP {
 		tc.NextProtos = []string{"http/1.1"}
 	}
 	tlsConn := tls.Client(conn, tc)
@@ -133,13 +133,13 @@ func probeOne(t *probeTarget, w io.Writer) error {
 
 	answer := probeStep{"intake"}
 	switch o.Transport {
-	case config.TransportHTTPS:
+	case config.TransportHTTPS, config.TransportHTTP:
 		_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
-		status, err := https.Probe(tlsConn, config.HTTPSURL(o.Endpoint), t.key, "flowgate/"+buildVersion()+" (check --probe)")
+		sent, status, err := https.Probe(tlsConn, o, t.key, "flowgate/"+buildVersion()+" (check --probe)")
 		if err != nil {
-			return answer.fail(err)
+			return answer.fail(fmt.Errorf("%s: %w", sent, err))
 		}
-		fmt.Fprintf(w, "  intake: POST /jsons with no event answered %s\n", status)
+		fmt.Fprintf(w, "  intake: %s answered %s\n", sent, status)
 	case config.TransportRELP:
 		_ = conn.SetDeadline(time.Now().Add(probeStepTimeout))
 		if err := relp.Probe(tlsConn); err != nil {

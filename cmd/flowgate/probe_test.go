@@ -6,18 +6,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
 )
 
 // TestProbeGivesAVerdictPerIntake probes outputs that work (the local
-// HTTPS intake, rsyslog over RELP and syslog-TLS) and outputs that do not
-// (a CA nobody gave, nothing listening, a name that does not resolve):
+// HTTPS intake, a Loggly-like bulk endpoint, rsyslog over RELP and
+// syslog-TLS) and outputs that do not (a CA nobody gave, nothing
+// listening, a name that does not resolve, a token Loggly refuses):
 // each intake gets its verdict with the step that failed, and the command
 // fails.
 func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 	intake := intaketest.NewHTTPS(t)
+	loggly, othersLoggly := intaketest.NewLoggly(t, testKey), intaketest.NewLoggly(t, "SomeoneElsesToken0123")
 	certs := peers.NewCerts(t)
 	tlsPort, relpPort := apptest.FreePort(t, "tcp"), apptest.FreePort(t, "tcp")
 	receiver := peers.RsyslogReceiver(t, certs, tlsPort, relpPort)
@@ -32,10 +35,12 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		intakeBlock("Syslog", fmt.Sprintf("{transport: syslog, endpoint: 'localhost:%d', ca_file: %q}", tlsPort, certs.CA)) +
 		intakeBlock("UnknownCA", fmt.Sprintf("{transport: https, endpoint: %q}", intake.URL)) +
 		intakeBlock("Closed", fmt.Sprintf("{transport: https, endpoint: 'https://127.0.0.1:%d', ca_file: %q}", closed, intake.CAFile)) +
-		intakeBlock("NoSuchName", fmt.Sprintf("{transport: relp, endpoint: 'intake.flowgate.invalid:11514', ca_file: %q}", certs.CA))
+		intakeBlock("NoSuchName", fmt.Sprintf("{transport: relp, endpoint: 'intake.flowgate.invalid:11514', ca_file: %q}", certs.CA)) +
+		intakeBlock("Loggly", loggly.Output()) +
+		intakeBlock("LogglyWrongToken", othersLoggly.Output())
 	code, out, errOut := runCLI("check", "--probe", "--config", writeConfig(t, cfg))
 	t.Logf("probe said:\n%s%s", out, errOut)
-	if code != 1 || !strings.Contains(errOut, "probe: 3 of 6 outputs failed") {
+	if code != 1 || !strings.Contains(errOut, "probe: 4 of 8 outputs failed") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	for name, want := range map[string]string{
@@ -45,6 +50,9 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		"UnknownCA":  `FAILED: TLS: tls: failed to verify certificate: x509: certificate signed by unknown authority`,
 		"Closed":     `FAILED: TCP: dial tcp 127.0.0.1:\d+: connect: connection refused`,
 		"NoSuchName": `FAILED: DNS: lookup intake.flowgate.invalid.*`,
+		"Loggly":     `OK`,
+		"LogglyWrongToken": `FAILED: intake: POST https://127.0.0.1:\d+/bulk/` + regexp.QuoteMeta(config.MaskKey(testKey)) +
+			`/tag/flowgate/ with no event: 403 Forbidden: the intake key is refused .*`,
 	} {
 		re := regexp.MustCompile(`(?m)^  intake "` + name + `": ` + want + `$`)
 		if !re.MatchString(out) {
@@ -52,7 +60,9 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"intake: POST /jsons with no event answered 200 OK",
+		"intake: POST " + intake.URL + "/jsons with no event answered 200 OK",
+		"intake: POST " + loggly.URL + "/bulk/" + config.MaskKey(testKey) + "/tag/flowgate/ with no event answered 200 OK",
+		"http " + loggly.URL + "/bulk/{key}/tag/flowgate/, key " + config.MaskKey(testKey),
 		"intake: RELP session opened (200 OK) and closed",
 		"intake: syslog over TLS has no answer to ask for: connected and TLS only",
 		`certificate "CN=localhost" issued by "CN=flowgate test CA"`,

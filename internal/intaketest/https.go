@@ -1,22 +1,17 @@
-// Package intaketest provides local stand-ins for the remote intake, which
-// tests cannot reach: an HTTPS /jsons receiver that checks every request as
-// the real intake would, records the events it accepts, and can be told to
-// refuse for a while, to refuse some events, to answer slowly, or to stop
-// listening and come back on the same address.
+// Package intaketest provides local stand-ins for the remote intakes,
+// which tests cannot reach: Sekoia's HTTPS /jsons receiver and Loggly's
+// bulk endpoint, each checking every request as the real intake would,
+// recording the events it accepts, and able to stop listening and come
+// back on the same address; the /jsons one can also be told to refuse for
+// a while, to refuse some events, or to answer slowly.
 package intaketest
 
 import (
 	"compress/gzip"
-	"crypto/tls"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -38,20 +33,14 @@ type Event struct {
 	Event string
 }
 
-// HTTPS is a local /jsons intake over TLS.
+// HTTPS is a local /jsons intake over TLS; its URL is the base URL to
+// configure as output.endpoint.
 type HTTPS struct {
-	// URL is the base URL to configure as output.endpoint.
-	URL string
-	// CAFile is the PEM file of the certificate to trust (output.ca_file).
-	CAFile string
-
-	srv *httptest.Server
+	server
 
 	mu       sync.Mutex
-	events   []Event
 	requests []Request
 	refused  int
-	problems []string
 	// refuse, when set, answers a status instead of accepting.
 	refuse func(request int) (status int, retryAfter string)
 	// judge, when set, answers a status for the events of a request.
@@ -62,21 +51,13 @@ type HTTPS struct {
 	// last one came.
 	inFlight int
 	arrived  time.Time
-	changed  chan struct{}
 }
 
 // NewHTTPS starts an intake on loopback; it stops with the test.
 func NewHTTPS(t testing.TB) *HTTPS {
 	t.Helper()
-	in := &HTTPS{changed: make(chan struct{})}
-	in.srv = httptest.NewTLSServer(http.HandlerFunc(in.serve))
-	t.Cleanup(in.srv.Close)
-	in.URL = in.srv.URL
-	in.CAFile = filepath.Join(t.TempDir(), "intake-ca.pem")
-	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: in.srv.Certificate().Raw})
-	if err := os.WriteFile(in.CAFile, cert, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	in := &HTTPS{}
+	in.start(t, http.HandlerFunc(in.serve))
 	return in
 }
 
@@ -109,65 +90,32 @@ func (in *HTTPS) Delay(d time.Duration) {
 	in.delay = d
 }
 
-// Down stops listening and closes every connection: senders meet a refused
-// connection until Up.
-func (in *HTTPS) Down() {
-	in.srv.Listener.Close()
-	in.srv.CloseClientConnections()
-}
-
-// Up listens again on the address it had.
-func (in *HTTPS) Up(t testing.TB) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	// The port was ours a moment ago; give the kernel a moment if needed.
-	for range 50 {
-		if ln, err = net.Listen("tcp", in.srv.Listener.Addr().String()); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("intake: listening again: %v", err)
-	}
-	in.srv.Listener = tls.NewListener(ln, in.srv.TLS)
-	go func() { _ = in.srv.Config.Serve(in.srv.Listener) }()
-}
-
-func (in *HTTPS) problem(w http.ResponseWriter, format string, args ...any) {
-	in.mu.Lock()
-	in.problems = append(in.problems, fmt.Sprintf(format, args...))
-	in.mu.Unlock()
-	http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
-}
-
 func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/jsons" {
-		in.problem(w, "%s %s: only POST /jsons is served", r.Method, r.URL.Path)
+		in.problem(w, http.StatusBadRequest, "%s %s: only POST /jsons is served", r.Method, r.URL.Path)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		in.problem(w, "Content-Type %q", ct)
+		in.problem(w, http.StatusBadRequest, "Content-Type %q", ct)
 		return
 	}
 	key := r.Header.Get("X-SEKOIAIO-INTAKE-KEY")
 	if key == "" {
-		in.problem(w, "no X-SEKOIAIO-INTAKE-KEY")
+		in.problem(w, http.StatusBadRequest, "no X-SEKOIAIO-INTAKE-KEY")
 		return
 	}
 	body := io.Reader(r.Body)
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		gz, err := gzip.NewReader(r.Body)
 		if err != nil {
-			in.problem(w, "gzip: %v", err)
+			in.problem(w, http.StatusBadRequest, "gzip: %v", err)
 			return
 		}
 		body = gz
 	}
 	var events []string
 	if err := json.NewDecoder(body).Decode(&events); err != nil {
-		in.problem(w, "body is not a JSON array of strings: %v", err)
+		in.problem(w, http.StatusBadRequest, "body is not a JSON array of strings: %v", err)
 		return
 	}
 	in.mu.Lock()
@@ -210,23 +158,14 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ids := make([]string, len(events))
-	for i, e := range events {
-		in.events = append(in.events, Event{Key: key, Event: e})
-		ids[i] = "id-" + strconv.Itoa(len(in.events))
-	}
-	close(in.changed)
-	in.changed = make(chan struct{})
 	in.mu.Unlock()
+	total := in.record(key, events)
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = "id-" + strconv.Itoa(total-len(events)+i+1)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string][]string{"event_ids": ids})
-}
-
-// Events returns the events accepted so far.
-func (in *HTTPS) Events() []Event {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]Event(nil), in.events...)
 }
 
 // Requests returns the requests answered so far, in order.
@@ -249,32 +188,4 @@ func (in *HTTPS) Refused() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.refused
-}
-
-// Problems lists requests the real intake would not have understood.
-func (in *HTTPS) Problems() []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]string(nil), in.problems...)
-}
-
-// WaitEvents waits until at least n events were accepted, failing the test
-// after timeout; it returns the events accepted.
-func (in *HTTPS) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		in.mu.Lock()
-		got, changed := len(in.events), in.changed
-		in.mu.Unlock()
-		if got >= n {
-			return in.Events()
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("intake: %d events accepted after %s, want %d (problems: %v)", got, timeout, n, in.Problems())
-		}
-	}
 }

@@ -51,7 +51,7 @@ func (t *Transport) Send(_ context.Context, b *ship.Batch) error {
 	defer t.mu.Unlock()
 	buf := t.line[:0]
 	for i := range b.Len() {
-		buf = appendLine(buf, b.Event(i))
+		buf = AppendLine(buf, b.Event(i))
 		buf = append(buf, '\n')
 	}
 	t.line = buf
@@ -66,11 +66,11 @@ func (t *Transport) Send(_ context.Context, b *ship.Batch) error {
 	return nil
 }
 
-// appendLine appends event as one line, without its end: each control byte
+// AppendLine appends event as one line, without its end: each control byte
 // (below 0x20) but tab becomes '#' and its three octal digits (LF #012, CR
 // #015, NUL #000), rsyslog's escaping of control characters. Other bytes,
 // '#' and '\\' included, are copied as they are.
-func appendLine(dst, event []byte) []byte {
+func AppendLine(dst, event []byte) []byte {
 	for {
 		i := nextControl(event)
 		dst = append(dst, event[:i]...)
@@ -83,7 +83,7 @@ func appendLine(dst, event []byte) []byte {
 	}
 }
 
-// escaped says whether appendLine escapes c.
+// escaped says whether AppendLine escapes c.
 func escaped(c byte) bool { return c < ' ' && c != '\t' }
 
 // nextControl returns the index of the first byte of s to escape, or len(s).

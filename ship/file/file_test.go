@@ -48,8 +48,8 @@ func TestAppendLine(t *testing.T) {
 		{"é € 漢字 \x80\x9f\xff bad UTF-8 is kept", "é € 漢字 \x80\x9f\xff bad UTF-8 is kept"},
 		{"\n", "#012"},
 	} {
-		if got := string(appendLine([]byte("x"), []byte(tc.event))); got != "x"+tc.line {
-			t.Errorf("appendLine(%q) = %q, want %q", tc.event, got[1:], tc.line)
+		if got := string(AppendLine([]byte("x"), []byte(tc.event))); got != "x"+tc.line {
+			t.Errorf("AppendLine(%q) = %q, want %q", tc.event, got[1:], tc.line)
 		}
 	}
 }
@@ -75,8 +75,8 @@ func TestAppendLineEveryByte(t *testing.T) {
 				event := bytes.Repeat([]byte{'a'}, n)
 				event[at] = byte(c)
 				event[n-1] ^= '\n' ^ 'a' // a second one to escape, after the first
-				if got := appendLine(nil, event); !bytes.Equal(got, want(event)) {
-					t.Fatalf("appendLine(%q) = %q, want %q", event, got, want(event))
+				if got := AppendLine(nil, event); !bytes.Equal(got, want(event)) {
+					t.Fatalf("AppendLine(%q) = %q, want %q", event, got, want(event))
 				}
 			}
 		}

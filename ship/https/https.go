@@ -1,44 +1,61 @@
-// Package https ships batches to the intake's HTTPS endpoint: POST
-// <base>/jsons, a gzip-compressed JSON array of strings (one string an
-// event), the intake key in X-SEKOIAIO-INTAKE-KEY. It only sends and
-// reports the answer; ship decides about retries. Events come already
-// written as JSON strings (the encoders' AsString form): the transport
-// only joins them.
+// Package https ships batches to an HTTP log intake over HTTPS: Sekoia's
+// <base>/jsons (transport https, which is preset sekoia: a gzip-compressed
+// JSON array of strings, the key in X-SEKOIAIO-INTAKE-KEY) and any other
+// (transport http: Loggly's bulk endpoint, Splunk HEC, ...), one
+// transport configured by the output's url, framing, headers, limits and
+// success answer. It only frames, sends and reports the answer; ship
+// decides about retries. Events come already written for the framing
+// (Events, Frame): the transport only joins them.
 package https
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/ship/file"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
 
 const (
-	// MaxRequestBytes keeps a request under the intake's 10 MiB limit with
-	// the margin Sekoia's own SDK keeps.
-	MaxRequestBytes = 9 << 20
-	requestTimeout  = 30 * time.Second
+	requestTimeout = 30 * time.Second
 	// maxAnswerBytes bounds how much of an answer is read.
 	maxAnswerBytes = 1 << 20
-	keyHeader      = "X-SEKOIAIO-INTAKE-KEY"
 )
 
 // Config says where and how to send.
 type Config struct {
-	// URL is the full address batches are POSTed to (<base>/jsons).
+	// URL is the full address batches are POSTed to, key in place.
 	URL string
-	// IntakeKey goes in X-SEKOIAIO-INTAKE-KEY; it is never logged.
-	IntakeKey string
+	// Shown is URL for messages, with the key masked: a key in a URL's
+	// path (Loggly's) must not reach a log.
+	Shown string
+	// Header is sent with each request (the key in place).
+	Header http.Header
+	// Framing is how the body holds the events (config.Framing*).
+	Framing string
+	// Gzip compresses the body.
+	Gzip bool
+	// Wrap, when set, sends each event as {"<Wrap>": event}.
+	Wrap string
+	// MaxRequestBytes bounds a body as sent; MaxEventBytes one event.
+	MaxRequestBytes, MaxEventBytes int
+	// Success, when set, is what a 2xx answer's JSON object must hold.
+	Success map[string]any
 	// CAFile is an extra CA to trust besides the system roots.
 	CAFile string
 	// Files, when set, watches CAFile: new connections trust a renewed
@@ -48,6 +65,24 @@ type Config struct {
 	UserAgent string
 	// Conns is how many connections may be open at once.
 	Conns int
+}
+
+// FromOutput is the configuration of a resolved http output (an https
+// one is config.SekoiaOutput) for one intake key.
+func FromOutput(o *config.Output, key string) Config {
+	cfg := Config{
+		URL: config.WithKey(o.URL, key), Shown: config.WithKey(o.URL, config.MaskKey(key)),
+		Header: http.Header{}, Framing: o.Framing, Gzip: o.Gzip != nil && *o.Gzip, Wrap: o.Wrap,
+		MaxRequestBytes: int(o.MaxRequestBytes), MaxEventBytes: int(o.MaxEventBytes), CAFile: o.CAFile,
+	}
+	for k, v := range o.Headers {
+		cfg.Header.Set(k, config.WithKey(v, key))
+	}
+	if o.Success != "" {
+		// Validated when the configuration was loaded.
+		_ = json.Unmarshal([]byte(o.Success), &cfg.Success)
+	}
+	return cfg
 }
 
 // Transport posts batches over HTTPS.
@@ -64,11 +99,11 @@ type Transport struct {
 func New(cfg Config) (*Transport, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("https endpoint %q: %w", cfg.URL, err)
+		return nil, fmt.Errorf("https endpoint %q: cannot be read", cfg.Shown)
 	}
 	files, err := cfg.Files.Client("https "+u.Host, u.Hostname(), cfg.CAFile, "", "")
 	if err != nil {
-		return nil, fmt.Errorf("https endpoint %q: %w", cfg.URL, err)
+		return nil, fmt.Errorf("https endpoint %q: %w", cfg.Shown, err)
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -106,15 +141,25 @@ func (t *Transport) putBuffers(b *buffers) {
 	}
 }
 
-// Send posts the batch, whose events are JSON strings; a batch whose
-// compressed body would pass MaxRequestBytes goes in halves.
+// Send posts the batch; a batch whose body would pass MaxRequestBytes
+// goes in halves. An event over MaxEventBytes is refused as the intake
+// would (413) before anything is sent: the shipper halves the batch down
+// to that event and sets it aside.
 func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
+	if t.cfg.MaxEventBytes > 0 {
+		for i := range b.Len() {
+			if n := len(b.Event(i)); n > t.cfg.MaxEventBytes {
+				return &ship.Error{Status: http.StatusRequestEntityTooLarge,
+					Err: fmt.Errorf("intake %s: an event of %d bytes is over max_event_bytes %d", t.cfg.Shown, n, t.cfg.MaxEventBytes)}
+			}
+		}
+	}
 	bufs := t.getBuffers()
 	defer t.putBuffers(bufs)
-	if err := bufs.encode(b); err != nil {
+	if err := bufs.encode(&t.cfg, b); err != nil {
 		return err
 	}
-	if bufs.body.Len() > MaxRequestBytes && b.Len() > 1 {
+	if t.cfg.MaxRequestBytes > 0 && bufs.body.Len() > t.cfg.MaxRequestBytes && b.Len() > 1 {
 		first, second := b.Split()
 		if err := t.Send(ctx, first); err != nil {
 			return err
@@ -124,17 +169,14 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	return t.post(ctx, bufs.body.Bytes())
 }
 
-// encode frames the events (JSON strings) as a JSON array and compresses it.
-func (bufs *buffers) encode(b *ship.Batch) error {
-	framed := append(bufs.framed[:0], '[')
-	for i := range b.Len() {
-		if i > 0 {
-			framed = append(framed, ',')
-		}
-		framed = append(framed, b.Event(i)...)
-	}
-	bufs.framed = append(framed, ']')
+// encode frames the events and compresses them when asked.
+func (bufs *buffers) encode(cfg *Config, b *ship.Batch) error {
+	bufs.framed = frame(bufs.framed[:0], cfg, b)
 	bufs.body.Reset()
+	if !cfg.Gzip {
+		bufs.body.Write(bufs.framed)
+		return nil
+	}
 	bufs.gz.Reset(&bufs.body)
 	if _, err := bufs.gz.Write(bufs.framed); err != nil {
 		return fmt.Errorf("compressing: %w", err)
@@ -145,33 +187,104 @@ func (bufs *buffers) encode(b *ship.Batch) error {
 	return nil
 }
 
-func (t *Transport) post(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("intake %s: %w", t.cfg.URL, err)
+// frame appends the body of b in cfg's framing. The events come written
+// for it (see Events and Frame): JSON strings for json_array, JSON values
+// for the other json framings, text for lines.
+func frame(dst []byte, cfg *Config, b *ship.Batch) []byte {
+	array := cfg.Framing == config.FramingJSONArray || cfg.Framing == config.FramingJSONObjects
+	if array {
+		dst = append(dst, '[')
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set(keyHeader, t.cfg.IntakeKey)
-	if t.cfg.UserAgent != "" {
-		req.Header.Set("User-Agent", t.cfg.UserAgent)
+	for i := range b.Len() {
+		e := b.Event(i)
+		switch {
+		case cfg.Framing == config.FramingLines:
+			dst = append(file.AppendLine(dst, e), '\n')
+			continue
+		case array && i > 0:
+			dst = append(dst, ',')
+		}
+		if cfg.Wrap != "" {
+			dst = append(format.AppendString(append(dst, '{'), cfg.Wrap), ':')
+			dst = append(append(dst, e...), '}')
+		} else {
+			dst = append(dst, e...)
+		}
+		if !array {
+			dst = append(dst, '\n')
+		}
+	}
+	if array {
+		dst = append(dst, ']')
+	}
+	return dst
+}
+
+// request is a POST of body with the output's headers.
+func (cfg *Config) request(ctx context.Context, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("intake %s: cannot make a request", cfg.Shown)
+	}
+	for k, v := range cfg.Header {
+		req.Header[k] = v
+	}
+	if cfg.Gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", cfg.UserAgent)
+	}
+	return req, nil
+}
+
+func (t *Transport) post(ctx context.Context, body []byte) error {
+	req, err := t.cfg.request(ctx, body)
+	if err != nil {
+		return err
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("intake %s: %w", t.cfg.URL, err)
+		// url.Error repeats the URL, key and all: say the masked one.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("intake %s: %w", t.cfg.Shown, err)
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	// Read to the end so the connection can carry the next request.
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if !t.cfg.succeeded(answer) {
+			// Not what the intake says when it took the events: sent again.
+			return fmt.Errorf("intake %s answered %s %q, not %v", t.cfg.Shown, resp.Status, firstLine(answer), t.cfg.Success)
+		}
 		return nil
 	}
 	return &ship.Error{
 		Status:     resp.StatusCode,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Err:        fmt.Errorf("intake %s answered %q", t.cfg.URL, firstLine(answer)),
+		Err:        fmt.Errorf("intake %s answered %q", t.cfg.Shown, firstLine(answer)),
 	}
+}
+
+// succeeded says whether a 2xx answer holds every key of Success.
+func (cfg *Config) succeeded(answer []byte) bool {
+	if len(cfg.Success) == 0 {
+		return true
+	}
+	var got map[string]any
+	if json.Unmarshal(answer, &got) != nil {
+		return false
+	}
+	for k, v := range cfg.Success {
+		if !reflect.DeepEqual(got[k], v) {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes idle connections.

@@ -18,7 +18,7 @@ const key = "HttpsTestKey0123456789"
 
 func TestSendPostsWhatTheIntakeReads(t *testing.T) {
 	in := intaketest.NewHTTPS(t)
-	tr, err := New(Config{URL: in.URL + "/jsons", IntakeKey: key, CAFile: in.CAFile})
+	tr, err := New(Sekoia(in.URL, key, in.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestSendPostsWhatTheIntakeReads(t *testing.T) {
 
 func TestAnUnknownCertificateIsRefused(t *testing.T) {
 	in := intaketest.NewHTTPS(t)
-	tr, err := New(Config{URL: in.URL + "/jsons", IntakeKey: key})
+	tr, err := New(Sekoia(in.URL, key, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAnUnknownCertificateIsRefused(t *testing.T) {
 func TestRefusalsCarryStatusAndRetryAfter(t *testing.T) {
 	in := intaketest.NewHTTPS(t)
 	in.Refuse(func(int) (int, string) { return 429, "7" })
-	tr, err := New(Config{URL: in.URL + "/jsons", IntakeKey: key, CAFile: in.CAFile})
+	tr, err := New(Sekoia(in.URL, key, in.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +75,15 @@ func TestRefusalsCarryStatusAndRetryAfter(t *testing.T) {
 
 func TestLargeBatchesAreSplitUnderTheRequestLimit(t *testing.T) {
 	in := intaketest.NewHTTPS(t)
-	tr, err := New(Config{URL: in.URL + "/jsons", IntakeKey: key, CAFile: in.CAFile})
+	tr, err := New(Sekoia(in.URL, key, in.CAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Random hex compresses to about half: 24 MiB of it cannot go in one request.
+	// Random hex compresses to about half: 24 MiB of it cannot go in one
+	// request. Each event stays under Sekoia's 250 KiB.
 	var events [][]byte
-	for range 96 {
-		raw := make([]byte, 128<<10)
+	for range 128 {
+		raw := make([]byte, 96<<10)
 		_, _ = rand.Read(raw)
 		events = append(events, format.AppendString(nil, hex.EncodeToString(raw)))
 	}
@@ -103,8 +104,8 @@ func TestLargeBatchesAreSplitUnderTheRequestLimit(t *testing.T) {
 		t.Fatalf("%d requests for ~12 MiB compressed", len(reqs))
 	}
 	for _, r := range reqs {
-		if r.Bytes <= 0 || r.Bytes > MaxRequestBytes {
-			t.Errorf("a request of %d bytes, limit %d", r.Bytes, MaxRequestBytes)
+		if r.Bytes <= 0 || r.Bytes > 9<<20 {
+			t.Errorf("a request of %d bytes, limit %d", r.Bytes, 9<<20)
 		}
 	}
 }

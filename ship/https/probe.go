@@ -2,43 +2,63 @@ package https
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/ship"
 )
 
-// Probe posts an empty batch to url (the /jsons endpoint) on an
-// established TLS connection, for `flowgate check --probe`: it creates no
-// event, and the intake's answer (its status) says whether the endpoint
-// and key are right. The caller bounds the time with the connection's
-// deadline.
-func Probe(conn *tls.Conn, url, key, userAgent string) (string, error) {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader("[]"))
+// Probe posts a batch of no event to an https or http output on an
+// established TLS connection, for `flowgate check --probe`: the request
+// the transport would send, with the output's headers and framing (Sekoia
+// "[]", Loggly an empty body, HEC an empty body), which creates no event;
+// the answer says whether the endpoint and key are right. It returns what
+// it sent and the answer's status. The caller bounds the time with the
+// connection's deadline.
+func Probe(conn *tls.Conn, o *config.Output, key, userAgent string) (sent, status string, err error) {
+	cfg := FromOutput(resolved(o), key)
+	cfg.UserAgent, cfg.Gzip = userAgent, false // an empty body is not worth compressing
+	req, err := cfg.request(context.Background(), frame(nil, &cfg, ship.NewBatch()))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-SEKOIAIO-INTAKE-KEY", key)
-	req.Header.Set("User-Agent", userAgent)
+	sent = fmt.Sprintf("POST %s with no event", cfg.Shown)
 	req.Close = true
 	if err := req.Write(conn); err != nil {
-		return "", err
+		return sent, "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
-		return "", err
+		return sent, "", err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	text := strings.TrimSpace(string(body))
 	switch {
 	case resp.StatusCode/100 == 2:
-		return resp.Status, nil
+		return sent, resp.Status, nil
+	case resp.StatusCode == http.StatusBadRequest && noData(body):
+		// Splunk HEC checks the token before the body: "No data" (code
+		// 5) says the token was accepted.
+		return sent, resp.Status + " (no data: the key is accepted)", nil
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return "", fmt.Errorf("%s: the intake key is refused (%s)", resp.Status, text)
+		return sent, "", fmt.Errorf("%s: the intake key is refused (%s)", resp.Status, text)
 	default:
-		return "", fmt.Errorf("%s: %s", resp.Status, text)
+		return sent, "", fmt.Errorf("%s: %s", resp.Status, text)
 	}
+}
+
+// noData says whether an answer is Splunk HEC's to a request with no
+// event.
+func noData(answer []byte) bool {
+	var a struct {
+		Code *int `json:"code"`
+	}
+	return json.Unmarshal(answer, &a) == nil && a.Code != nil && *a.Code == 5
 }
