@@ -53,6 +53,9 @@ type Options struct {
 	// Stopping, when set, is called as the stop begins (systemd's
 	// STOPPING, the bound on the stop's length).
 	Stopping func()
+	// ProgressEvery paces the log lines of a draining backlog; 30 s when
+	// zero.
+	ProgressEvery time.Duration
 }
 
 // Appliance is every component of a running configuration.
@@ -79,6 +82,9 @@ type Appliance struct {
 	stopped bool
 	// failed takes the errors of components that stopped on their own.
 	failed chan error
+	// drain follows the backlogs as they drain, for the log and the
+	// status page.
+	drain drainWatch
 }
 
 // snapshot is a configuration and its intakes at work, in its order.
@@ -112,7 +118,7 @@ func New(ctx context.Context, c *config.Config, opts Options) (_ *Appliance, err
 		a.http.MountPProf()
 		a.log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
 	}
-	a.reg.MustRegister(a.buf.Metrics(a.subjects))
+	a.reg.MustRegister(a.buf.Metrics(a.subjects), buildInfo(opts.Version))
 	cm := collect.NewMetrics(a.reg, a.log)
 	a.templates = flow.NewTemplates()
 	collect.WatchTemplates(a.reg, a.templates)
@@ -182,6 +188,15 @@ func (a *Appliance) Run(ctx context.Context) error {
 	defer stopSync()
 	syncDone := a.goRun(syncCtx, "templates", a.persister.Run)
 	tlsDone := a.goRun(httpCtx, "TLS files", a.tls.Run)
+	drainDone := make(chan struct{})
+	go func() {
+		defer close(drainDone)
+		every := a.opts.ProgressEvery
+		if every <= 0 {
+			every = defaultProgressEvery
+		}
+		a.watchDrain(httpCtx, every)
+	}()
 	a.life.Lock()
 	s := a.running.Load()
 	for _, it := range s.intakes {
@@ -215,6 +230,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	stopHTTP()
 	<-httpDone
 	<-tlsDone
+	<-drainDone
 	a.logLeft(s.cfg)
 	select {
 	case e := <-a.failed:
@@ -298,7 +314,7 @@ func (a *Appliance) intakeInfo() []httpd.IntakeInfo {
 	for _, it := range s.intakes {
 		in := it.Config()
 		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: ProtocolName(in), Port: in.Port,
-			Output: DescribeOutput(in.Output), Ship: it.Status()})
+			Output: DescribeOutput(in.Output), Ship: it.Status(), Drain: a.drainOf(in.Name)})
 	}
 	return info
 }
@@ -310,6 +326,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	for _, in := range c.Intakes {
 		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutput(in.Output))
 	}
+	a.logWaiting(c)
 }
 
 // logLeft says what the buffer holds for the next start.

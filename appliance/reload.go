@@ -102,6 +102,7 @@ func (a *Appliance) Reload(c *config.Config) error {
 	}
 	parallel(after, (*pipeline.Intake).Stop)
 	a.log.Info("configuration reloaded", "config", next.Source, "intakes", len(next.Intakes), "started", len(made), "stopped", len(first)+len(after))
+	a.logChanges(old.cfg, &next)
 	for _, name := range vanished {
 		depth, err := a.buf.Depth(ctx, buffer.Subject(name))
 		if err == nil && depth > 0 {
