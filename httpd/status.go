@@ -96,6 +96,8 @@ type IntakeStatus struct {
 	BufferMessages  float64             `json:"buffer_messages"`
 	BufferBytes     float64             `json:"buffer_bytes"`
 	BufferAge       float64             `json:"buffer_age_seconds"`
+	DrainRate       float64             `json:"drain_rate"`
+	TimeLeft        float64             `json:"time_left_seconds"`
 	Ship            ship.StatusSnapshot `json:"ship"`
 	Errors          []LoggedError       `json:"errors"`
 	Exporters       int                 `json:"exporters"`
@@ -270,6 +272,8 @@ func (m *monitor) status() Status {
 			BufferMessages:  g.Get(buffer.MetricBufferMessages, n),
 			BufferBytes:     g.Get(buffer.MetricBufferBytes, n),
 			BufferAge:       g.Get(buffer.MetricBufferOldestAgeSeconds, n),
+			DrainRate:       in.Drain.Rate,
+			TimeLeft:        in.Drain.Left.Seconds(),
 			Dropped:         map[string]float64{},
 			Errors:          []LoggedError{},
 		}
