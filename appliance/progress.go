@@ -78,7 +78,7 @@ func (a *Appliance) lookDrain(ctx context.Context) {
 			continue // growing or stuck: the shipper's warnings say why
 		}
 		rate := float64(prev.messages-bl.Messages) / now.Sub(prev.at).Seconds()
-		dr := httpd.Drain{Rate: rate, Left: time.Duration(float64(bl.Messages) / rate * float64(time.Second)).Round(time.Second)}
+		dr := httpd.Drain{Rate: rate, Left: ship.Round(time.Duration(float64(bl.Messages) / rate * float64(time.Second)))}
 		drains[in.Name] = dr
 		a.log.Info(fmt.Sprintf("backlog of %q draining at %.0f buffer messages/s; %s messages (%s bytes) left, empty in about %s",
 			in.Name, rate, ship.Count(bl.Messages), ship.Count(bl.Bytes), dr.Left),
@@ -109,8 +109,9 @@ func (a *Appliance) logWaiting(c *config.Config) {
 		if bl.Messages == 0 {
 			continue
 		}
-		age := time.Since(bl.Oldest).Round(time.Second)
-		a.log.Info(fmt.Sprintf("waiting in the buffer for %q: %s messages (about %s events, %s bytes), the oldest %s old",
+		age := ship.Round(time.Since(bl.Oldest))
+		// A message holds up to eventsPerMessage events.
+		a.log.Info(fmt.Sprintf("waiting in the buffer for %q: %s messages (up to %s events, %s bytes), the oldest %s old",
 			in.Name, ship.Count(bl.Messages), ship.Count(bl.Messages*eventsPerMessage), ship.Count(bl.Bytes), age),
 			"intake", in.Name, "messages", bl.Messages, "bytes", bl.Bytes, "oldest_age", age)
 	}

@@ -525,7 +525,7 @@ func (s *Shipper) recovered(ctx context.Context) {
 	if since.IsZero() {
 		return
 	}
-	after := time.Since(since).Round(time.Second)
+	after := Round(time.Since(since))
 	waiting, err := s.dead.Depth(ctx, buffer.Subject(s.cfg.Intake))
 	if err != nil {
 		s.log.Info(fmt.Sprintf("output of %q accepted again after %s and %d failed attempts", s.cfg.Intake, after, attempts),
@@ -534,6 +534,18 @@ func (s *Shipper) recovered(ctx context.Context) {
 	}
 	s.log.Info(fmt.Sprintf("output of %q accepted again after %s and %d failed attempts; %s buffer messages waiting", s.cfg.Intake, after, attempts, Count(waiting)),
 		"after", after, "attempts", attempts, "waiting_messages", waiting)
+}
+
+// Round rounds d for people: tenths of a second under 10 s, seconds
+// under an hour, minutes beyond.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d < time.Hour:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
 
 // Count writes n for people: 950, 12.3 k, 1.2 M.
