@@ -399,7 +399,6 @@ func (s *Shipper) deliver(ctx context.Context, w *sender, b *Batch) bool {
 			return false
 		}
 		s.status.failed(err)
-		s.failing()
 		switch st := status(err); st {
 		case http.StatusRequestEntityTooLarge, http.StatusBadRequest, http.StatusUnprocessableEntity:
 			if b.Len() == 1 {
@@ -410,12 +409,14 @@ func (s *Shipper) deliver(ctx context.Context, w *sender, b *Batch) bool {
 			first, second := b.Split()
 			return s.deliver(ctx, w, first) && s.deliver(ctx, w, second)
 		case http.StatusUnauthorized, http.StatusForbidden:
+			s.failing()
 			s.pause(w, err)
 			if w.probing && !sleep(ctx, s.cfg.ProbeInterval) {
 				return false
 			}
 			continue
 		}
+		s.failing()
 		wait := s.cfg.Backoff.Delay(attempt, retryAfter(err))
 		s.m.retries.Add(1)
 		s.m.backoff.Add(wait.Seconds())
@@ -506,6 +507,7 @@ func (s *Shipper) resume(w *sender) {
 }
 
 // failing counts a failed send of the outage under way, or begins one.
+// Events refused (400, 413, 422) are no outage: the output answers.
 func (s *Shipper) failing() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

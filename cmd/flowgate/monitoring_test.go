@@ -124,6 +124,13 @@ func TestReadinessNamesAStalledOutput(t *testing.T) {
 	if _, err := fmt.Fprintf(first, "<13>big %s\n", strings.Repeat("x", 260<<10)); err != nil {
 		t.Fatal(err)
 	}
+	// Each connection is admitted on its own goroutine: the second is
+	// dialled once the first holds the one slot.
+	if !apptest.Eventually(10*time.Second, func() bool {
+		return m.proc.Metric("flowgate_open_connections", `intake="Firewall"`) == 1
+	}) {
+		t.Fatal("the first connection was not admitted")
+	}
 	if !apptest.Eventually(10*time.Second, func() bool {
 		second, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", m.syslogPort))
 		if err == nil {
