@@ -360,7 +360,7 @@ func (m *intakeMetrics) watchAborted() {
 	for _, r := range []string{abortedReset, abortedTLS, abortedError} {
 		m.parent.aborted.WithLabelValues(m.intake, r)
 	}
-	for _, r := range []string{"max_connections", "tls_handshake"} {
+	for _, r := range []string{"max_connections", "tls_handshake", "tls_handshake_slow"} {
 		m.parent.refused.WithLabelValues(m.intake, r)
 	}
 }
