@@ -58,6 +58,9 @@ type Options struct {
 	// Stopping, when set, is called as the stop begins (systemd's
 	// STOPPING, the bound on the stop's length).
 	Stopping func()
+	// ProgressEvery paces the log lines of a draining backlog; 30 s when
+	// zero.
+	ProgressEvery time.Duration
 }
 
 // Appliance is every component of a running configuration.
@@ -86,6 +89,9 @@ type Appliance struct {
 	stopped bool
 	// failed takes the errors of components that stopped on their own.
 	failed chan error
+	// drain follows the backlogs as they drain, for the log and the
+	// status page.
+	drain drainWatch
 }
 
 // snapshot is a configuration and its intakes at work, in its order.
@@ -119,7 +125,7 @@ func New(ctx context.Context, c *config.Config, opts Options) (_ *Appliance, err
 		a.http.MountPProf()
 		a.log.Warn("profiler on: /debug/pprof/ shows the process's internals to whoever reaches the http listener", "http", c.HTTP.Listen)
 	}
-	a.reg.MustRegister(a.buf.Metrics(a.subjects))
+	a.reg.MustRegister(a.buf.Metrics(a.subjects), buildInfo(opts.Version))
 	cm := collect.NewMetrics(a.reg, a.log)
 	a.templates = flow.NewTemplates()
 	collect.WatchTemplates(a.reg, a.templates)
@@ -197,6 +203,15 @@ func (a *Appliance) Run(ctx context.Context) error {
 		defer close(geoDone)
 		a.geo.Watch(httpCtx, geoCheckInterval)
 	}()
+	drainDone := make(chan struct{})
+	go func() {
+		defer close(drainDone)
+		every := a.opts.ProgressEvery
+		if every <= 0 {
+			every = defaultProgressEvery
+		}
+		a.watchDrain(httpCtx, every)
+	}()
 	a.life.Lock()
 	s := a.running.Load()
 	for _, it := range s.intakes {
@@ -231,6 +246,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	<-httpDone
 	<-tlsDone
 	<-geoDone
+	<-drainDone
 	a.logLeft(s.cfg)
 	select {
 	case e := <-a.failed:
@@ -318,7 +334,7 @@ func (a *Appliance) intakeInfo() []httpd.IntakeInfo {
 	for _, it := range s.intakes {
 		in := it.Config()
 		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: ProtocolName(in), Port: in.Port,
-			Output: DescribeOutput(in.Output), Ship: it.Status()})
+			Output: DescribeOutput(in.Output), Ship: it.Status(), Drain: a.drainOf(in.Name)})
 	}
 	return info
 }
@@ -330,6 +346,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	for _, in := range c.Intakes {
 		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutput(in.Output))
 	}
+	a.logWaiting(c)
 }
 
 // logLeft says what the buffer holds for the next start.

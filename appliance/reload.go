@@ -21,7 +21,8 @@ var errStopped = errors.New("the appliance is stopping")
 // and the buffer run on. An intake stops before its replacement starts
 // when they share a name (its consumer) or a port. If an intake cannot
 // start, the running configuration stays as it was and the error says
-// why. Changes of the buffer, http and shutdown wait for the next start.
+// why. Changes of the buffer, http, shutdown and log wait for the next
+// start.
 func (a *Appliance) Reload(c *config.Config) error {
 	a.life.Lock()
 	defer a.life.Unlock()
@@ -34,6 +35,8 @@ func (a *Appliance) Reload(c *config.Config) error {
 		a.log.Warn("buffer, http, shutdown and geoip changes take effect at the next start")
 		next.Buffer, next.HTTP, next.Shutdown, next.GeoIP = old.cfg.Buffer, old.cfg.HTTP, old.cfg.Shutdown, old.cfg.GeoIP
 	}
+	// The logger was made at start, where run's flags won over the file.
+	next.Log = old.cfg.Log
 
 	byName := map[string]*pipeline.Intake{}
 	for _, it := range old.intakes {
@@ -102,6 +105,7 @@ func (a *Appliance) Reload(c *config.Config) error {
 	}
 	parallel(after, (*pipeline.Intake).Stop)
 	a.log.Info("configuration reloaded", "config", next.Source, "intakes", len(next.Intakes), "started", len(made), "stopped", len(first)+len(after))
+	a.logChanges(old.cfg, &next)
 	for _, name := range vanished {
 		depth, err := a.buf.Depth(ctx, buffer.Subject(name))
 		if err == nil && depth > 0 {

@@ -23,19 +23,19 @@ const ReasonBufferFull = "buffer_full"
 // The names of the metrics the status page and the stats intake read:
 // defined here, next to what they measure, and nowhere else.
 const (
-	MetricBufferedEventsTotal        = "flowgate_buffered_events_total"
-	MetricDecodedEventsTotal         = "flowgate_decoded_events_total"
-	MetricDroppedEventsTotal         = "flowgate_dropped_events_total"
-	MetricDroppedPacketsTotal        = "flowgate_dropped_packets_total"
-	MetricExporterFlowsTotal         = "flowgate_exporter_flows_total"
-	MetricExporterLastSeenSeconds    = "flowgate_exporter_last_seen_seconds"
-	MetricExporterLostDatagramsTotal = "flowgate_exporter_lost_datagrams_total"
-	MetricExporterLostRecordsTotal   = "flowgate_exporter_lost_records_total"
-	MetricExporterPacketsTotal       = "flowgate_exporter_packets_total"
-	MetricReceivedBytesTotal         = "flowgate_received_bytes_total"
-	MetricReceivedPacketsTotal       = "flowgate_received_packets_total"
-	MetricTemplateMissingTotal       = "flowgate_template_missing_total"
-	MetricRouteMatchedTotal          = "flowgate_route_matched_total"
+	MetricBufferedEventsTotal              = "flowgate_buffered_events_total"
+	MetricDecodedEventsTotal               = "flowgate_decoded_events_total"
+	MetricDroppedEventsTotal               = "flowgate_dropped_events_total"
+	MetricDroppedPacketsTotal              = "flowgate_dropped_packets_total"
+	MetricExporterFlowsTotal               = "flowgate_exporter_flows_total"
+	MetricExporterLastSeenTimestampSeconds = "flowgate_exporter_last_seen_timestamp_seconds"
+	MetricExporterLostDatagramsTotal       = "flowgate_exporter_lost_datagrams_total"
+	MetricExporterLostRecordsTotal         = "flowgate_exporter_lost_records_total"
+	MetricExporterPacketsTotal             = "flowgate_exporter_packets_total"
+	MetricReceivedBytesTotal               = "flowgate_received_bytes_total"
+	MetricReceivedPacketsTotal             = "flowgate_received_packets_total"
+	MetricTemplateMissingTotal             = "flowgate_template_missing_total"
+	MetricRouteMatchedTotal                = "flowgate_route_matched_total"
 )
 
 // The reasons of flowgate_dropped_events_total that routes give: a drop
@@ -124,7 +124,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: MetricExporterFlowsTotal, Help: "Flow records decoded from an exporter's datagrams (sFlow counter records not included), by exporter.",
 		}, []string{"intake", "exporter"}),
 		exporterSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricExporterLastSeenSeconds, Help: "When an exporter's last datagram arrived, in seconds since 1970, by exporter.",
+			Name: MetricExporterLastSeenTimestampSeconds, Help: "When an exporter's last datagram arrived, in seconds since 1970, by exporter.",
 		}, []string{"intake", "exporter"}),
 		kernelDrops: &kernelDrops{desc: prometheus.NewDesc("flowgate_udp_kernel_drops_total",
 			"Datagrams the kernel dropped because a socket's receive buffer was full, by socket (SO_RXQ_OVFL).",
@@ -262,7 +262,21 @@ type intakeMetrics struct {
 	paused           prometheus.Gauge
 }
 
+// droppedEventReasons and droppedPacketReasons are the reasons served
+// from the start, at 0, so that drops can be graphed and alerted on before
+// the first one ("kernel" is served by the kernel drops' collector).
+var (
+	droppedEventReasons  = []string{ReasonBufferFull, "buffer_error", "encode", "oversize", "truncated", ReasonDropRule, ReasonNoRoute}
+	droppedPacketReasons = []string{"malformed", "unknown_version"}
+)
+
 func (m *Metrics) forIntake(intake string) *intakeMetrics {
+	for _, r := range droppedEventReasons {
+		m.droppedEvents.WithLabelValues(intake, r)
+	}
+	for _, r := range droppedPacketReasons {
+		m.droppedPackets.WithLabelValues(intake, r)
+	}
 	return &intakeMetrics{
 		intake:           intake,
 		parent:           m,
@@ -353,11 +367,14 @@ const (
 )
 
 // watchAborted serves each reason of flowgate_aborted_connections_total
-// from the start, at 0: a stream intake's resets can be graphed and
-// alerted on before the first one.
+// and flowgate_refused_connections_total from the start, at 0: a stream
+// intake's resets can be graphed and alerted on before the first one.
 func (m *intakeMetrics) watchAborted() {
 	for _, r := range []string{abortedReset, abortedTLS, abortedError} {
 		m.parent.aborted.WithLabelValues(m.intake, r)
+	}
+	for _, r := range []string{"max_connections", "tls_handshake", "tls_handshake_slow"} {
+		m.parent.refused.WithLabelValues(m.intake, r)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown"`
 	// GeoIP names the MaxMind-format databases flows are enriched from.
 	GeoIP GeoIP `yaml:"geoip"`
+	// Log is how the appliance logs; run's --log-level and --log-format
+	// win over it.
+	Log Log `yaml:"log"`
 	// CertsDir holds the TLS intakes' key and certificate files, as /certs
 	// did in the old container.
 	CertsDir string `yaml:"certs_dir"`
@@ -261,6 +265,34 @@ type Shutdown struct {
 	// Timeout bounds the whole stop; past it the process exits, and what
 	// was not acknowledged is shipped after the next start.
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Log is how the appliance logs, on stderr.
+type Log struct {
+	// Level is debug, info (the default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (slog's key=value lines, the default) or json (one
+	// object a line, for log collectors).
+	Format string `yaml:"format"`
+}
+
+// The log levels and formats, in the order help lists them.
+var (
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+	LogFormats = []string{"text", "json"}
+)
+
+// Validate says what is wrong with a log setting, naming where it came
+// from (a key of the file, a flag).
+func (l Log) Validate(levelFrom, formatFrom string) []error {
+	var errs []error
+	if l.Level != "" && !slices.Contains(LogLevels, l.Level) {
+		errs = append(errs, fmt.Errorf("%s: unknown log level %q (%s)", levelFrom, l.Level, strings.Join(LogLevels, ", ")))
+	}
+	if l.Format != "" && !slices.Contains(LogFormats, l.Format) {
+		errs = append(errs, fmt.Errorf("%s: unknown log format %q (%s)", formatFrom, l.Format, strings.Join(LogFormats, ", ")))
+	}
+	return errs
 }
 
 // HTTP is the monitoring listener.
@@ -630,6 +662,7 @@ func (c *Config) validate(resolveErrs []error) error {
 	if c.Buffer.DiskSpace < minDiskSpace {
 		errs = append(errs, fmt.Errorf("buffer.disk_space %s is below the minimum of %s", c.Buffer.DiskSpace, minDiskSpace))
 	}
+	errs = append(errs, c.Log.Validate("log.level", "log.format")...)
 	if c.HTTP.StallAfter < time.Second {
 		errs = append(errs, fmt.Errorf("http.stall_after %s is below the minimum of 1s", c.HTTP.StallAfter))
 	}

@@ -181,15 +181,16 @@ func (s *Server) Close() { _ = s.ln.Close() }
 
 // The process's metrics the status page reads, from the process collector.
 const (
-	metricResidentBytes = "flowgate_process_resident_memory_bytes"
-	metricOpenFDs       = "flowgate_process_open_fds"
+	metricResidentBytes = "process_resident_memory_bytes"
+	metricOpenFDs       = "process_open_fds"
 )
 
-// registerProcess adds the process's and the Go runtime's metrics, with
-// the flowgate_ prefix as every metric.
+// registerProcess adds the process's and the Go runtime's metrics, under
+// their standard names (go_*, process_*), which Go and process dashboards
+// look for.
 func registerProcess(reg *prometheus.Registry) {
-	prometheus.WrapRegistererWithPrefix("flowgate_", reg).MustRegister(collectors.NewGoCollector(
+	reg.MustRegister(collectors.NewGoCollector(
 		collectors.WithGoCollectorMemStatsMetricsDisabled(),
 		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/memory/classes/(heap/objects|total):bytes$`)})))
-	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flowgate"}))
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -37,6 +37,15 @@ type IntakeInfo struct {
 	Output string
 	// Ship is its shipper's status.
 	Ship *ship.Status
+	// Drain is how fast its backlog drains (zero when it does not).
+	Drain Drain
+}
+
+// Drain is how fast an intake's backlog drains: buffer messages a second,
+// and the time left at that rate.
+type Drain struct {
+	Rate float64
+	Left time.Duration
 }
 
 // StatusSources are what the status page shows.
@@ -87,6 +96,8 @@ type IntakeStatus struct {
 	BufferMessages  float64             `json:"buffer_messages"`
 	BufferBytes     float64             `json:"buffer_bytes"`
 	BufferAge       float64             `json:"buffer_age_seconds"`
+	DrainRate       float64             `json:"drain_rate"`
+	TimeLeft        float64             `json:"time_left_seconds"`
 	Ship            ship.StatusSnapshot `json:"ship"`
 	Errors          []LoggedError       `json:"errors"`
 	Exporters       int                 `json:"exporters"`
@@ -261,6 +272,8 @@ func (m *monitor) status() Status {
 			BufferMessages:  g.Get(buffer.MetricBufferMessages, n),
 			BufferBytes:     g.Get(buffer.MetricBufferBytes, n),
 			BufferAge:       g.Get(buffer.MetricBufferOldestAgeSeconds, n),
+			DrainRate:       in.Drain.Rate,
+			TimeLeft:        in.Drain.Left.Seconds(),
 			Dropped:         map[string]float64{},
 			Errors:          []LoggedError{},
 		}
@@ -314,7 +327,7 @@ func (m *monitor) exporters(g metrics.Values, base *Sample, now time.Time, templ
 			LostDatagrams:   g.Get(collect.MetricExporterLostDatagramsTotal, intake, exporter),
 			Templates:       []flow.TemplateInfo{},
 		}
-		if seen := g.Get(collect.MetricExporterLastSeenSeconds, intake, exporter); seen > 0 {
+		if seen := g.Get(collect.MetricExporterLastSeenTimestampSeconds, intake, exporter); seen > 0 {
 			e.LastSeen = time.UnixMilli(int64(seen * 1e3))
 		}
 		if base != nil && now.After(base.Time) {

@@ -54,10 +54,12 @@ type Source interface {
 	Next(ctx context.Context) (buffer.Msg, error)
 }
 
-// DeadLetters keeps the events the intake refused for good; buffer.Buffer
-// is one.
-type DeadLetters interface {
+// Store keeps the events the intake refused for good, and tells how many
+// buffer messages wait for the intake (for the recovery's log line);
+// buffer.Buffer is one.
+type Store interface {
 	PutDeadLetter(ctx context.Context, dl buffer.DeadLetter) error
+	Depth(ctx context.Context, subject string) (uint64, error)
 }
 
 // Shipper ships one intake.
@@ -66,7 +68,7 @@ type Shipper struct {
 	src       Source
 	enc       Encoder
 	transport Transport
-	dead      DeadLetters
+	dead      Store
 	log       *slog.Logger
 	m         *intakeMetrics
 	status    *Status
@@ -80,10 +82,15 @@ type Shipper struct {
 	mu       sync.Mutex
 	pausedBy error
 	resumed  chan struct{}
+	// failingSince is when sends began to fail (zero: they succeed) and
+	// failedAttempts how many failed since, over every batch in flight:
+	// the recovery's log line tells the outage's length. Guarded by mu.
+	failingSince   time.Time
+	failedAttempts int
 }
 
 // New returns a shipper; Run starts it.
-func New(cfg Config, src Source, enc Encoder, transport Transport, dead DeadLetters, m *Metrics, log *slog.Logger) *Shipper {
+func New(cfg Config, src Source, enc Encoder, transport Transport, dead Store, m *Metrics, log *slog.Logger) *Shipper {
 	return &Shipper{cfg: cfg, src: src, enc: enc, transport: transport, dead: dead, log: log.With("intake", cfg.Intake), m: m.forIntake(cfg.Intake), status: NewStatus(),
 		batches: make(chan *Batch, cfg.InFlight+2)}
 }
@@ -385,6 +392,7 @@ func (s *Shipper) deliver(ctx context.Context, w *sender, b *Batch) bool {
 				s.m.resumed.Inc()
 			}
 			s.resume(w)
+			s.recovered(ctx)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -401,12 +409,14 @@ func (s *Shipper) deliver(ctx context.Context, w *sender, b *Batch) bool {
 			first, second := b.Split()
 			return s.deliver(ctx, w, first) && s.deliver(ctx, w, second)
 		case http.StatusUnauthorized, http.StatusForbidden:
+			s.failing()
 			s.pause(w, err)
 			if w.probing && !sleep(ctx, s.cfg.ProbeInterval) {
 				return false
 			}
 			continue
 		}
+		s.failing()
 		wait := s.cfg.Backoff.Delay(attempt, retryAfter(err))
 		s.m.retries.Add(1)
 		s.m.backoff.Add(wait.Seconds())
@@ -494,6 +504,63 @@ func (s *Shipper) resume(w *sender) {
 	s.m.paused.Set(0)
 	s.status.Resume()
 	s.log.Info("the intake accepts the key again: shipping resumed")
+}
+
+// failing counts a failed send of the outage under way, or begins one.
+// Events refused (400, 413, 422) are no outage: the output answers.
+func (s *Shipper) failing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failingSince.IsZero() {
+		s.failingSince = time.Now()
+	}
+	s.failedAttempts++
+}
+
+// recovered ends an outage after a send got through: the log says how long
+// it lasted, how many attempts failed and what waits to be shipped.
+func (s *Shipper) recovered(ctx context.Context) {
+	s.mu.Lock()
+	since, attempts := s.failingSince, s.failedAttempts
+	s.failingSince, s.failedAttempts = time.Time{}, 0
+	s.mu.Unlock()
+	if since.IsZero() {
+		return
+	}
+	after := Round(time.Since(since))
+	waiting, err := s.dead.Depth(ctx, buffer.Subject(s.cfg.Intake))
+	if err != nil {
+		s.log.Info(fmt.Sprintf("output of %q accepted again after %s and %d failed attempts", s.cfg.Intake, after, attempts),
+			"after", after, "attempts", attempts)
+		return
+	}
+	s.log.Info(fmt.Sprintf("output of %q accepted again after %s and %d failed attempts; %s buffer messages waiting", s.cfg.Intake, after, attempts, Count(waiting)),
+		"after", after, "attempts", attempts, "waiting_messages", waiting)
+}
+
+// Round rounds d for people: tenths of a second under 10 s, seconds
+// under an hour, minutes beyond.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d < time.Hour:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
+}
+
+// Count writes n for people: 950, 12.3 k, 1.2 M.
+func Count(n uint64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " G"
+	case n >= 1e6:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " M"
+	case n >= 1e4:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + " k"
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 // sleep waits d, or less if ctx ends first (false).

@@ -37,13 +37,21 @@ type App struct {
 // answers 200. It is stopped with the test.
 func Start(t testing.TB, path string, env ...string) *App {
 	t.Helper()
+	return StartWith(t, path, appliance.Options{}, env...)
+}
+
+// StartWith is Start with opts (ProgressEvery, say); the logger, the
+// output and the version are the test's.
+func StartWith(t testing.TB, path string, opts appliance.Options, env ...string) *App {
+	t.Helper()
 	a := &App{Path: path, Stdout: &apptest.SyncBuffer{}, Stderr: &apptest.SyncBuffer{}, done: make(chan struct{}), env: lookupEnv(env)}
 	c, err := config.Load(path, a.env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(a.Stderr, nil))
-	a.Appliance, err = appliance.New(context.Background(), c, appliance.Options{Stdout: a.Stdout, Logger: log, Version: "test"})
+	opts.Stdout, opts.Logger, opts.Version = a.Stdout, log, "test"
+	a.Appliance, err = appliance.New(context.Background(), c, opts)
 	if err != nil {
 		t.Fatalf("appliance: %v", err)
 	}

@@ -125,7 +125,7 @@ func TestHelpOfEachCommand(t *testing.T) {
 		want, not []string
 	}{
 		{[]string{"help", "run"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  ", "SIGHUP", "Example:\n  REGION=FRA2 DISK_SPACE=180g flowgate run --config "}, configEnv...), nil},
-		{[]string{"run", "--help"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  "}, configEnv...), nil},
+		{[]string{"run", "--help"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "  --log-level LEVEL  ", "  --log-format FORMAT  ", "GOMEMLIMIT  "}, configEnv...), nil},
 		{[]string{"check", "-h"}, append([]string{"Usage: flowgate check [--config FILE] [--probe]", "  --probe  ", "Example:\n  flowgate check --config"}, configEnv...), []string{"GOMEMLIMIT"}},
 		{[]string{"healthcheck", "--help"}, append([]string{"Usage: flowgate healthcheck [--config FILE]", "Example:\n  flowgate healthcheck"}, configEnv...), nil},
 		{[]string{"dlq", "--help"}, []string{"Usage: flowgate dlq list|resend", "  --intake NAME  ", "  --progress N  ", "(default 10000)", "Example:\n  flowgate dlq resend"}, nil},
@@ -153,7 +153,7 @@ func TestHelpOfEachCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"help", "nope"}, `flowgate help: unknown command "nope"`},
-		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus\nusage: flowgate run [--config FILE] (flowgate help run says more)\n"},
+		{[]string{"run", "--bogus"}, "flag provided but not defined: -bogus\nusage: flowgate run [--config FILE] [--log-level LEVEL] [--log-format FORMAT] (flowgate help run says more)\n"},
 		{[]string{"dlq", "frob"}, "usage: flowgate dlq list|resend"},
 		{[]string{"dlq", "resend", "--progress", "0"}, "--progress 0: expected a number of events above 0"},
 		{[]string{"check", "extra"}, `flowgate check: unexpected argument "extra"`},
@@ -323,5 +323,57 @@ func TestCheckBesideTheRunningAppliance(t *testing.T) {
 	note := regexp.MustCompile(fmt.Sprintf(`line 2: intake "Routers": UDP port %d is held by flowgate \(pid \d+\): the running appliance, which a reload keeps listening\n`, port))
 	if code != 0 || !note.MatchString(out) {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// The log's level and format come from the file's log: key, and run's
+// --log-level and --log-format win over it; a bad one is refused, named.
+func TestLogLevelAndFormat(t *testing.T) {
+	conf := func(log string) (string, string) {
+		httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
+		return writeConfig(t, fmt.Sprintf(`intakes:
+  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
+output: {transport: file, path: "-"}
+buffer: {dir: %s}
+http: {listen: %q, pprof: true}
+log: %s
+`, apptest.FreePort(t, "udp"), cliKey, filepath.Join(t.TempDir(), "data"), httpAddr, log)), httpAddr
+	}
+	// The file's: warnings only, as JSON; the profiler's warning shows.
+	path, httpAddr := conf("{level: warn, format: json}")
+	p := apptest.Start(t, path, httpAddr)
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(p.Stderr.String()), "\n")
+	if !strings.HasPrefix(lines[0], `{"time":`) || !strings.Contains(lines[0], `"level":"WARN","msg":"profiler on`) {
+		t.Errorf("log.format json, level warn: the first line is %q", lines[0])
+	}
+	if strings.Contains(p.Stderr.String(), `"level":"INFO"`) {
+		t.Errorf("log.level warn: info lines logged:\n%s", p.Stderr.String())
+	}
+
+	// The flags win: info and text.
+	path, httpAddr = conf("{level: warn, format: json}")
+	p = apptest.StartArgs(t, path, httpAddr, []string{"--log-level", "info", "--log-format", "text"})
+	p.WaitReady(30 * time.Second)
+	if !apptest.Eventually(10*time.Second, func() bool { return strings.Contains(p.Stderr.String(), `level=INFO msg="flowgate started"`) }) {
+		t.Errorf("--log-level info --log-format text over the file's warn, json:\n%s", p.Stderr.String())
+	}
+
+	for _, tc := range []struct {
+		args []string
+		log  string
+		want string
+	}{
+		{[]string{"--log-level", "loud"}, "{}", `--log-level: unknown log level "loud" (debug, info, warn, error)`},
+		{[]string{"--log-format", "xml"}, "{}", `--log-format: unknown log format "xml" (text, json)`},
+		{nil, "{format: xml}", `log.format: unknown log format "xml" (text, json)`},
+	} {
+		path, _ := conf(tc.log)
+		code, _, errOut := runCLI(append([]string{"run", "--config", path}, tc.args...)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("run %v with log: %s: exit %d, %q; want 1 and %q", tc.args, tc.log, code, errOut, tc.want)
+		}
 	}
 }

@@ -476,14 +476,14 @@ func TestMemoryMessagesSetsTheMemoryLimit(t *testing.T) {
 	intake := intaketest.NewHTTPS(t)
 	body := "intakes:\n" + netflowIntake("Routers", apptest.FreePort(t, "udp"), testKey, intake)
 	a := newApp(t, body, "MEMORY_MESSAGES=100000")
-	if got, want := a.proc.Metric("flowgate_go_gc_gomemlimit_bytes"), float64(memoryBaseBytes+100000*memoryPerEventBytes); got != want {
+	if got, want := a.proc.Metric("go_gc_gomemlimit_bytes"), float64(memoryBaseBytes+100000*memoryPerEventBytes); got != want {
 		t.Errorf("memory limit %v with MEMORY_MESSAGES=100000, want %v", got, want)
 	}
 	if err := a.proc.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	a.restart(t, "MEMORY_MESSAGES=100000", "GOMEMLIMIT=300MiB")
-	if got := a.proc.Metric("flowgate_go_gc_gomemlimit_bytes"); got != 300<<20 {
+	if got := a.proc.Metric("go_gc_gomemlimit_bytes"); got != 300<<20 {
 		t.Errorf("memory limit %v with GOMEMLIMIT=300MiB", got)
 	}
 	a.waitLog(t, `msg="memory limit from GOMEMLIMIT" limit=300MiB`, time.Second)

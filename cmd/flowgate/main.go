@@ -7,6 +7,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,8 @@ type options struct {
 	intake   string
 	progress int
 	from     string
+	// log is run's --log-level and --log-format.
+	log config.Log
 }
 
 // command is one of flowgate's commands: what its help says, the flags it
@@ -69,7 +72,7 @@ func configFlag(fs *flag.FlagSet, o *options) {
 // commands are flowgate's commands, in the order the overview lists them.
 var commands = []*command{
 	{
-		name: "run", args: "[--config FILE]", summary: "run the appliance (the embedded offline default without --config)",
+		name: "run", args: "[--config FILE] [--log-level LEVEL] [--log-format FORMAT]", summary: "run the appliance (the embedded offline default without --config)",
 		about: `Runs the appliance: listens on each intake's port, buffers what arrives
 and ships it to the intake. Without --config it runs the embedded default:
 flows in on UDP 2055 (NetFlow, IPFIX) and 6343 (sFlow), events out to stdout.
@@ -77,10 +80,22 @@ flows in on UDP 2055 (NetFlow, IPFIX) and 6343 (sFlow), events out to stdout.
 SIGTERM and SIGINT stop it (what is in flight is shipped first); SIGHUP
 reads the configuration file again.`,
 		env:     append(slices.Clone(configEnv), "GOMEMLIMIT"),
-		example: "REGION=FRA2 DISK_SPACE=180g flowgate run --config /etc/flowgate/intakes.yaml",
-		flags:   configFlag,
+		example: "REGION=FRA2 DISK_SPACE=180g flowgate run --config /etc/flowgate/intakes.yaml --log-format json",
+		flags: func(fs *flag.FlagSet, o *options) {
+			configFlag(fs, o)
+			fs.StringVar(&o.log.Level, "log-level", "", "log from `LEVEL` up: "+strings.Join(config.LogLevels, ", ")+" (wins over the file's log.level; default info)")
+			fs.StringVar(&o.log.Format, "log-format", "", "log lines as `FORMAT`: "+strings.Join(config.LogFormats, " or ")+" (wins over the file's log.format; default text)")
+		},
 		do: func(o *options, _ []string, stdout, stderr io.Writer) error {
-			return withConfig(o, func(c *config.Config) error { return runAppliance(c, stdout, stderr) })
+			if errs := o.log.Validate("--log-level", "--log-format"); len(errs) > 0 {
+				return errors.Join(errs...)
+			}
+			return withConfig(o, func(c *config.Config) error {
+				// The flags win over the file.
+				c.Log.Level = cmp.Or(o.log.Level, c.Log.Level)
+				c.Log.Format = cmp.Or(o.log.Format, c.Log.Format)
+				return runAppliance(c, stdout, stderr)
+			})
 		},
 	},
 	{

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -368,20 +369,35 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	if got := shown(row, "templates"); !regexp.MustCompile(`^\d+: \d+`).MatchString(got) {
 		t.Errorf("page shows templates %q", got)
 	}
+	right := regexp.MustCompile(`data-intakes-right="(\d+)"`).FindStringSubmatch(dom)
+	if right == nil {
+		t.Errorf("the page did not say where its intakes table ends")
+	} else if w, _ := strconv.Atoi(right[1]); w > statusPageWidth {
+		t.Errorf("the intakes table ends at %d px, past a %d-pixel window", w, statusPageWidth)
+	}
+	for _, col := range []string{"drain_rate", "time_left"} {
+		if shown(`data-intake="Routers"`, col) == "" {
+			t.Errorf("the intakes table has an empty %s", col)
+		}
+	}
 	if !strings.Contains(dom, `<svg`) || !strings.Contains(dom, `id="ready" class="state ok">ready<`) {
 		t.Errorf("the page has no chart or no ready state")
 	}
 }
 
-// dumpDOM loads url in headless Chromium and returns the DOM once the
-// page's scripts have run.
+// statusPageWidth is the window the status page must fit: a laptop's.
+const statusPageWidth = 1280
+
+// dumpDOM loads url in headless Chromium, in a window statusPageWidth
+// pixels wide, and returns the DOM once the page's scripts have run.
 func dumpDOM(t *testing.T, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
+		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000",
+		fmt.Sprintf("--window-size=%d,900", statusPageWidth), "--dump-dom", url)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -23,13 +23,24 @@ const (
 	memoryPerEventBytes = 1 << 10
 )
 
+// newLogger logs to w at the level and in the format of l (validated
+// with the configuration): info and text unless told otherwise.
+func newLogger(l config.Log, w io.Writer) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "warn": slog.LevelWarn, "error": slog.LevelError}[l.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 // exit ends the process when a stop overruns shutdown.timeout.
 var exit = os.Exit
 
 // runAppliance runs until SIGINT or SIGTERM, or until a component fails;
 // SIGHUP reloads the configuration file.
 func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(c.Log, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)

@@ -143,7 +143,13 @@ func Start(t testing.TB, configPath, httpAddr string, env ...string) *Proc {
 // StartUnready starts flowgate without waiting for readiness.
 func StartUnready(t testing.TB, configPath, httpAddr string, env ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(Binary(t), "run", "--config", configPath)
+	return StartArgs(t, configPath, httpAddr, nil, env...)
+}
+
+// StartArgs is StartUnready with more flags of run (--log-level, say).
+func StartArgs(t testing.TB, configPath, httpAddr string, args []string, env ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(Binary(t), append([]string{"run", "--config", configPath}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	// A test binary that dies (a timeout panic) takes flowgate with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -1,0 +1,190 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/httpd"
+	"github.com/flowgate/flowgate/ship"
+)
+
+// defaultProgressEvery paces the log lines of a draining backlog.
+const defaultProgressEvery = 30 * time.Second
+
+// drainWatch follows each intake's backlog from one look to the next, to
+// tell the rate it drains at and when it will be empty.
+type drainWatch struct {
+	mu sync.Mutex
+	// last is each intake's previous look; drains what the status page
+	// shows, replaced at each look.
+	last   map[string]backlogSample
+	drains map[string]httpd.Drain
+}
+
+type backlogSample struct {
+	at       time.Time
+	messages uint64
+}
+
+// watchDrain looks at the backlog every interval until ctx ends, logging
+// the progress of each intake whose backlog drains.
+func (a *Appliance) watchDrain(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.lookDrain(ctx)
+		}
+	}
+}
+
+// lookDrain compares what waits now with the previous look: an intake
+// whose backlog shrank logs its rate, what is left and the time to empty;
+// one that emptied says so once.
+func (a *Appliance) lookDrain(ctx context.Context) {
+	subj, _, err := a.buf.Backlog(ctx)
+	if err != nil {
+		a.log.Warn("cannot tell what the buffer holds", "err", err)
+		return
+	}
+	now := time.Now()
+	d := &a.drain
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	last, drains := d.last, map[string]httpd.Drain{}
+	d.last = map[string]backlogSample{}
+	for _, in := range a.running.Load().cfg.Intakes {
+		bl := subj[buffer.Subject(in.Name)]
+		d.last[in.Name] = backlogSample{at: now, messages: bl.Messages}
+		prev, ok := last[in.Name]
+		if !ok || prev.messages == 0 {
+			continue
+		}
+		if bl.Messages == 0 {
+			a.log.Info(fmt.Sprintf("backlog of %q shipped: nothing waits", in.Name), "intake", in.Name)
+			continue
+		}
+		if bl.Messages >= prev.messages {
+			continue // growing or stuck: the shipper's warnings say why
+		}
+		rate := float64(prev.messages-bl.Messages) / now.Sub(prev.at).Seconds()
+		dr := httpd.Drain{Rate: rate, Left: ship.Round(time.Duration(float64(bl.Messages) / rate * float64(time.Second)))}
+		drains[in.Name] = dr
+		a.log.Info(fmt.Sprintf("backlog of %q draining at %.0f buffer messages/s; %s messages (%s bytes) left, empty in about %s",
+			in.Name, rate, ship.Count(bl.Messages), ship.Count(bl.Bytes), dr.Left),
+			"intake", in.Name, "rate_per_second", strconv.FormatFloat(rate, 'f', 1, 64), "messages", bl.Messages, "bytes", bl.Bytes, "time_left", dr.Left)
+	}
+	d.drains = drains
+}
+
+// drainOf is what the last look found of an intake's drain (zero: not
+// draining).
+func (a *Appliance) drainOf(intake string) httpd.Drain {
+	a.drain.mu.Lock()
+	defer a.drain.mu.Unlock()
+	return a.drain.drains[intake]
+}
+
+// logWaiting says, at start, what waits in the buffer for each intake.
+func (a *Appliance) logWaiting(c *config.Config) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	subj, _, err := a.buf.Backlog(ctx)
+	if err != nil {
+		a.log.Warn("cannot tell what the buffer holds", "err", err)
+		return
+	}
+	for _, in := range c.Intakes {
+		bl := subj[buffer.Subject(in.Name)]
+		if bl.Messages == 0 {
+			continue
+		}
+		age := ship.Round(time.Since(bl.Oldest))
+		// A message holds up to eventsPerMessage events.
+		a.log.Info(fmt.Sprintf("waiting in the buffer for %q: %s messages (up to %s events, %s bytes), the oldest %s old",
+			in.Name, ship.Count(bl.Messages), ship.Count(bl.Messages*eventsPerMessage), ship.Count(bl.Bytes), age),
+			"intake", in.Name, "messages", bl.Messages, "bytes", bl.Bytes, "oldest_age", age)
+	}
+}
+
+// logChanges says what a reload changed: the intakes added, removed and
+// changed, and for those which settings and how (keys masked).
+func (a *Appliance) logChanges(old, next *config.Config) {
+	before := map[string]config.Intake{}
+	for _, in := range old.Intakes {
+		before[in.Name] = in
+	}
+	for _, in := range next.Intakes {
+		prev, ok := before[in.Name]
+		delete(before, in.Name)
+		switch {
+		case !ok:
+			a.log.Info(fmt.Sprintf("intake %q added: %s port %d, output %s", in.Name, ProtocolName(in), in.Port, DescribeOutput(in.Output)),
+				"intake", in.Name, "change", "added")
+		case !sameIntake(prev, in):
+			a.log.Info(fmt.Sprintf("intake %q changed: %s", in.Name, strings.Join(intakeChanges(prev, in), ", ")),
+				"intake", in.Name, "change", "changed")
+		}
+	}
+	for _, in := range old.Intakes {
+		if _, gone := before[in.Name]; gone {
+			a.log.Info(fmt.Sprintf("intake %q removed (was %s port %d)", in.Name, ProtocolName(in), in.Port),
+				"intake", in.Name, "change", "removed")
+		}
+	}
+}
+
+// intakeChanges names each setting of an intake that differs, as its
+// configuration key, with the old and new values.
+func intakeChanges(a, b config.Intake) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		fa, fb := va.Field(i).Interface(), vb.Field(i).Interface()
+		if key == "-" || key == "" || reflect.DeepEqual(fa, fb) {
+			continue
+		}
+		switch key {
+		case "intake_key":
+			out = append(out, fmt.Sprintf("intake_key %s → %s", config.MaskKey(a.IntakeKey), config.MaskKey(b.IntakeKey)))
+		case "output":
+			if da, db := DescribeOutput(a.Output), DescribeOutput(b.Output); da != db {
+				out = append(out, fmt.Sprintf("output %s → %s", da, db))
+			} else {
+				out = append(out, "output settings")
+			}
+		case "exporters":
+			out = append(out, "exporters")
+		default:
+			out = append(out, fmt.Sprintf("%s %s → %s", key, show(va.Field(i)), show(vb.Field(i))))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "TLS files")
+	}
+	return out
+}
+
+// show writes a setting's value, a pointer's target rather than its
+// address.
+func show(v reflect.Value) string {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return "unset"
+		}
+		v = v.Elem()
+	}
+	return fmt.Sprint(v.Interface())
+}
