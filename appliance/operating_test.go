@@ -116,7 +116,9 @@ func TestMetricsByTheConventions(t *testing.T) {
 	})
 	flows, syslog := apptest.FreePort(t, "udp"), apptest.FreePort(t, "tcp")
 	a := newApp(t, "intakes:\n"+netflowIntake("Routers", flows, testKey, in)+
-		fmt.Sprintf("  - name: Firewall\n    protocol: tcp\n    port: %d\n    intake_key: %s\n    output: %s\n", syslog, testKey, in.Output()))
+		// A rule that never matches: flowgate_route_matched_total is served
+		// for the intakes that have rules.
+		fmt.Sprintf("  - name: Firewall\n    protocol: tcp\n    port: %d\n    intake_key: %s\n    output: %s\n    routes: [{name: quiet, match: {app_name: never-sent}, drop: true}]\n", syslog, testKey, in.Output()))
 	served := func() map[string][]string {
 		status, body := a.Get("/metrics")
 		if status != http.StatusOK {
