@@ -54,49 +54,89 @@ func moduleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// handedOut are the ports FreePort returned: the kernel may offer a port
-// again once it is closed, and two intakes of one test must not share one.
-var handedOut = struct {
-	sync.Mutex
-	ports map[string]bool
-}{ports: map[string]bool{}}
+// Ports for tests come from below the kernel's ephemeral range (32768 on
+// Linux), where no outgoing connection takes one, in blocks: each test
+// process claims a block of its own with a lock file held until it exits,
+// so that the test binaries `go test ./...` runs side by side never hand
+// out the same port (ports the kernel picked with :0 were, and a
+// connection of another test could take one before the intake bound it).
+const (
+	portsFirst    = 12000
+	portsPerBlock = 250
+	portBlocks    = 80 // up to 32000
+)
 
-// FreePort returns a port free on loopback for network ("tcp" or "udp"),
-// never the same twice in a test process.
+// ports hands out the ports of this process's block, each once.
+var ports struct {
+	sync.Mutex
+	block *os.File // the held lock; nil until the first FreePort
+	first int
+	next  int
+}
+
+// FreePort returns a port free on every address for network ("tcp" or
+// "udp"), never the same twice in a test run, even across the test
+// processes of one `go test ./...`.
 func FreePort(t testing.TB, network string) int {
 	t.Helper()
-	for range 100 {
-		port := freePort(t, network)
-		key := network + "/" + strconv.Itoa(port)
-		handedOut.Lock()
-		seen := handedOut.ports[key]
-		handedOut.ports[key] = true
-		handedOut.Unlock()
-		if !seen {
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.block == nil {
+		if err := claimBlock(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ports.next < ports.first+portsPerBlock {
+		port := ports.next
+		ports.next++
+		if bindable(network, port) {
 			return port
 		}
 	}
-	t.Fatal("no free port found")
+	t.Fatalf("FreePort: the %d ports of this test process's block are used up", portsPerBlock)
 	return 0
 }
 
-func freePort(t testing.TB, network string) int {
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
+// claimBlock takes the first block no other live process holds.
+func claimBlock() error {
+	dir := filepath.Join(os.TempDir(), "flowgate-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
 	}
+	for b := range portBlocks {
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(b)+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		ports.block, ports.first = f, portsFirst+b*portsPerBlock
+		ports.next = ports.first
+		return nil
+	}
+	return fmt.Errorf("FreePort: all %d port blocks are held by other test processes", portBlocks)
+}
+
+// bindable says whether port can be bound on every address, as an intake
+// binds it.
+func bindable(network string, port int) bool {
+	addr := ":" + strconv.Itoa(port)
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // Proc is a running flowgate.
