@@ -100,7 +100,7 @@ func TestEveryRecordArrivesAfterTheReceiverWasDown30s(t *testing.T) {
 	cancel()
 	<-done
 	total := stream.Sent()
-	intake.WaitEvents(t, total, 60*time.Second)
+	testtraffic.WaitIDs(t, intake, 1, uint32(total)+1, 60*time.Second)
 	dups := testtraffic.CheckIDs(t, testtraffic.IDsOf(t, intake.Events()), 1, uint32(total)+1)
 	if dropped := a.proc.Metric("flowgate_dropped_events_total"); dropped != 0 {
 		t.Errorf("%v records dropped", dropped)

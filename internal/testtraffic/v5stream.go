@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 )
 
@@ -109,6 +110,22 @@ func IDsOf(t testing.TB, events []intaketest.Event) map[uint32]int {
 		seen[id]++
 	}
 	return seen
+}
+
+// WaitIDs waits until every record from..to-1 reached in, distinct ones
+// counted (resent events arrive twice and would end a wait on a count
+// too early), or timeout passes; CheckIDs then says what is missing.
+func WaitIDs(t testing.TB, in *intaketest.HTTPS, from, to uint32, timeout time.Duration) {
+	t.Helper()
+	apptest.Eventually(timeout, func() bool {
+		seen := IDsOf(t, in.Events())
+		for id := from; id < to; id++ {
+			if seen[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // CheckIDs asserts that every id in [from, to) arrived, and returns the
