@@ -261,25 +261,17 @@ func (s *syslogSetup) checkEachOnce(t *testing.T, msgs []string) int {
 	return once
 }
 
-// labelled is the value of c's series whose reason is reason.
+// labelled is the sum of c's series whose reason is reason.
 func labelled(t *testing.T, c prometheus.Collector, reason string) float64 {
 	t.Helper()
-	ch := make(chan prometheus.Metric, 16)
-	c.Collect(ch)
-	close(ch)
-	var sum float64
-	for m := range ch {
-		var d dto.Metric
-		if err := m.Write(&d); err != nil {
-			t.Fatal(err)
-		}
+	return sumOf(t, c, func(d *dto.Metric) bool {
 		for _, l := range d.Label {
 			if l.GetName() == "reason" && l.GetValue() == reason {
-				sum += d.Counter.GetValue()
+				return true
 			}
 		}
-	}
-	return sum
+		return false
+	})
 }
 
 // cutConn passes writes through until cut is set; then it writes half of

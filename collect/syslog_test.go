@@ -113,6 +113,12 @@ func (s *syslogSetup) logs(t *testing.T, n int, timeout time.Duration) []*pb.Log
 
 func value(t *testing.T, c prometheus.Collector) float64 {
 	t.Helper()
+	return sumOf(t, c, func(*dto.Metric) bool { return true })
+}
+
+// sumOf sums the counters and gauges of c's series that keep says to.
+func sumOf(t *testing.T, c prometheus.Collector, keep func(*dto.Metric) bool) float64 {
+	t.Helper()
 	ch := make(chan prometheus.Metric, 16)
 	c.Collect(ch)
 	close(ch)
@@ -121,6 +127,9 @@ func value(t *testing.T, c prometheus.Collector) float64 {
 		var d dto.Metric
 		if err := m.Write(&d); err != nil {
 			t.Fatal(err)
+		}
+		if !keep(&d) {
+			continue
 		}
 		switch {
 		case d.Counter != nil:
