@@ -6,11 +6,13 @@
 //     Generated from the copy of 2026-07-22 (elements 1-533), as committed
 //     in github.com/NetGauze/NetGauze at
 //     crates/flow-pkt/registry/iana_ipfix_information_elements.xml, commit
-//     be76a6e2b2a17c8938a8cf6cd793ddc97b07530c (sha256 e207fd48…fc1b9).
+//     be76a6e2b2a17c8938a8cf6cd793ddc97b07530c (sha256
+//     e207fd480839d648170074af13dc595fc299822dff740ee345d7404fe69fc1b9).
 //   - -vmware: VMware's (PEN 6876) elements in the same XML, transcribed from
 //     VMware NSX 4.2 "ESXi IPFIX Templates": NetGauze's
 //     crates/flow-pkt/registry/vmware.xml, commit
-//     6fe76fd52b3db3e3063df1deb704d54ebd11bf8d (sha256 7ff165bb…1f713).
+//     6fe76fd52b3db3e3063df1deb704d54ebd11bf8d (sha256
+//     7ff165bb86bdf7aa09cb0a78d070137fb7bdb13fc1c31b592024f6529bd1f713).
 //   - -libfds: libfds's element lists (github.com/CESNET/libfds,
 //     config/system/elements, commit
 //     0f148edede1743d6961527965930cf558e9a411e): cisco.xml, Cisco's (PEN 9)
