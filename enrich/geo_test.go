@@ -2,6 +2,8 @@ package enrich
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +132,38 @@ func BenchmarkGeoFlow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.SrcAddr, f.DstAddr, f.Present = src, dst, 0
+		g.Flow(f)
+	}
+}
+
+// BenchmarkGeoFlowSpread is BenchmarkGeoFlow over databases of 4096
+// networks (sharing 64 ASN and 8 country records, as real files share
+// them) with every flow from another address: each lookup walks the tree
+// cold, as the benchmark harness's -enrich traffic does.
+func BenchmarkGeoFlowSpread(b *testing.B) {
+	dir := b.TempDir()
+	cfg := GeoConfig{ASNDatabase: filepath.Join(dir, "asn.mmdb"), CountryDatabase: filepath.Join(dir, "country.mmdb")}
+	asn, country := map[string]mmdbtype.Map{}, map[string]mmdbtype.Map{}
+	codes := []string{"FR", "DE", "US", "GB", "NL", "ES", "IT", "JP"}
+	for i := range 4096 {
+		cidr := fmt.Sprintf("10.%d.%d.0/20", i>>4, i&15<<4)
+		asn[cidr] = enrichtest.ASN(uint32(64512+i%64), fmt.Sprintf("AS %d", i%64))
+		country[cidr] = enrichtest.Country(codes[i%len(codes)])
+	}
+	enrichtest.WriteDB(b, cfg.ASNDatabase, "GeoLite2-ASN", asn)
+	enrichtest.WriteDB(b, cfg.CountryDatabase, "GeoLite2-Country", country)
+	g, err := OpenGeo(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &pb.Flow{}
+	src, dst := []byte{10, 0, 0, 0}, []byte{10, 200, 0, 1}
+	b.ReportAllocs()
+	seq := uint32(0)
+	for b.Loop() {
+		seq += 4099 // a prime step: every /20 in turn, a new address each time
+		binary.BigEndian.PutUint32(src, 10<<24|seq&(1<<24-1))
+		f.SrcAddr, f.DstAddr, f.Present, f.SrcAs, f.DstAs = src, dst, 0, 0, 0
 		g.Flow(f)
 	}
 }

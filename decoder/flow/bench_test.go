@@ -7,6 +7,7 @@ import (
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 
+	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
 )
 
@@ -75,4 +76,38 @@ func BenchmarkDecodeCapture(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(flows)/b.Elapsed().Seconds(), "flows/s")
+}
+
+// BenchmarkDecodeNameVendor decodes the vendor datagrams' records (IANA,
+// Cisco, VMware, Juniper, ntop and unnamed enterprise elements, lists,
+// strings) and writes each flow's event, naming every element: ns/op per
+// flow.
+func BenchmarkDecodeNameVendor(b *testing.B) {
+	var tms, data [][]byte
+	for _, dgs := range [][][]byte{ipfixVendorDatagrams(), enterpriseDatagrams()} {
+		tms, data = append(tms, dgs[0]), append(data, dgs[1])
+	}
+	d := NewDecoder(NewTemplates())
+	var batch pb.Batch
+	for _, tm := range tms {
+		if _, err := d.Decode(tm, exporterA, received, &batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var out []byte
+	flows := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, dg := range data {
+			batch.Flows = batch.Flows[:0]
+			if _, err := d.Decode(dg, exporterA, received, &batch); err != nil {
+				b.Fatal(err)
+			}
+			for _, fl := range batch.Flows {
+				out = format.AppendFlow(out[:0], fl)
+				flows++
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(flows), "ns/flow")
 }

@@ -88,6 +88,7 @@ func TestSekoiaParserCoverage(t *testing.T) {
 		"nsel":         nselDatagrams(),
 		"ipfix-vendor": ipfixVendorDatagrams(),
 		"paloalto-v9":  paloAltoDatagrams(),
+		"enterprise":   enterpriseDatagrams(),
 	}
 	for _, file := range []string{"softflowd-v5.pcap", "softflowd-v9.pcap", "softflowd-v9-sampled5.pcap",
 		"softflowd-ipfix.pcap", "softflowd-ipfix-sampled5.pcap", "pmacct-v9.pcap", "pmacct-ipfix-sampled4.pcap"} {

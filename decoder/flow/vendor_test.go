@@ -214,6 +214,56 @@ func paloAltoDatagrams() [][]byte {
 	return [][]byte{tm.bytes(), data.bytes()}
 }
 
+// enterpriseDatagrams are an IPFIX record with elements the registry
+// gained with IANA's 2026-07-22 copy (past 491) and with the vendor tables:
+// nProbe's (ntop), Cisco AVC's, Juniper's, VMware NSX's; beside a Fortinet
+// element no document names. Then nProbe's NetFlow v9 record of some of the
+// same ntop elements, as field types 57472 + id.
+func enterpriseDatagrams() [][]byte {
+	e := func(pen uint32, typ, length uint16) field { return field{typ: typ, length: length, pen: pen} }
+	fields := []field{
+		f(8, 4), f(12, 4), f(7, 2), f(11, 2), f(4, 1), f(1, 8), f(2, 8), f(152, 8), f(153, 8),
+		e(ie.PENNtop, 118, 2),              // L7_PROTO
+		e(ie.PENNtop, 119, variableLength), // L7_PROTO_NAME
+		e(ie.PENNtop, 80, 2),               // SRC_FRAGMENTS
+		e(ie.PENNtop, 114, 4),              // UNTUNNELED_IPV4_SRC_ADDR
+		e(ie.PENNtop, 353, 6),              // DHCP_CLIENT_MAC
+		e(ie.PENNtop, 180, variableLength), // HTTP_URL
+		e(ie.PENCisco, 4254, 4),            // transportRtpSsrc
+		e(ie.PENCisco, 8234, variableLength),
+		e(ie.PENCisco, 12243, 4),              // appTrafficClass
+		e(ie.PENJuniper, 157, variableLength), // httpHost
+		e(ie.PENJuniper, 103, 4),              // uplinkOctets
+		e(ie.PENVMware, 950, 4),               // ruleId
+		f(492, 1),                             // srhFlagsIPv6
+		f(515, 4),                             // ipv6ExtensionHeadersFull, reduced size
+		f(530, 4),                             // pathDelayMeanDeltaMicroseconds
+		e(ie.PENFortinet, 5, 2),
+	}
+	rec := cat(ip("10.4.0.2"), ip("192.0.2.7"), u16(41000), u16(443), u8(6), u64(7000), u64(11),
+		u64(vendorExportMs-4000), u64(vendorExportMs-3000),
+		u16(91), varlen([]byte("TLS")), u16(2), ip("10.9.9.9"), []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55},
+		varlen([]byte("/index.html")),
+		u32(0x12345678), varlen([]byte("voice")), u32(0x0a0b0c0d),
+		varlen([]byte("example.org")), u32(4242),
+		u32(1001),
+		u8(0x80), u32(0x14), u32(1500),
+		u16(0xbeef))
+	tm := msg{version: 10, export: vendorExportMs / 1000, sets: [][]byte{set(setIPFIXTemplate, tmpl(310, fields...))}}
+	data := msg{version: 10, export: vendorExportMs / 1000, sets: [][]byte{set(310, rec)}}
+
+	const ntopV9 = 57472
+	v9 := []field{f(8, 4), f(12, 4), f(7, 2), f(11, 2), f(4, 1), f(1, 4), f(2, 4), f(22, 4), f(21, 4),
+		f(ntopV9+118, 2), f(ntopV9+119, 16), f(ntopV9+80, 2)}
+	name := make([]byte, 16)
+	copy(name, "DNS")
+	v9rec := cat(ip("10.4.0.3"), ip("192.0.2.53"), u16(5300), u16(53), u8(17), u32(80), u32(1), u32(90_000), u32(95_000),
+		u16(5), name, u16(0))
+	v9tm := msg{version: 9, export: nselExport, uptime: 100_000, sets: [][]byte{set(setV9Template, tmpl(320, v9...))}}
+	v9data := msg{version: 9, export: nselExport, uptime: 100_000, seq: 1, sets: [][]byte{set(320, v9rec)}}
+	return [][]byte{tm.bytes(), data.bytes(), v9tm.bytes(), v9data.bytes()}
+}
+
 // checkEvent compares the keys of want with an event; a nil value means
 // the key must be absent.
 func checkEvent(t *testing.T, i int, ev, want map[string]any) {
@@ -308,6 +358,32 @@ func TestVendorElements(t *testing.T) {
 	})
 }
 
+// TestEnterpriseElements checks the names and values of the elements of
+// the vendor tables and of IANA's past 491 (their sources are in
+// ie/gen/main.go); an element of a vendor no table names stays
+// enterprise_<PEN>_<id>, in hex.
+func TestEnterpriseElements(t *testing.T) {
+	evs := events(t, enterpriseDatagrams())
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2", len(evs))
+	}
+	checkEvent(t, 0, evs[0], map[string]any{
+		"ntop_L7_PROTO": 91.0, "ntop_L7_PROTO_NAME": "TLS", "ntop_SRC_FRAGMENTS": 2.0,
+		"ntop_UNTUNNELED_IPV4_SRC_ADDR": "10.9.9.9", "ntop_DHCP_CLIENT_MAC": "00:11:22:33:44:55",
+		"ntop_HTTP_URL":          "/index.html",
+		"cisco_transportRtpSsrc": float64(0x12345678), "cisco_c3plClassName": "voice", "cisco_appTrafficClass": "0a0b0c0d",
+		"juniper_httpHost": "example.org", "juniper_uplinkOctets": 4242.0,
+		"vmware_ruleId": 1001.0,
+		"srhFlagsIPv6":  128.0, "ipv6ExtensionHeadersFull": "00000014", "pathDelayMeanDeltaMicroseconds": 1500.0,
+		"enterprise_12356_5": "beef",
+		"element_492":        nil, "enterprise_35632_118": nil, "enterprise_2636_157": nil,
+	})
+	checkEvent(t, 1, evs[1], map[string]any{
+		"ntop_L7_PROTO": 5.0, "ntop_L7_PROTO_NAME": "DNS", "ntop_SRC_FRAGMENTS": 0.0,
+		"element_57590": nil, "sourceTransportPort": 5300.0,
+	})
+}
+
 // tsharkTime reads a time as tshark prints it, as Unix milliseconds.
 func tsharkTime(t *testing.T, s string) string {
 	t.Helper()
@@ -365,14 +441,25 @@ func TestVendorDatagramsAsTsharkReadsThem(t *testing.T) {
 		{"packetTotalCount", "cflow.permanent_packets", nil},
 		{"privateEnterpriseNumber", "cflow.private_enterprise_number", nil},
 		{"enterprise_35632_7", "cflow.enterprise_private_entry", noColons},
+		{"ntop_L7_PROTO", "cflow.pie.ntop.l7_proto", nil},
+		{"ntop_L7_PROTO_NAME", "cflow.pie.ntop.l7_proto_name", nil},
+		{"ntop_SRC_FRAGMENTS", "cflow.pie.ntop.src_fragments", nil},
+		{"ntop_UNTUNNELED_IPV4_SRC_ADDR", "cflow.pie.ntop.untunneled_ipv4_src_addr", nil},
+		{"ntop_DHCP_CLIENT_MAC", "cflow.pie.ntop.dhcp_client_mac", nil},
+		{"ntop_HTTP_URL", "cflow.pie.ntop.http_url", nil},
+		{"cisco_transportRtpSsrc", "cflow.pie.cisco.transport_rtp_ssrc", nil},
+		{"cisco_c3plClassName", "cflow.pie.cisco.c3pl_class_name", nil},
+		{"cisco_appTrafficClass", "cflow.pie.cisco.application_traffic_class", noColons},
 	}
-	for name, datagrams := range map[string][][]byte{"nsel": nselDatagrams(), "ipfix": ipfixVendorDatagrams(), "paloalto": paloAltoDatagrams()} {
+	for name, datagrams := range map[string][][]byte{"nsel": nselDatagrams(), "ipfix": ipfixVendorDatagrams(), "paloalto": paloAltoDatagrams(),
+		"enterprise": enterpriseDatagrams()} {
 		dec := peers.Tshark(t, datagrams)
 		evs := events(t, datagrams)
 		if len(dec.Flows) != len(evs) {
 			t.Fatalf("%s: tshark read %d flows, we %d", name, len(dec.Flows), len(evs))
 		}
 		compared := 0
+		seen := map[string]bool{}
 		for i, ev := range evs {
 			// tshark's records come in no set order: each event is
 			// compared with the one record of the same flow.
@@ -394,6 +481,15 @@ func TestVendorDatagramsAsTsharkReadsThem(t *testing.T) {
 					t.Errorf("%s flow %d: %s = %s, tshark's %s = %s", name, i, p.ours, got, p.tshark, tv)
 				}
 				compared++
+				seen[p.ours] = true
+			}
+		}
+		// The vendor tables' names must meet tshark's own reading of them.
+		for _, p := range pairs {
+			if name == "enterprise" && (strings.HasPrefix(p.ours, "ntop_") || strings.HasPrefix(p.ours, "cisco_")) {
+				if !seen[p.ours] {
+					t.Errorf("%s: %s not compared with tshark's %s", name, p.ours, p.tshark)
+				}
 			}
 		}
 		t.Logf("%s: %d values compared with tshark's", name, compared)

@@ -3,6 +3,7 @@
 package enrichtest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -16,33 +17,39 @@ import (
 // written aside then renamed, as a database updater replaces a file.
 func WriteDB(t testing.TB, path, dbType string, records map[string]mmdbtype.Map) {
 	t.Helper()
+	if err := Write(path, dbType, records); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Write is WriteDB for callers outside tests (the benchmark harness).
+func Write(path, dbType string, records map[string]mmdbtype.Map) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IncludeReservedNetworks: true})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for cidr, rec := range records {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := tree.Insert(n, rec); err != nil {
-			t.Fatal(err)
+			return fmt.Errorf("%s: %w", cidr, err)
 		}
 	}
 	tmp := path + ".tmp"
 	fh, err := os.Create(tmp)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := tree.WriteTo(fh); err != nil {
-		t.Fatal(err)
+		fh.Close()
+		return err
 	}
 	if err := fh.Close(); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	return os.Rename(tmp, path)
 }
 
 // ASN is the record of an ASN database.

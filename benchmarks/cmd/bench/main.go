@@ -57,6 +57,7 @@ type config struct {
 	profile    bool
 	out        string
 	keep       bool
+	enrich     bool
 }
 
 // bench is one run of the harness.
@@ -102,6 +103,7 @@ func runMain() error {
 	flag.BoolVar(&cfg.profile, "profile", true, "take a CPU profile of flowgate at its best rate (one more step)")
 	flag.StringVar(&cfg.out, "out", "", "where to write the report (default: benchmarks/results)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary files (configurations, logs, outputs) and print where")
+	flag.BoolVar(&cfg.enrich, "enrich", false, "give flowgate ASN and Country databases (enrich/enrichtest) that know the flows' addresses")
 	flag.Parse()
 	if *quick {
 		// Flags given explicitly win over -quick's.
@@ -176,6 +178,11 @@ func (b *bench) setup() error {
 	}
 	if _, err := output(b.benches, "go", "build", "-o", filepath.Join(b.work, "bin")+"/", "./cmd/flowgen", "./cmd/loggen", "./cmd/sink"); err != nil {
 		return err
+	}
+	if b.cfg.enrich {
+		if err := b.writeGeoDBs(); err != nil {
+			return fmt.Errorf("geo databases: %w", err)
+		}
 	}
 	v, _ := output(b.root, b.bin("flowgate"), "version")
 	b.run.Versions = append(b.run.Versions, strings.TrimSpace(v)+treeState(b.root))

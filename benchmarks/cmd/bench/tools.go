@@ -21,6 +21,8 @@ import (
 	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
 	"github.com/flowgate/flowgate/benchmarks/internal/report"
 	"github.com/flowgate/flowgate/benchmarks/internal/sink"
+	"github.com/flowgate/flowgate/enrich/enrichtest"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
 // stepEnv is where one step runs: a fresh directory, ports and run number.
@@ -77,6 +79,28 @@ func waitFor(ctx context.Context, p *proc, timeout time.Duration, what string, c
 	return nil
 }
 
+func (b *bench) geoASN() string     { return filepath.Join(b.work, "GeoLite2-ASN.mmdb") }
+func (b *bench) geoCountry() string { return filepath.Join(b.work, "GeoLite2-Country.mmdb") }
+
+// writeGeoDBs writes the databases of -enrich: every flow's source (10/8,
+// as /20s, records shared as real databases share them) and destination
+// (198.18/16) is known, so each lookup walks the tree and finds a record.
+func (b *bench) writeGeoDBs() error {
+	asn, country := map[string]mmdbtype.Map{}, map[string]mmdbtype.Map{}
+	countries := []string{"FR", "DE", "US", "GB", "NL", "ES", "IT", "JP"}
+	for i := range 4096 {
+		cidr := fmt.Sprintf("10.%d.%d.0/20", i>>4, i&15<<4)
+		asn[cidr] = enrichtest.ASN(uint32(64512+i%64), fmt.Sprintf("Bench AS %d", i%64))
+		country[cidr] = enrichtest.Country(countries[i%len(countries)])
+	}
+	asn["198.18.0.0/16"] = enrichtest.ASN(64999, "Bench destinations")
+	country["198.18.0.0/16"] = enrichtest.Country("FR")
+	if err := enrichtest.Write(b.geoASN(), "GeoLite2-ASN", asn); err != nil {
+		return err
+	}
+	return enrichtest.Write(b.geoCountry(), "GeoLite2-Country", country)
+}
+
 // readyTimeout bounds a tool's start.
 const readyTimeout = 60 * time.Second
 
@@ -102,6 +126,9 @@ http:
   listen: 127.0.0.1:%d
   pprof: %t
 `, e.proto, e.port, b.sinkURL, b.sinkCA, filepath.Join(e.dir, "buffer"), e.httpPort, e.profile)
+			if b.cfg.enrich {
+				cfg += fmt.Sprintf("geoip:\n  asn_database: %s\n  country_database: %s\n", b.geoASN(), b.geoCountry())
+			}
 			path := filepath.Join(e.dir, "intakes.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				return err

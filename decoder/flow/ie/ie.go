@@ -1,11 +1,12 @@
 // Package ie is the registry of IPFIX information elements: the name and
 // abstract data type of every IANA element, of NetFlow v9's vendor field
-// types (Cisco NSEL, Palo Alto Networks) and of the enterprise elements of
-// the vendors whose documentation names them. Decoders use it to map
+// types (Cisco NSEL, Palo Alto Networks, ntop) and of the enterprise elements
+// of the vendors whose documentation names them (Cisco, Juniper, VMware,
+// ntop). Decoders use it to map
 // NetFlow v9 types onto IANA's; encoders to name and type what they write.
 package ie
 
-//go:generate go run ./gen -src ${LIBFDS}/config/system/elements -o registry_gen.go
+//go:generate go run ./gen -iana ${IANA_XML} -vmware ${VMWARE_XML} -libfds ${LIBFDS}/config/system/elements -o registry_gen.go
 
 import (
 	"iter"
@@ -22,6 +23,9 @@ const (
 	Unsigned16
 	Unsigned32
 	Unsigned64
+	// Unsigned256 (RFC 9740) holds bit sets of up to 256 flags: written as
+	// hex, as they come.
+	Unsigned256
 	Signed8
 	Signed16
 	Signed32
@@ -45,7 +49,7 @@ const (
 // Element is what the registry says of one element.
 type Element struct {
 	// Name is the key of the element in events: IANA's name, or a vendor's
-	// prefixed with it (cisco_, vmware_, paloalto_).
+	// prefixed with it (cisco_, juniper_, vmware_, ntop_, paloalto_).
 	Name string
 	Type Type
 }
@@ -53,6 +57,7 @@ type Element struct {
 // Private Enterprise Numbers of vendors the decoder and its tests meet.
 const (
 	PENCisco    = 9
+	PENJuniper  = 2636
 	PENVMware   = 6876
 	PENFortinet = 12356
 	PENPaloAlto = 25461

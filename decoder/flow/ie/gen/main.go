@@ -1,25 +1,36 @@
 // Command gen writes the element registry of package ie (registry_gen.go)
-// from element lists in libfds's XML format (github.com/CESNET/libfds,
-// config/system/elements), which transcribe the IANA "IP Flow Information
-// Export (IPFIX) Entities" registry (https://www.iana.org/assignments/ipfix)
-// and vendors' published element lists:
+// from these sources:
 //
-//   - iana.xml: the IANA registry, elements 1-491 (libfds commit
-//     da6515c29bc2e605562f6386c38cf385a8925baf, 2020-03-09).
-//   - cisco.xml: Cisco (PEN 9) AVC elements, from Cisco's "AVC Metric
-//     Definition Guide".
-//   - vmware.xml: VMware (PEN 6876) elements, from "Flows Monitored by the
-//     IPFIX for vSphere Distributed Switch".
-//   - netflowExtra.xml: NetFlow v9 field types 32768-65535 (written there
-//     as the type minus 32768), from Cisco's "NSEL Configuration and
-//     Fields" guide and AVC guide.
+//   - -iana: the IANA "IP Flow Information Export (IPFIX) Entities" registry
+//     in IANA's XML (https://www.iana.org/assignments/ipfix/ipfix.xml).
+//     Generated from the copy of 2026-07-22 (elements 1-533), as committed
+//     in github.com/NetGauze/NetGauze at
+//     crates/flow-pkt/registry/iana_ipfix_information_elements.xml, commit
+//     be76a6e2b2a17c8938a8cf6cd793ddc97b07530c (sha256
+//     e207fd480839d648170074af13dc595fc299822dff740ee345d7404fe69fc1b9).
+//   - -vmware: VMware's (PEN 6876) elements in the same XML, transcribed from
+//     VMware NSX 4.2 "ESXi IPFIX Templates": NetGauze's
+//     crates/flow-pkt/registry/vmware.xml, commit
+//     6fe76fd52b3db3e3063df1deb704d54ebd11bf8d (sha256
+//     7ff165bb86bdf7aa09cb0a78d070137fb7bdb13fc1c31b592024f6529bd1f713).
+//   - -libfds: libfds's element lists (github.com/CESNET/libfds,
+//     config/system/elements, commit
+//     0f148edede1743d6961527965930cf558e9a411e): cisco.xml, Cisco's (PEN 9)
+//     AVC elements from Cisco's "AVC Metric Definition Guide"; and
+//     netflowExtra.xml, NetFlow v9 field types 32768-65535 (written there as
+//     the type minus 32768) from Cisco's "NSEL Configuration and Fields" and
+//     AVC guides.
+//   - the tables of this directory, written here from vendors' documentation
+//     (each names its source): cisco.tsv (Cisco elements libfds lacks),
+//     juniper.tsv (PEN 2636), ntop.tsv (PEN 35632; also NetFlow v9 types
+//     57472 + id).
 //
-// Read at libfds commit 0f148edede1743d6961527965930cf558e9a411e
-// (2025-01-14). Usage: go run ./gen -src DIR -o registry_gen.go, DIR
-// holding those four files.
+// Usage, in package ie's directory (as go generate runs it): go run ./gen
+// -iana FILE -vmware FILE -libfds DIR -o registry_gen.go
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"flag"
@@ -29,29 +40,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 type element struct {
-	ID       uint32 `xml:"id"`
-	Name     string `xml:"name"`
-	DataType string `xml:"dataType"`
-	Status   string `xml:"status"`
+	ID       uint32
+	Name     string
+	DataType string
 }
 
-type elements struct {
-	Scope struct {
-		Pen uint32 `xml:"pen"`
-	} `xml:"scope"`
-	Elements []element `xml:"element"`
-}
-
-// types maps the registry's abstract data types (RFC 7012 section 3.1)
-// to package ie's constants.
+// types maps the registry's abstract data types (RFC 7012 section 3.1,
+// RFC 9740 for unsigned256) to package ie's constants.
 var types = map[string]string{
 	"octetarray": "OctetArray", "unsigned8": "Unsigned8", "unsigned16": "Unsigned16",
-	"unsigned32": "Unsigned32", "unsigned64": "Unsigned64", "signed8": "Signed8",
-	"signed16": "Signed16", "signed32": "Signed32", "signed64": "Signed64",
+	"unsigned32": "Unsigned32", "unsigned64": "Unsigned64", "unsigned256": "Unsigned256",
+	"signed8": "Signed8", "signed16": "Signed16", "signed32": "Signed32", "signed64": "Signed64",
 	"float32": "Float32", "float64": "Float64", "boolean": "Boolean",
 	"macaddress": "MACAddress", "string": "String", "datetimeseconds": "DateTimeSeconds",
 	"datetimemilliseconds": "DateTimeMilliseconds", "datetimemicroseconds": "DateTimeMicroseconds",
@@ -60,41 +64,38 @@ var types = map[string]string{
 	"subtemplatemultilist": "SubTemplateMultiList",
 }
 
-// vendors names the enterprise lists read, and the prefix their names take
-// in events so that they never collide with IANA's.
-var vendors = []struct{ file, prefix string }{
-	{"cisco.xml", "cisco_"},
-	{"vmware.xml", "vmware_"},
-}
+// ntopV9Base is where nProbe puts its elements among NetFlow v9 field types
+// (type = ntopV9Base + IPFIX id), clear of IANA's range.
+const ntopV9Base = 57472
 
 func main() {
-	src := flag.String("src", "", "directory of libfds element files")
+	iana := flag.String("iana", "", "IANA ipfix.xml")
+	vmware := flag.String("vmware", "", "VMware's elements in IANA's XML format")
+	libfds := flag.String("libfds", "", "directory of libfds element files (cisco.xml, netflowExtra.xml)")
 	out := flag.String("o", "registry_gen.go", "output file")
 	flag.Parse()
-	if *src == "" {
-		log.Fatal("gen: -src is required")
+	if *iana == "" || *vmware == "" || *libfds == "" {
+		log.Fatal("gen: -iana, -vmware and -libfds are required")
 	}
 	var b bytes.Buffer
-	b.WriteString("// Code generated by gen from libfds's element lists (see gen/main.go); DO NOT EDIT.\n\npackage ie\n\n")
+	b.WriteString("// Code generated by gen from the IANA IPFIX registry and vendors' element lists (see gen/main.go); DO NOT EDIT.\n\npackage ie\n\n")
 
-	iana := read(*src, "iana.xml")
+	ianaElems := readIANA(*iana)
 	maxID := uint32(0)
-	for _, e := range iana {
+	ianaNames := map[string]bool{}
+	for _, e := range ianaElems {
 		maxID = max(maxID, e.ID)
+		ianaNames[e.Name] = true
 	}
 	fmt.Fprintf(&b, "// maxIANA is the highest IANA element id the registry names.\nconst maxIANA = %d\n\n", maxID)
 	b.WriteString("// iana holds the IANA elements by id; an empty name is unassigned.\nvar iana = [maxIANA + 1]Element{\n")
-	for _, e := range iana {
+	for _, e := range ianaElems {
 		fmt.Fprintf(&b, "\t%d: {%q, %s},\n", e.ID, e.Name, typ(e))
 	}
 	b.WriteString("}\n\n")
 
-	ianaNames := map[string]bool{}
-	for _, e := range iana {
-		ianaNames[e.Name] = true
-	}
 	b.WriteString("// v9Vendor holds NetFlow v9 field types 32768-65535, which have no PEN.\nvar v9Vendor = map[uint16]Element{\n")
-	for _, e := range read(*src, "netflowExtra.xml") {
+	for _, e := range readLibfds(*libfds, "netflowExtra.xml") {
 		// Cisco's names that IANA also gives (to elements of its own) take
 		// a prefix: a key appears once in an event.
 		name := e.Name
@@ -103,13 +104,31 @@ func main() {
 		}
 		fmt.Fprintf(&b, "\t%d: {%q, %s},\n", e.ID+32768, name, typ(e))
 	}
+	ntop := readTSV("ntop.tsv")
+	for _, e := range ntop {
+		fmt.Fprintf(&b, "\t%d: {%q, %s},\n", e.ID+ntopV9Base, "ntop_"+e.Name, typ(e))
+	}
 	b.WriteString("}\n\n")
 
+	// Vendors' names take the vendor's prefix so that they never collide
+	// with IANA's.
 	b.WriteString("// enterprise holds vendors' elements by PEN<<16 | id.\nvar enterprise = map[uint64]Element{\n")
-	for _, v := range vendors {
-		pen := readPen(*src, v.file)
-		for _, e := range read(*src, v.file) {
-			fmt.Fprintf(&b, "\t%d<<16 | %d: {%q, %s},\n", pen, e.ID, v.prefix+e.Name, typ(e))
+	for _, v := range []struct {
+		pen    uint32
+		prefix string
+		elems  []element
+	}{
+		{9, "cisco_", slices.Concat(readLibfds(*libfds, "cisco.xml"), readTSV("cisco.tsv"))},
+		{2636, "juniper_", readTSV("juniper.tsv")},
+		{6876, "vmware_", readXML(*vmware)},
+		{35632, "ntop_", ntop},
+	} {
+		slices.SortFunc(v.elems, func(a, b element) int { return int(a.ID) - int(b.ID) })
+		for i, e := range v.elems {
+			if i > 0 && v.elems[i-1].ID == e.ID {
+				log.Fatalf("gen: PEN %d: element %d listed twice", v.pen, e.ID)
+			}
+			fmt.Fprintf(&b, "\t%d<<16 | %d: {%q, %s},\n", v.pen, e.ID, v.prefix+e.Name, typ(e))
 		}
 	}
 	b.WriteString("}\n")
@@ -131,24 +150,112 @@ func typ(e element) string {
 	return t
 }
 
-func parse(dir, file string) elements {
-	data, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		log.Fatalf("gen: %v", err)
-	}
-	var l elements
-	if err := xml.Unmarshal(data, &l); err != nil {
-		log.Fatalf("gen: %s: %v", file, err)
+// readIANA returns the assigned elements of IANA's registry: those with a
+// single id and a data type; reserved ranges and the ids kept for NetFlow
+// v9 compatibility have neither.
+func readIANA(file string) []element {
+	var l []element
+	for _, e := range readXML(file) {
+		if e.ID > 0 && e.ID < 32768 {
+			l = append(l, e)
+		}
 	}
 	return l
 }
 
-func readPen(dir, file string) uint32 { return parse(dir, file).Scope.Pen }
+// readXML reads the information elements of a registry in IANA's XML
+// format, skipping records without a single id or a data type.
+func readXML(file string) []element {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		log.Fatalf("gen: %v", err)
+	}
+	var reg struct {
+		Registries []struct {
+			ID      string `xml:"id,attr"`
+			Records []struct {
+				Name      string `xml:"name"`
+				DataType  string `xml:"dataType"`
+				ElementID string `xml:"elementId"`
+			} `xml:"record"`
+		} `xml:"registry"`
+	}
+	if err := xml.Unmarshal(data, &reg); err != nil {
+		log.Fatalf("gen: %s: %v", file, err)
+	}
+	var l []element
+	for _, r := range reg.Registries {
+		if r.ID != "ipfix-information-elements" {
+			continue
+		}
+		for _, rec := range r.Records {
+			id, err := strconv.ParseUint(strings.TrimSpace(rec.ElementID), 10, 16)
+			if err != nil || rec.DataType == "" {
+				continue
+			}
+			l = append(l, element{uint32(id), strings.TrimSpace(rec.Name), strings.TrimSpace(rec.DataType)})
+		}
+	}
+	return checked(file, l)
+}
 
-// read returns a file's elements by id, names checked to be keys that need
-// no escaping in JSON.
-func read(dir, file string) []element {
-	l := parse(dir, file).Elements
+// readLibfds reads an element list in libfds's XML format.
+func readLibfds(dir, file string) []element {
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		log.Fatalf("gen: %v", err)
+	}
+	var l struct {
+		Elements []struct {
+			ID       uint32 `xml:"id"`
+			Name     string `xml:"name"`
+			DataType string `xml:"dataType"`
+		} `xml:"element"`
+	}
+	if err := xml.Unmarshal(data, &l); err != nil {
+		log.Fatalf("gen: %s: %v", file, err)
+	}
+	var es []element
+	for _, e := range l.Elements {
+		es = append(es, element{e.ID, e.Name, e.DataType})
+	}
+	return checked(file, es)
+}
+
+// readTSV reads a table of this directory: id, name and data type a line,
+// tab-separated; # starts a comment line.
+func readTSV(file string) []element {
+	f, err := os.Open(filepath.Join("gen", file))
+	if err != nil {
+		log.Fatalf("gen: %v", err)
+	}
+	defer f.Close()
+	var l []element
+	s := bufio.NewScanner(f)
+	for n := 1; s.Scan(); n++ {
+		line := s.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		if len(cols) != 3 {
+			log.Fatalf("gen: %s:%d: want id, name and type, tab-separated", file, n)
+		}
+		id, err := strconv.ParseUint(cols[0], 10, 15)
+		if err != nil {
+			log.Fatalf("gen: %s:%d: id: %v", file, n, err)
+		}
+		l = append(l, element{uint32(id), cols[1], cols[2]})
+	}
+	if err := s.Err(); err != nil {
+		log.Fatalf("gen: %s: %v", file, err)
+	}
+	return checked(file, l)
+}
+
+// checked returns l sorted by id, its names checked to be keys that need no
+// escaping in JSON.
+func checked(file string, l []element) []element {
 	for _, e := range l {
 		for _, c := range e.Name {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
