@@ -171,7 +171,7 @@ func TestRefusals(t *testing.T) {
 		{"not yaml", "intakes: [\n", nil, "line 2: did not find expected node content"},
 		{"not a mapping", "- a\n", nil, "line 1: expected keys and values (intakes: and its list), not a list"},
 		{"unknown key", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + ", colour: red}"), nil, `line 2: unknown key "colour" in intake "A"`},
-		{"unknown top-level key", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "outputs: {}\n", nil, `line 3: unknown key "outputs" (did you mean "output"?)`},
+		{"unknown top-level key", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "outpt: {}\n", nil, `line 3: unknown key "outpt" (did you mean "output"?)`},
 		{"key twice", "intakes:\n  - name: A\n    protocol: udp\n    port: 514\n    port: 515\n", nil, `line 5: key "port" given twice in intake "A" (first at line 4)`},
 		{"missing key", intake("{name: A, protocol: netflow, port: 2055}"), nil, `line 2: intake "A": intake_key is missing`},
 		{"malformed key", intake(`{name: A, protocol: netflow, port: 2055, intake_key: "has space in it"}`), nil, "intake_key has *********it is malformed"},

@@ -1,0 +1,83 @@
+package appliance
+
+import (
+	"context"
+	"strings"
+
+	"github.com/flowgate/flowgate/buffer"
+	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/pipeline"
+)
+
+// DescribeOutputs says where an intake's outputs send, its first output
+// first.
+func DescribeOutputs(in config.Intake) string {
+	if len(in.Outputs) < 2 {
+		return DescribeOutput(in.Output)
+	}
+	parts := make([]string, len(in.Outputs))
+	for i := range in.Outputs {
+		parts[i] = in.Outputs[i].Name + ": " + DescribeOutput(&in.Outputs[i])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// backlogged names what the log and the status page follow the backlog
+// of: each output of each intake's own key (the first by the intake's
+// name, the others intake#name), and an intake without a key by its name.
+func backlogged(c *config.Config) []pipeline.Shipping {
+	var out []pipeline.Shipping
+	for _, in := range c.Intakes {
+		own := pipeline.OwnShippings(in)
+		if len(own) == 0 {
+			own = []pipeline.Shipping{{Intake: in, Subject: buffer.Subject(in.Name)}}
+		}
+		out = append(out, own...)
+	}
+	return out
+}
+
+// logLeftBehind says, after a reload, what waits in the buffer for the
+// shippers that no longer run (an intake, a routed key or an output
+// removed): it stays there and ships if they come back.
+func (a *Appliance) logLeftBehind(ctx context.Context, old, next *config.Config) {
+	running := map[string]bool{}
+	for _, in := range next.Intakes {
+		for _, s := range pipeline.Shippings(in) {
+			running[s.Subject] = true
+		}
+	}
+	removed := map[string]bool{}
+	for _, in := range old.Intakes {
+		removed[in.Name] = true
+	}
+	for _, in := range next.Intakes {
+		delete(removed, in.Name)
+	}
+	for _, in := range old.Intakes {
+		for _, s := range pipeline.Shippings(in) {
+			if running[s.Subject] {
+				continue
+			}
+			depth, err := a.buf.Depth(ctx, s.Subject)
+			if err != nil || depth == 0 {
+				continue
+			}
+			if removed[in.Name] && s.Intake.Name == in.Name {
+				a.log.Warn("intake removed: its records stay in the buffer, and ship if it comes back", "intake", in.Name, "messages", depth)
+				continue
+			}
+			a.log.Warn("output removed: its records stay in the buffer, and ship if it comes back", "intake", in.Name, "output", s.Intake.Name, "messages", depth)
+		}
+	}
+}
+
+// otherOutputs are the shippings of the outputs of an intake's own key
+// other than the first, which goes by the intake's name.
+func otherOutputs(in config.Intake) []pipeline.Shipping {
+	own := pipeline.OwnShippings(in)
+	if len(own) < 2 {
+		return nil
+	}
+	return own[1:]
+}
