@@ -3,6 +3,9 @@ package appliance_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +123,10 @@ func TestOutputRemovedAndBack(t *testing.T) {
 	peers.Require(t, "logger")
 	sekoia, loggly := intaketest.NewHTTPS(t), intaketest.NewLoggly(t, logglyToken)
 	port := apptest.FreePort(t, "tcp")
-	both := twoOutputs(port, sekoia, loggly)
+	// A stats intake reports on output loggly as on an intake.
+	statsFile := filepath.Join(t.TempDir(), "stats.jsonl")
+	stats := fmt.Sprintf("  - {name: Stats, stats: true, interval: 1s, intake_key: %s, output: {transport: file, path: %q}}\n", logglyToken, statsFile)
+	both := twoOutputs(port, sekoia, loggly) + stats
 	a := newApp(t, both)
 	var sent []string
 	send := func(phase string, n int) {
@@ -134,7 +140,15 @@ func TestOutputRemovedAndBack(t *testing.T) {
 	if !apptest.Eventually(60*time.Second, func() bool { return a.Metric(buffer.MetricBufferMessages, `intake="Syslog#loggly"`) > 0 }) {
 		t.Fatal("no backlog for output loggly")
 	}
-	one := fmt.Sprintf("intakes:\n  - name: Syslog\n    protocol: tcp\n    port: %d\n    intake_key: %s\n    output: %s\n", port, logglyToken, sekoia.Output())
+	queued := regexp.MustCompile(`\{"name":"ruleset-Syslog#loggly","origin":"core.queue","size":[1-9]`)
+	if !apptest.Eventually(30*time.Second, func() bool { b, _ := os.ReadFile(statsFile); return queued.Match(b) }) {
+		b, _ := os.ReadFile(statsFile)
+		t.Fatalf("the stats intake reports no backlog of output loggly:\n%s", b)
+	}
+	if b, _ := os.ReadFile(statsFile); !strings.Contains(string(b), `{"name":"output-Syslog#loggly","origin":"core.action"`) {
+		t.Errorf("the stats intake reports no action of output loggly")
+	}
+	one := fmt.Sprintf("intakes:\n  - name: Syslog\n    protocol: tcp\n    port: %d\n    intake_key: %s\n    output: %s\n", port, logglyToken, sekoia.Output()) + stats
 	a.write(t, one)
 	if err := a.Reload(); err != nil {
 		t.Fatal(err)
