@@ -325,7 +325,7 @@ func (a *Appliance) statsSources() []monitoring.Source {
 	for _, in := range s.cfg.Intakes {
 		out = append(out, pipeline.StatsSource(in))
 		// Its other outputs, each reported as an output with no input.
-		for _, sh := range otherOutputs(in) {
+		for _, sh := range pipeline.OtherOutputs(in) {
 			src := pipeline.StatsSource(sh.Intake)
 			src.Protocol, src.Port = "", 0
 			out = append(out, src)
@@ -344,7 +344,7 @@ func (a *Appliance) intakeInfo() []httpd.IntakeInfo {
 			Output: DescribeOutput(in.Output), Ship: it.Status(), Drain: a.drainOf(in.Name)})
 		// Its other outputs, a row each.
 		ships := it.Ships()
-		for i := range otherOutputs(in) {
+		for i := range pipeline.OtherOutputs(in) {
 			st := ships[i+1]
 			info = append(info, httpd.IntakeInfo{Name: st.Intake.Name, OutputOf: in.Name,
 				Output: DescribeOutput(st.Intake.Output), Ship: st.Ship, Drain: a.drainOf(st.Intake.Name)})

@@ -71,13 +71,3 @@ func (a *Appliance) logLeftBehind(ctx context.Context, old, next *config.Config)
 		}
 	}
 }
-
-// otherOutputs are the shippings of the outputs of an intake's own key
-// other than the first, which goes by the intake's name.
-func otherOutputs(in config.Intake) []pipeline.Shipping {
-	own := pipeline.OwnShippings(in)
-	if len(own) < 2 {
-		return nil
-	}
-	return own[1:]
-}

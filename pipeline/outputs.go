@@ -77,3 +77,14 @@ func OwnShippings(in config.Intake) []Shipping {
 	}
 	return keyShippings(RouteKey{Intake: in, Subject: buffer.Subject(in.Name)}, true)
 }
+
+// OtherOutputs are the shippings of the outputs of an intake's own key
+// but the first, which goes by the intake's name: each ships as an
+// intake#name of its own.
+func OtherOutputs(in config.Intake) []Shipping {
+	own := OwnShippings(in)
+	if len(own) < 2 {
+		return nil
+	}
+	return own[1:]
+}
