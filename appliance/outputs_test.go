@@ -175,3 +175,23 @@ func TestOutputRemovedAndBack(t *testing.T) {
 	}
 	checkOnce(t, "Loggly", loggly.WaitEvents(t, len(want), 60*time.Second), want)
 }
+
+// An output whose key is refused pauses alone: /readyz names it within
+// its intake's check, and the other output ships on.
+func TestAPausedOutputIsNamedByReadiness(t *testing.T) {
+	peers.Require(t, "logger")
+	sekoia, loggly := intaketest.NewHTTPS(t), intaketest.NewLoggly(t, "SomeoneElsesToken0123")
+	port := apptest.FreePort(t, "tcp")
+	a := newApp(t, twoOutputs(port, sekoia, loggly))
+	lines := logLines("paused", 50)
+	peers.Logger(t, port, peers.LoggerOptions{Format: "rfc5424", TCP: true, OctetCount: true, Tag: "app"}, lines...)
+	checkOnce(t, "HTTPS intake", sekoia.WaitEvents(t, len(lines), 60*time.Second), lines)
+	var body string
+	if !apptest.Eventually(60*time.Second, func() bool {
+		var status int
+		status, body = a.Get("/readyz")
+		return status == 503 && strings.Contains(body, `output of "Syslog": Syslog#loggly: paused`)
+	}) {
+		t.Fatalf("/readyz: %q", body)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/testtraffic"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // deadLetterLines reads `flowgate dlq list` output.
@@ -264,7 +265,7 @@ func TestDeadLettersOfAnOutput(t *testing.T) {
 		t.Fatalf("%d duplicates", dups)
 	}
 	// The file output got every record once, and not the one sent again.
-	if !apptest.Eventually(30*time.Second, func() bool { return a.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`) == 1000 }) {
-		t.Fatalf("the file output shipped %v events, want 1000", a.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`))
+	if !apptest.Eventually(30*time.Second, func() bool { return a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`) == 1000 }) {
+		t.Fatalf("the file output shipped %v events, want 1000", a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`))
 	}
 }
