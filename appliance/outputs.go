@@ -2,24 +2,21 @@ package appliance
 
 import (
 	"context"
-	"strings"
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/pipeline"
 )
 
-// DescribeOutputs says where an intake's outputs send, its first output
-// first.
+// DescribeOutputs says where an intake's outputs send: the first as
+// DescribeOutput does (it goes by the intake's name), then "+ name: ..."
+// for each other.
 func DescribeOutputs(in config.Intake) string {
-	if len(in.Outputs) < 2 {
-		return DescribeOutput(in.Output)
+	d := DescribeOutput(in.Output)
+	for i := 1; i < len(in.Outputs); i++ {
+		d += " + " + in.Outputs[i].Name + ": " + DescribeOutput(&in.Outputs[i])
 	}
-	parts := make([]string, len(in.Outputs))
-	for i := range in.Outputs {
-		parts[i] = in.Outputs[i].Name + ": " + DescribeOutput(&in.Outputs[i])
-	}
-	return strings.Join(parts, ", ")
+	return d
 }
 
 // backlogged names what the log and the status page follow the backlog

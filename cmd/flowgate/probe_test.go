@@ -76,6 +76,8 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		"verified against the system roots and " + certs.CA,
 		"DNS: localhost is ",
 		"nothing to probe: events are written to a file",
+		// check's line of the intake with two outputs.
+		"http " + loggly.URL + "/bulk/{key}/tag/flowgate/ + archive: file ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the probe does not say %q", want)
