@@ -1,8 +1,8 @@
 // Package pipeline builds and runs one intake: its receiver (a syslog or
 // flow listener, or the monitoring-events intake), which decodes, enriches
-// and stores in the buffer, and its shipper, which takes from the buffer
-// and sends to the intake's output. The appliance makes one per intake of
-// its configuration and starts, swaps and stops them.
+// and stores in the buffer, and its shippers, one per output of each of
+// its keys, which take from the buffer and send. The appliance makes one
+// per intake of its configuration and starts, swaps and stops them.
 package pipeline
 
 import (
