@@ -687,6 +687,7 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 	}
+	errs = append(errs, c.checkShipperNames()...)
 	if c.Output.Transport != "" && !knownTransport(c.Output.Transport) {
 		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, http, syslog, relp or file)", c.Output.Transport))
 	}

@@ -159,3 +159,23 @@ func checkList(outs []Output, where string, line func(int) int) []error {
 	}
 	return errs
 }
+
+// checkShipperNames refuses an intake named as another intake's output
+// ships (Firewall#loggly): they would share a buffer subject.
+func (c *Config) checkShipperNames() []error {
+	outputs := map[string]string{}
+	for i := range c.Intakes {
+		in := &c.Intakes[i]
+		for j := 1; j < len(in.Outputs); j++ {
+			outputs[in.Name+"#"+in.Outputs[j].Name] = fmt.Sprintf("output %q of intake %q", in.Outputs[j].Name, in.Name)
+		}
+	}
+	var errs []error
+	for i := range c.Intakes {
+		in := &c.Intakes[i]
+		if of, ok := outputs[in.Name]; ok {
+			errs = append(errs, fmt.Errorf("line %d: intake %q: the name is the one %s ships as: rename either", in.Line, in.Name, of))
+		}
+	}
+	return errs
+}

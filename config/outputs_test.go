@@ -121,6 +121,17 @@ intakes:
       - {transport: relp}
       - {name: archive, transport: file}
 `, `line 3: intake "a": output "archive" ships to file: output.path is missing`},
+		{"an intake named as another's output ships", `
+intakes:
+  - name: a
+    protocol: tcp
+    port: 514
+    intake_key: KEY
+    outputs:
+      - {transport: relp}
+      - {name: archive, transport: file, path: a.jsonl}
+  - {name: "a#archive", protocol: tcp, port: 515, intake_key: KEY}
+`, `line 10: intake "a#archive": the name is the one output "archive" of intake "a" ships as: rename either`},
 		{"an unknown key in an item", `
 intakes:
   - name: a
