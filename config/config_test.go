@@ -397,7 +397,9 @@ func TestEditDistance(t *testing.T) {
 // error that names the file, and never panics.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{oldForwarderFile, sekoiaExample, "", "intakes: [\n", "intakes:\n  -\n", "intakes: [a, b]\n",
-		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n"} {
+		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n",
+		"intakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, outputs: [{transport: relp}, {name: b, transport: file, path: x}]}\noutputs: [~, {}]\n",
+		"o: &o [{transport: relp}, ~]\nintakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, output: {}, outputs: *o}\n  - {name: 'A#2', protocol: udp, port: 514, intake_key: ABCDEFGH12345678}\noutputs:\n"} {
 		f.Add(seed)
 	}
 	dir := f.TempDir()

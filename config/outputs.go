@@ -88,7 +88,12 @@ func (c *Config) checkOutputLists() []error {
 	if l.topOutputs != 0 && len(c.Outputs) == 0 {
 		errs = append(errs, fmt.Errorf("line %d: outputs is empty: list one output or more", l.topOutputs))
 	}
-	return append(errs, checkList(c.Outputs, "outputs", func(j int) int { return l.topItems[j] })...)
+	return append(errs, checkList(c.Outputs, "outputs", func(j int) int {
+		if j < len(l.topItems) {
+			return l.topItems[j]
+		}
+		return l.topOutputs
+	})...)
 }
 
 // outputsOf is the outputs the i-th intake ships to, as written: its own
@@ -124,7 +129,7 @@ func (c *Config) validateOutputList(i int) []error {
 		errs = append(errs, fmt.Errorf("line %d: intake %q: outputs is empty: list one output or more", l.outputs, in.Name))
 		return errs
 	}
-	return append(errs, checkList(in.Outputs, fmt.Sprintf("intake %q", in.Name), func(j int) int { return l.items[j] })...)
+	return append(errs, checkList(in.Outputs, fmt.Sprintf("intake %q", in.Name), func(j int) int { return c.lines.item(i, j) })...)
 }
 
 // outputName is what a name in outputs: may be: it goes in the shipper's
