@@ -52,6 +52,10 @@ func (a *Appliance) logLeftBehind(ctx context.Context, old, next *config.Config)
 		delete(removed, in.Name)
 	}
 	for _, in := range old.Intakes {
+		outputs := map[string]bool{}
+		for _, s := range pipeline.OtherOutputs(in) {
+			outputs[s.Subject] = true
+		}
 		for _, s := range pipeline.Shippings(in) {
 			if running[s.Subject] {
 				continue
@@ -60,11 +64,15 @@ func (a *Appliance) logLeftBehind(ctx context.Context, old, next *config.Config)
 			if err != nil || depth == 0 {
 				continue
 			}
-			if removed[in.Name] && s.Intake.Name == in.Name {
-				a.log.Warn("intake removed: its records stay in the buffer, and ship if it comes back", "intake", in.Name, "messages", depth)
-				continue
+			const stay = ": its records stay in the buffer, and ship if it comes back"
+			switch {
+			case removed[in.Name] && s.Intake.Name == in.Name:
+				a.log.Warn("intake removed"+stay, "intake", in.Name, "messages", depth)
+			case outputs[s.Subject]:
+				a.log.Warn("output removed"+stay, "intake", in.Name, "output", s.Intake.Name, "messages", depth)
+			default: // a routed key, or the intake's own key
+				a.log.Warn("intake key no longer shipped"+stay, "intake", in.Name, "shipper", s.Intake.Name, "messages", depth)
 			}
-			a.log.Warn("output removed: its records stay in the buffer, and ship if it comes back", "intake", in.Name, "output", s.Intake.Name, "messages", depth)
 		}
 	}
 }
