@@ -309,9 +309,10 @@ func (a *Appliance) subjects() map[string]string {
 	m := make(map[string]string, len(s.cfg.Intakes))
 	for _, in := range s.cfg.Intakes {
 		m[in.Name] = buffer.Subject(in.Name)
-		// The keys its routes send to, by their shippers' names.
-		for _, k := range pipeline.RouteKeys(in) {
-			m[k.Intake.Name] = k.Subject
+		// Each output of its key and of the keys its routes send to, by
+		// their shippers' names.
+		for _, sh := range pipeline.Shippings(in) {
+			m[sh.Intake.Name] = sh.Subject
 		}
 	}
 	return m
@@ -323,6 +324,12 @@ func (a *Appliance) statsSources() []monitoring.Source {
 	out := make([]monitoring.Source, 0, len(s.cfg.Intakes))
 	for _, in := range s.cfg.Intakes {
 		out = append(out, pipeline.StatsSource(in))
+		// Its other outputs, each reported as an output with no input.
+		for _, sh := range pipeline.OtherOutputs(in) {
+			src := pipeline.StatsSource(sh.Intake)
+			src.Protocol, src.Port = "", 0
+			out = append(out, src)
+		}
 	}
 	return out
 }
@@ -335,6 +342,13 @@ func (a *Appliance) intakeInfo() []httpd.IntakeInfo {
 		in := it.Config()
 		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: ProtocolName(in), Port: in.Port,
 			Output: DescribeOutput(in.Output), Ship: it.Status(), Drain: a.drainOf(in.Name)})
+		// Its other outputs, a row each.
+		ships := it.Ships()
+		for i := range pipeline.OtherOutputs(in) {
+			st := ships[i+1]
+			info = append(info, httpd.IntakeInfo{Name: st.Intake.Name, OutputOf: in.Name,
+				Output: DescribeOutput(st.Intake.Output), Ship: st.Ship, Drain: a.drainOf(st.Intake.Name)})
+		}
 	}
 	return info
 }
@@ -344,7 +358,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	a.log.Info("flowgate started", "version", a.opts.Version, "config", c.Source, "intakes", len(c.Intakes),
 		"buffer", DescribeBuffer(c), "http", a.http.Addr().String())
 	for _, in := range c.Intakes {
-		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutput(in.Output))
+		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutputs(in))
 	}
 	a.logWaiting(c)
 }
@@ -361,6 +375,9 @@ func (a *Appliance) logLeft(c *config.Config) {
 	names := map[string]string{}
 	for _, in := range c.Intakes {
 		names[buffer.Subject(in.Name)] = in.Name
+		for _, sh := range pipeline.Shippings(in) {
+			names[sh.Subject] = sh.Intake.Name
+		}
 	}
 	var total uint64
 	var parts []string

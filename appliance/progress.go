@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/httpd"
 	"github.com/flowgate/flowgate/ship"
@@ -63,8 +62,9 @@ func (a *Appliance) lookDrain(ctx context.Context) {
 	defer d.mu.Unlock()
 	last, drains := d.last, map[string]httpd.Drain{}
 	d.last = map[string]backlogSample{}
-	for _, in := range a.running.Load().cfg.Intakes {
-		bl := subj[buffer.Subject(in.Name)]
+	for _, sh := range backlogged(a.running.Load().cfg) {
+		in := sh.Intake
+		bl := subj[sh.Subject]
 		d.last[in.Name] = backlogSample{at: now, messages: bl.Messages}
 		prev, ok := last[in.Name]
 		if !ok || prev.messages == 0 {
@@ -104,8 +104,9 @@ func (a *Appliance) logWaiting(c *config.Config) {
 		a.log.Warn("cannot tell what the buffer holds", "err", err)
 		return
 	}
-	for _, in := range c.Intakes {
-		bl := subj[buffer.Subject(in.Name)]
+	for _, sh := range backlogged(c) {
+		in := sh.Intake
+		bl := subj[sh.Subject]
 		if bl.Messages == 0 {
 			continue
 		}
@@ -129,7 +130,7 @@ func (a *Appliance) logChanges(old, next *config.Config) {
 		delete(before, in.Name)
 		switch {
 		case !ok:
-			a.log.Info(fmt.Sprintf("intake %q added: %s port %d, output %s", in.Name, ProtocolName(in), in.Port, DescribeOutput(in.Output)),
+			a.log.Info(fmt.Sprintf("intake %q added: %s port %d, output %s", in.Name, ProtocolName(in), in.Port, DescribeOutputs(in)),
 				"intake", in.Name, "change", "added")
 		case !sameIntake(prev, in):
 			a.log.Info(fmt.Sprintf("intake %q changed: %s", in.Name, strings.Join(intakeChanges(prev, in), ", ")),
@@ -160,7 +161,9 @@ func intakeChanges(a, b config.Intake) []string {
 		case "intake_key":
 			out = append(out, fmt.Sprintf("intake_key %s → %s", config.MaskKey(a.IntakeKey), config.MaskKey(b.IntakeKey)))
 		case "output":
-			if da, db := DescribeOutput(a.Output), DescribeOutput(b.Output); da != db {
+			// Said with outputs, which holds it.
+		case "outputs":
+			if da, db := DescribeOutputs(a), DescribeOutputs(b); da != db {
 				out = append(out, fmt.Sprintf("output %s → %s", da, db))
 			} else {
 				out = append(out, "output settings")

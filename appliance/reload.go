@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/pipeline"
 )
@@ -106,12 +105,7 @@ func (a *Appliance) Reload(c *config.Config) error {
 	parallel(after, (*pipeline.Intake).Stop)
 	a.log.Info("configuration reloaded", "config", next.Source, "intakes", len(next.Intakes), "started", len(made), "stopped", len(first)+len(after))
 	a.logChanges(old.cfg, &next)
-	for _, name := range vanished {
-		depth, err := a.buf.Depth(ctx, buffer.Subject(name))
-		if err == nil && depth > 0 {
-			a.log.Warn("intake removed: its records stay in the buffer, and ship if it comes back", "intake", name, "messages", depth)
-		}
-	}
+	a.logLeftBehind(ctx, old.cfg, &next)
 	return nil
 }
 

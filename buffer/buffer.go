@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -108,6 +109,8 @@ type Buffer struct {
 	reserveBytes int64
 	// backlog caches the last look at what waits, for monitoring.
 	backlog backlogCache
+	// idSeed makes the ids of a destination's copies (see copies).
+	idSeed maphash.Seed
 	// writeErr is the last write failure other than a full buffer, until
 	// a write succeeds; readiness reports it.
 	writeErr atomic.Pointer[writeError]
@@ -119,7 +122,7 @@ type Buffer struct {
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Buffer, error) {
 	reserve := min(metaReserveBytes, cfg.MaxBytes/8)
 	dlqBytes := min(maxDeadLetterBytes, cfg.MaxBytes/16)
-	b := &Buffer{log: log, replicas: max(cfg.Replicas, 1), streamBytes: cfg.MaxBytes - reserve - dlqBytes, pubWindow: cfg.PublishWindow, reserveBytes: reserve}
+	b := &Buffer{log: log, idSeed: maphash.MakeSeed(), replicas: max(cfg.Replicas, 1), streamBytes: cfg.MaxBytes - reserve - dlqBytes, pubWindow: cfg.PublishWindow, reserveBytes: reserve}
 	if b.pubWindow <= 0 {
 		b.pubWindow = defaultPublishWindow
 	}
@@ -326,6 +329,26 @@ func (b *Buffer) Close() {
 func Subject(intake string) string {
 	return subjectPrefix + token(intake)
 }
+
+// OutputSubject is where the records of subject go for another output of
+// the same key: a subject of its own, named after subject's and output's
+// names, so that each output has its own consumer and backlog.
+func OutputSubject(subject, output string) string {
+	return Subject(strings.TrimPrefix(subject, subjectPrefix) + "#" + output)
+}
+
+// Destination is where one publish stores a message: under each of
+// subjects, a copy each (the stream is a work queue: one consumer per
+// subject). Receivers hold it as they would a subject; "" drops.
+func Destination(subjects ...string) string {
+	return strings.Join(subjects, destinationSep)
+}
+
+// destinationSep cannot be in a subject.
+const destinationSep = " "
+
+// subjectsOf is the subjects of a destination.
+func subjectsOf(dest string) []string { return strings.Split(dest, destinationSep) }
 
 func token(name string) string {
 	var sb strings.Builder

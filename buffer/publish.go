@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,29 +33,35 @@ type Outcome func(records int, err error)
 // Publisher writes one intake's messages to the buffer without waiting for
 // each to be stored; outcomes arrive in order on a goroutine of its own.
 type Publisher struct {
-	b       *Buffer
-	subject string
-	outcome Outcome
-	pending chan pending
-	done    chan struct{}
-	once    sync.Once
+	b *Buffer
+	// subjects are the destination's: each message is stored once under
+	// each.
+	subjects []string
+	outcome  Outcome
+	pending  chan pending
+	done     chan struct{}
+	once     sync.Once
 }
 
+// pending is one copy of a message; the last copy carries the message's
+// records, and its outcome is every copy's.
 type pending struct {
 	msg     *nats.Msg
 	ack     jetstream.PubAckFuture
 	err     error
 	records int
+	last    bool
 }
 
-// Publisher returns a publisher for an intake's subject.
-func (b *Buffer) Publisher(subject string, outcome Outcome) *Publisher {
+// Publisher returns a publisher for an intake's destination (a subject,
+// or several: see Destination).
+func (b *Buffer) Publisher(dest string, outcome Outcome) *Publisher {
 	p := &Publisher{
-		b:       b,
-		subject: subject,
-		outcome: outcome,
-		pending: make(chan pending, b.pubWindow),
-		done:    make(chan struct{}),
+		b:        b,
+		subjects: subjectsOf(dest),
+		outcome:  outcome,
+		pending:  make(chan pending, b.pubWindow),
+		done:     make(chan struct{}),
 	}
 	go p.watch()
 	return p
@@ -68,12 +76,38 @@ func newMsg(subject string, data []byte) *nats.Msg {
 	return m
 }
 
-// Publish hands one message of records to the store. It blocks only while
-// the publish window is full of messages waiting for the store.
+// copies are a message for each subject of a destination. Their ids
+// derive from the content, so that a publish tried again after some
+// copies were stored (a full buffer) stores the others and not those
+// again (within the store's duplicate window); records carry the time
+// they were received, so two messages of the same content are one.
+func (b *Buffer) copies(subjects []string, data []byte) []*nats.Msg {
+	id := strconv.FormatUint(maphash.Bytes(b.idSeed, data), 36) + "-" + strconv.Itoa(len(data))
+	ms := make([]*nats.Msg, len(subjects))
+	for i, s := range subjects {
+		m := nats.NewMsg(s)
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, id+"-"+strconv.Itoa(i))
+		ms[i] = m
+	}
+	return ms
+}
+
+// Publish hands one message of records to the store (a copy for each
+// subject of the destination). It blocks only while the publish window
+// is full of messages waiting for the store.
 func (p *Publisher) Publish(data []byte, records int) {
-	m := newMsg(p.subject, data)
-	ack, err := p.b.js.PublishMsgAsync(m)
-	p.pending <- pending{msg: m, ack: ack, err: err, records: records}
+	if len(p.subjects) == 1 {
+		m := newMsg(p.subjects[0], data)
+		ack, err := p.b.js.PublishMsgAsync(m)
+		p.pending <- pending{msg: m, ack: ack, err: err, records: records, last: true}
+		return
+	}
+	ms := p.b.copies(p.subjects, data)
+	for i, m := range ms {
+		ack, err := p.b.js.PublishMsgAsync(m)
+		p.pending <- pending{msg: m, ack: ack, err: err, records: records, last: i == len(ms)-1}
+	}
 }
 
 // Close waits until every published message has an outcome.
@@ -84,8 +118,15 @@ func (p *Publisher) Close() {
 
 func (p *Publisher) watch() {
 	defer close(p.done)
+	var err error
 	for pa := range p.pending {
-		p.outcome(pa.records, p.settle(pa))
+		if e := p.settle(pa); err == nil {
+			err = e
+		}
+		if pa.last {
+			p.outcome(pa.records, err)
+			err = nil
+		}
 	}
 }
 
@@ -113,15 +154,22 @@ func (p *Publisher) settle(pa pending) error {
 	}
 }
 
-// Publish stores one message and waits until it is stored: for inputs that
-// stop reading from their senders while the buffer is full. A store that
-// cannot answer is asked again until ctx ends.
-func (b *Buffer) Publish(ctx context.Context, subject string, data []byte) error {
-	err := b.publish(ctx, newMsg(subject, data))
-	if err == nil {
-		b.stored()
+// Publish stores one message (a copy for each subject of the destination)
+// and waits until it is stored: for inputs that stop reading from their
+// senders while the buffer is full. A store that cannot answer is asked
+// again until ctx ends.
+func (b *Buffer) Publish(ctx context.Context, dest string, data []byte) error {
+	ms := []*nats.Msg{newMsg(dest, data)}
+	if strings.Contains(dest, destinationSep) {
+		ms = b.copies(subjectsOf(dest), data)
 	}
-	return b.classify(err)
+	for _, m := range ms {
+		if err := b.publish(ctx, m); err != nil {
+			return b.classify(err)
+		}
+	}
+	b.stored()
+	return nil
 }
 
 // publish stores m, asking again while the store cannot answer, until ctx

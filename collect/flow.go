@@ -32,8 +32,9 @@ type FlowConfig struct {
 	// Protocol picks the decoder: config.ProtocolNetFlow (v5, v9, IPFIX)
 	// or config.ProtocolSFlow.
 	Protocol string
-	// Subject is where its records go in the buffer; "" (an intake
-	// without a key of its own) drops what no route takes.
+	// Subject is where its records go in the buffer (a subject, or a
+	// buffer.Destination: one per output); "" (an intake without a key of
+	// its own) drops what no route takes.
 	Subject string
 	// Routes send records to other subjects, or drop them.
 	Routes Routes

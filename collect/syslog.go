@@ -25,8 +25,9 @@ import (
 type SyslogConfig struct {
 	// Intake names the intake, for logs and metrics.
 	Intake string
-	// Subject is where its records go in the buffer; "" (an intake
-	// without a key of its own) drops what no route takes.
+	// Subject is where its records go in the buffer (a subject, or a
+	// buffer.Destination: one per output); "" (an intake without a key of
+	// its own) drops what no route takes.
 	Subject string
 	// Routes send records to other subjects, or drop them.
 	Routes Routes

@@ -57,7 +57,10 @@ type Config struct {
 	// is resolved for them) and log intakes over syslog, as the old
 	// forwarder did (relp with RELP_OUTPUT). Each intake's resolved output
 	// is Intake.Output.
-	Output   Output   `yaml:"output"`
+	Output Output `yaml:"output"`
+	// Outputs, in place of Output, sends each event to every output of
+	// the list (see outputs.go).
+	Outputs  []Output `yaml:"outputs"`
 	Buffer   Buffer   `yaml:"buffer"`
 	HTTP     HTTP     `yaml:"http"`
 	Shutdown Shutdown `yaml:"shutdown"`
@@ -78,6 +81,8 @@ type Config struct {
 	// region, endpoint and relp are REGION, ENDPOINT and RELP_OUTPUT.
 	region, endpoint string
 	relp             bool
+	// lines are where the file writes its output lists, for messages.
+	lines outputLines
 }
 
 // Intake is one port mapped to one intake key.
@@ -112,6 +117,10 @@ type Intake struct {
 	// this intake. After loading it is always set: the output this intake
 	// ships to, resolved.
 	Output *Output `yaml:"output"`
+	// Outputs, when the file gives them, replace the top-level output(s)
+	// for this intake: each event goes to every one. After loading it is
+	// always set: the resolved outputs, Output being the first.
+	Outputs []Output `yaml:"outputs"`
 
 	// TLSKeyFile, TLSCertFile and TLSCAFile are the TLS files' paths.
 	TLSKeyFile  string `yaml:"-"`
@@ -184,6 +193,10 @@ type Exporter struct {
 
 // Output says where events go.
 type Output struct {
+	// Name tells an item of outputs: from the others, in its shipper's
+	// name (intake#name) and buffer subject; its position (1, 2…) when
+	// not given.
+	Name string `yaml:"name"`
 	// Transport is https, http, syslog, relp or file.
 	Transport string `yaml:"transport"`
 	// Endpoint overrides REGION: a base URL for https, host[:port]
@@ -503,46 +516,58 @@ func certFile(dir, name, ext string) string {
 	return filepath.Join(dir, name+ext)
 }
 
-// resolveOutputs sets each intake's Output from its own block or the
-// file's top-level one (top, as written): the transport its kind ships
-// with when none is named, the endpoint from REGION and ENDPOINT, paths
-// from the file's folder. It returns what cannot be resolved.
+// resolveOutputs sets each intake's Outputs (and Output, the first) from
+// its own output or outputs, or the file's top-level ones (top, as
+// written). It returns what cannot be resolved.
 func (c *Config) resolveOutputs(top Output, dir string) []error {
-	var errs []error
+	errs := c.checkOutputLists()
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
-		o := top
-		if in.Output != nil {
-			o = *in.Output
-		}
-		o.Transport = strings.ToLower(strings.TrimSpace(o.Transport))
-		if o.Transport == "" {
-			o.Transport = TransportHTTPS
-			if in.IsLog() {
-				o.Transport = TransportSyslog
-				if c.relp {
-					o.Transport = TransportRELP
-				}
+		list := c.outputsOf(i, top)
+		in.Outputs = make([]Output, len(list))
+		for j, o := range list {
+			errs = append(errs, c.resolveOutput(in, &o, dir)...)
+			if o.Name == "" {
+				o.Name = strconv.Itoa(j + 1)
 			}
+			in.Outputs[j] = o
 		}
-		if o.Transport == TransportHTTP {
-			errs = append(errs, c.resolveHTTP(&o)...)
-		} else if o.Endpoint == "" {
-			e, err := regionEndpoint(c.region, c.endpoint, o.Transport)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			o.Endpoint = e
-		}
-		if o.Transport == TransportSyslog || o.Transport == TransportRELP {
-			o.Endpoint = withPort(o.Endpoint, o.Transport)
-		}
-		o.CAFile = inDir(dir, o.CAFile)
-		o.CertFile = inDir(dir, o.CertFile)
-		o.KeyFile = inDir(dir, o.KeyFile)
-		o.Path = inDir(dir, o.Path)
-		in.Output = &o
+		in.Output = &in.Outputs[0]
 	}
+	return errs
+}
+
+// resolveOutput resolves one output of an intake: the transport its kind
+// ships with when none is named, the endpoint from REGION and ENDPOINT,
+// paths from the file's folder.
+func (c *Config) resolveOutput(in *Intake, o *Output, dir string) []error {
+	var errs []error
+	o.Transport = strings.ToLower(strings.TrimSpace(o.Transport))
+	if o.Transport == "" {
+		o.Transport = TransportHTTPS
+		if in.IsLog() {
+			o.Transport = TransportSyslog
+			if c.relp {
+				o.Transport = TransportRELP
+			}
+		}
+	}
+	if o.Transport == TransportHTTP {
+		errs = append(errs, c.resolveHTTP(o)...)
+	} else if o.Endpoint == "" {
+		e, err := regionEndpoint(c.region, c.endpoint, o.Transport)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		o.Endpoint = e
+	}
+	if o.Transport == TransportSyslog || o.Transport == TransportRELP {
+		o.Endpoint = withPort(o.Endpoint, o.Transport)
+	}
+	o.CAFile = inDir(dir, o.CAFile)
+	o.CertFile = inDir(dir, o.CertFile)
+	o.KeyFile = inDir(dir, o.KeyFile)
+	o.Path = inDir(dir, o.Path)
 	return errs
 }
 
@@ -601,17 +626,23 @@ func (c *Config) validate(resolveErrs []error) error {
 		if in.QueueSize < 0 {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}
-		if in.Output != nil {
+		for j := range in.Outputs {
+			o := &in.Outputs[j]
 			// Problems of the top-level output are said once, for the
 			// first intake that ships with it.
-			for _, err := range validateOutput(in.Output) {
+			for _, err := range validateOutput(o) {
 				if outputErrs[err.Error()] {
 					continue
 				}
 				outputErrs[err.Error()] = true
-				errs = append(errs, fmt.Errorf("%s ships to %s: %w", where, in.Output.Transport, err))
+				ships := fmt.Sprintf("%s ships to %s", where, o.Transport)
+				if len(in.Outputs) > 1 {
+					ships = fmt.Sprintf("%s: output %q ships to %s", where, o.Name, o.Transport)
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", ships, err))
 			}
 		}
+		errs = append(errs, c.validateOutputList(i)...)
 		errs = append(errs, in.validateFlow(where)...)
 		if in.Stats {
 			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
@@ -656,6 +687,7 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 	}
+	errs = append(errs, c.checkShipperNames()...)
 	if c.Output.Transport != "" && !knownTransport(c.Output.Transport) {
 		errs = append(errs, fmt.Errorf("output.transport: unknown transport %q (https, http, syslog, relp or file)", c.Output.Transport))
 	}

@@ -171,7 +171,7 @@ func TestRefusals(t *testing.T) {
 		{"not yaml", "intakes: [\n", nil, "line 2: did not find expected node content"},
 		{"not a mapping", "- a\n", nil, "line 1: expected keys and values (intakes: and its list), not a list"},
 		{"unknown key", intake("{name: A, protocol: netflow, port: 2055, intake_key: " + ok + ", colour: red}"), nil, `line 2: unknown key "colour" in intake "A"`},
-		{"unknown top-level key", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "outputs: {}\n", nil, `line 3: unknown key "outputs" (did you mean "output"?)`},
+		{"unknown top-level key", intake("{name: A, protocol: netflow, port: 2055, intake_key: "+ok+"}") + "outpt: {}\n", nil, `line 3: unknown key "outpt" (did you mean "output"?)`},
 		{"key twice", "intakes:\n  - name: A\n    protocol: udp\n    port: 514\n    port: 515\n", nil, `line 5: key "port" given twice in intake "A" (first at line 4)`},
 		{"missing key", intake("{name: A, protocol: netflow, port: 2055}"), nil, `line 2: intake "A": intake_key is missing`},
 		{"malformed key", intake(`{name: A, protocol: netflow, port: 2055, intake_key: "has space in it"}`), nil, "intake_key has *********it is malformed"},
@@ -397,7 +397,9 @@ func TestEditDistance(t *testing.T) {
 // error that names the file, and never panics.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{oldForwarderFile, sekoiaExample, "", "intakes: [\n", "intakes:\n  -\n", "intakes: [a, b]\n",
-		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n"} {
+		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n",
+		"intakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, outputs: [{transport: relp}, {name: b, transport: file, path: x}]}\noutputs: [~, {}]\n",
+		"o: &o [{transport: relp}, ~]\nintakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, output: {}, outputs: *o}\n  - {name: 'A#2', protocol: udp, port: 514, intake_key: ABCDEFGH12345678}\noutputs:\n"} {
 		f.Add(seed)
 	}
 	dir := f.TempDir()

@@ -49,6 +49,7 @@ func decode(data []byte, c *Config) error {
 	if err := doc.Decode(c); err != nil {
 		return k.typeErrors(err)
 	}
+	c.lines.note(doc)
 	// Each item decoded into one element; the bounds hold against what
 	// the decoder may have made of an odd item all the same.
 	for i, item := range sequenceItems(doc, "intakes") {

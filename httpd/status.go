@@ -35,6 +35,9 @@ type IntakeInfo struct {
 	Port     int
 	// Output says where its events go (transport and endpoint).
 	Output string
+	// OutputOf, set, makes this another output of that intake (named
+	// intake#output), with no input of its own.
+	OutputOf string
 	// Ship is its shipper's status.
 	Ship *ship.Status
 	// Drain is how fast its backlog drains (zero when it does not).
@@ -81,6 +84,7 @@ type IntakeStatus struct {
 	Protocol        string              `json:"protocol"`
 	Port            int                 `json:"port,omitempty"`
 	Output          string              `json:"output"`
+	OutputOf        string              `json:"output_of,omitempty"`
 	ReceivedPackets float64             `json:"received_packets"`
 	ReceivedBytes   float64             `json:"received_bytes"`
 	Decoded         float64             `json:"decoded"`
@@ -259,7 +263,7 @@ func (m *monitor) status() Status {
 	}
 	for _, in := range m.src.Intakes() {
 		n := in.Name
-		is := IntakeStatus{Name: n, Protocol: in.Protocol, Port: in.Port, Output: in.Output,
+		is := IntakeStatus{Name: n, Protocol: in.Protocol, Port: in.Port, Output: in.Output, OutputOf: in.OutputOf,
 			ReceivedPackets: g.Get(collect.MetricReceivedPacketsTotal, n),
 			ReceivedBytes:   g.Get(collect.MetricReceivedBytesTotal, n),
 			Decoded:         g.Get(collect.MetricDecodedEventsTotal, n),

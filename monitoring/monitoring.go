@@ -41,7 +41,8 @@ type Source struct {
 
 // Config describes a stats intake.
 type Config struct {
-	// Intake names the stats intake; Subject is where its events go.
+	// Intake names the stats intake; Subject is where its events go (a
+	// buffer.Destination when it has several outputs).
 	Intake, Subject string
 	// Interval is the time between reports.
 	Interval time.Duration

@@ -1,8 +1,8 @@
 // Package pipeline builds and runs one intake: its receiver (a syslog or
 // flow listener, or the monitoring-events intake), which decodes, enriches
-// and stores in the buffer, and its shipper, which takes from the buffer
-// and sends to the intake's output. The appliance makes one per intake of
-// its configuration and starts, swaps and stops them.
+// and stores in the buffer, and its shippers, one per output of each of
+// its keys, which take from the buffer and send. The appliance makes one
+// per intake of its configuration and starts, swaps and stops them.
 package pipeline
 
 import (
@@ -80,8 +80,9 @@ type receiver interface{ Run(context.Context) error }
 type Intake struct {
 	cfg  config.Intake
 	recv receiver
-	// ships are the shippings of the intake's keys: its own first (absent
-	// when it has no key), then one per key its routes send to.
+	// ships are the shippings of the intake's keys, as Shippings lists
+	// them: its own (absent when it has no key), then one per key its
+	// routes send to, each once per output.
 	ships []*shipping
 	deps  Dependencies
 	// tls are a tls intake's files, watched until its end.
@@ -102,7 +103,7 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	var err error
 	switch {
 	case in.Stats:
-		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: buffer.Subject(in.Name), Interval: in.Interval, Sources: deps.Sources},
+		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: ownDestination(in), Interval: in.Interval, Sources: deps.Sources},
 			deps.Gatherer, deps.Buffer, deps.Collect.Produced(in.Name), deps.Log)
 	case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
 		it.recv, err = flowReceiver(in, half, deps)
@@ -112,17 +113,14 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
 	}
-	// Each key ships as an intake of its own, so that one slow key does
-	// not hold up the others.
-	keys := RouteKeys(in)
-	if in.IntakeKey != "" {
-		keys = append([]RouteKey{{Intake: in, Subject: buffer.Subject(in.Name)}}, keys...)
-	}
+	// Each output of each key ships as an intake of its own, so that one
+	// slow key or output does not hold up the others.
+	ships := Shippings(in)
 	// They share the intake's memory.
 	share := c
-	share.MemoryEvents = c.MemoryEvents / max(len(keys), 1)
-	for _, k := range keys {
-		s, err := openShipping(ctx, k.Intake, k.Subject, share, deps)
+	share.MemoryEvents = c.MemoryEvents / max(len(ships), 1)
+	for _, k := range ships {
+		s, err := openShipping(ctx, k, share, deps)
 		if err != nil {
 			it.Close()
 			return nil, fmt.Errorf("intake %q: %w", k.Intake.Name, err)
@@ -135,7 +133,7 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 // flowReceiver binds a netflow or sflow intake.
 func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowIntake, error) {
 	fc := collect.DefaultFlowConfig(in.Name, in.Port)
-	fc.Subject, fc.Routes, fc.Aggregate = ownSubject(in), collectRoutes(in), in.Aggregate
+	fc.Subject, fc.Routes, fc.Aggregate = ownDestination(in), collectRoutes(in), in.Aggregate
 	fc.Protocol = in.Protocol
 	fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
 	if in.Workers > 0 {
@@ -149,7 +147,7 @@ func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowI
 // watched until the intake closes them.
 func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake, *tlsfiles.Server, error) {
 	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
-	sc.Subject, sc.Routes = ownSubject(in), collectRoutes(in)
+	sc.Subject, sc.Routes = ownDestination(in), collectRoutes(in)
 	if in.MaxConnections > 0 {
 		sc.MaxConnections = in.MaxConnections
 	}
@@ -200,7 +198,7 @@ func (it *Intake) Start(failed func(error)) {
 	recvCtx, it.stopRecv = context.WithCancel(context.Background())
 	shipCtx, it.stopShip = context.WithCancel(context.Background())
 	for _, s := range it.ships {
-		s.done = goRun(shipCtx, fmt.Sprintf("intake %q: shipper of %s", it.cfg.Name, s.subject), s.shipper.Run, failed)
+		s.done = goRun(shipCtx, fmt.Sprintf("intake %q: shipper of %s", it.cfg.Name, s.Subject), s.shipper.Run, failed)
 	}
 	it.recvDone = goRun(recvCtx, fmt.Sprintf("intake %q", it.cfg.Name), it.recv.Run, failed)
 }
@@ -268,9 +266,27 @@ func (it *Intake) Ready(stallAfter time.Duration) error {
 		return err
 	}
 	for _, s := range it.ships {
-		if err := s.shipper.Status().Ready(backlog[s.subject].Messages, stallAfter); err != nil {
+		if err := s.shipper.Status().Ready(backlog[s.Subject].Messages, stallAfter); err != nil {
+			if len(it.ships) > 1 {
+				return fmt.Errorf("%s: %w", s.Intake.Name, err)
+			}
 			return err
 		}
 	}
 	return nil
+}
+
+// ShipStatus is the status of the shipper of one shipping.
+type ShipStatus struct {
+	Shipping
+	Ship *ship.Status
+}
+
+// Ships are the statuses of the intake's shippers, in Shippings' order.
+func (it *Intake) Ships() []ShipStatus {
+	out := make([]ShipStatus, len(it.ships))
+	for i, s := range it.ships {
+		out[i] = ShipStatus{Shipping: s.Shipping, Ship: s.shipper.Status()}
+	}
+	return out
 }

@@ -51,34 +51,38 @@ func RouteSubject(intake, key string) string {
 	return buffer.Subject(fmt.Sprintf("%s>%08x", intake, h.Sum32()))
 }
 
-// ownSubject is where the events no rule takes go: "" without a key.
-func ownSubject(in config.Intake) string {
+// ownDestination is where the events no rule takes go: "" without a key.
+func ownDestination(in config.Intake) string {
 	if in.IntakeKey == "" {
 		return ""
 	}
-	return buffer.Subject(in.Name)
+	return destination(OwnShippings(in))
 }
 
 // collectRoutes is what the receiver needs of an intake's routes.
 func collectRoutes(in config.Intake) collect.Routes {
 	rs := collect.Routes{Table: in.Table}
+	dests := map[string]string{}
+	for _, k := range RouteKeys(in) {
+		dests[k.Intake.IntakeKey] = destination(keyShippings(k, false))
+	}
 	for _, r := range in.Routes {
 		switch {
 		case r.Drop:
 			rs.Subjects = append(rs.Subjects, "")
 		case r.IntakeKey == in.IntakeKey:
-			rs.Subjects = append(rs.Subjects, ownSubject(in))
+			rs.Subjects = append(rs.Subjects, ownDestination(in))
 		default:
-			rs.Subjects = append(rs.Subjects, RouteSubject(in.Name, r.IntakeKey))
+			rs.Subjects = append(rs.Subjects, dests[r.IntakeKey])
 		}
 	}
 	return rs
 }
 
-// shipping is one key's consumer and shipper: the intake's own, or one a
-// route sends to.
+// shipping is the consumer and shipper of one output of one key: the
+// intake's own, or one a route sends to.
 type shipping struct {
-	subject string
+	Shipping
 	cons    *buffer.Consumer
 	shipper *ship.Shipper
 	// output is the transport held, released at the end.
@@ -86,10 +90,10 @@ type shipping struct {
 	done   chan struct{}
 }
 
-// openShipping opens the consumer of subject and makes the shipper of in
-// (the intake, or a RouteKey's intake) from it. On error nothing stays
-// open.
-func openShipping(ctx context.Context, in config.Intake, subject string, c Config, deps Dependencies) (*shipping, error) {
+// openShipping opens the consumer of a shipping's subject and makes its
+// shipper. On error nothing stays open.
+func openShipping(ctx context.Context, sh Shipping, c Config, deps Dependencies) (*shipping, error) {
+	in, subject := sh.Intake, sh.Subject
 	half := c.MemoryEvents / 2
 	scfg := ship.DefaultConfig(in.Name)
 	scfg.MaxEvents = min(scfg.MaxEvents, max(half/(scfg.InFlight+1), 100))
@@ -98,7 +102,7 @@ func openShipping(ctx context.Context, in config.Intake, subject string, c Confi
 	if err != nil {
 		return nil, err
 	}
-	s := &shipping{subject: subject, output: out.id}
+	s := &shipping{Shipping: sh, output: out.id}
 	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	s.cons, err = deps.Buffer.Consume(cctx, subject, max(half/eventsPerMessage, 16))
 	cancel()

@@ -153,6 +153,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		cur     = &pendingBatch{batch: s.newBatch()}
 		linger  = time.NewTimer(time.Hour)
 		records pb.Batch
+		seen    = newTaken()
 	)
 	linger.Stop()
 	dispatch := func() {
@@ -188,6 +189,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		case m, ok := <-inMsgs:
 			if !ok {
 				msgs = nil
+				continue
+			}
+			if seen.again(m) {
 				continue
 			}
 			var event []byte

@@ -29,7 +29,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), appliance.DescribeOutput(in.Output))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), appliance.DescribeOutputs(in))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -76,24 +76,26 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 		}
 		// An output's files are read once, and said with the first
 		// intake that ships to it.
-		o := in.Output
-		id := o.CAFile + "\x00" + o.CertFile + "\x00" + o.KeyFile
-		if outputsRead[id] {
-			continue
-		}
-		outputsRead[id] = true
-		if o.CAFile != "" {
-			// The error names the file.
-			if _, err := tlsfiles.NewClient("", o.CAFile, "", ""); err != nil {
-				errs = append(errs, fmt.Errorf("%s: output: %w", where, err))
+		for j := range in.Outputs {
+			o := &in.Outputs[j]
+			id := o.CAFile + "\x00" + o.CertFile + "\x00" + o.KeyFile
+			if outputsRead[id] {
+				continue
 			}
-			tlsFiles++
-		}
-		if o.CertFile != "" {
-			if _, err := tlsfiles.NewClient("", "", o.CertFile, o.KeyFile); err != nil {
-				errs = append(errs, fmt.Errorf("%s: output: cert_file %s and key_file %s: %w", where, o.CertFile, o.KeyFile, err))
+			outputsRead[id] = true
+			if o.CAFile != "" {
+				// The error names the file.
+				if _, err := tlsfiles.NewClient("", o.CAFile, "", ""); err != nil {
+					errs = append(errs, fmt.Errorf("%s: output: %w", where, err))
+				}
+				tlsFiles++
 			}
-			tlsFiles += 2
+			if o.CertFile != "" {
+				if _, err := tlsfiles.NewClient("", "", o.CertFile, o.KeyFile); err != nil {
+					errs = append(errs, fmt.Errorf("%s: output: cert_file %s and key_file %s: %w", where, o.CertFile, o.KeyFile, err))
+				}
+				tlsFiles += 2
+			}
 		}
 	}
 	if len(errs) > 0 {

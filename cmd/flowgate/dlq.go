@@ -19,6 +19,7 @@ import (
 	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/pipeline"
 	"github.com/flowgate/flowgate/ship"
 )
 
@@ -51,9 +52,13 @@ func listDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config, 
 	if err := knownIntake(c, intake); err != nil {
 		return err
 	}
+	// Every shipper's key, routed keys' too, so that none shows in full.
 	keys := map[string]string{}
 	for _, in := range c.Intakes {
 		keys[in.Name] = in.IntakeKey
+		for _, sh := range pipeline.Shippings(in) {
+			keys[sh.Intake.Name] = sh.Intake.IntakeKey
+		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -80,7 +85,7 @@ func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config
 	}
 	start := time.Now()
 	total := 0
-	for _, in := range c.Intakes {
+	for _, in := range deadLetterOwners(c) {
 		if intake != "" && in.Name != intake {
 			continue
 		}
@@ -119,13 +124,27 @@ func knownIntake(c *config.Config, name string) error {
 		return nil
 	}
 	var names []string
-	for _, in := range c.Intakes {
+	for _, in := range deadLetterOwners(c) {
 		if in.Name == name {
 			return nil
 		}
 		names = append(names, strconv.Quote(in.Name))
 	}
 	return fmt.Errorf("%s has no intake named %q; its intakes: %s", c.Source, name, strings.Join(names, ", "))
+}
+
+// deadLetterOwners are the shippers whose dead letters resend puts back
+// where they ship from: each intake, and each other output of an intake's
+// outputs: (Firewall#loggly).
+func deadLetterOwners(c *config.Config) []config.Intake {
+	var out []config.Intake
+	for _, in := range c.Intakes {
+		out = append(out, in)
+		for _, sh := range pipeline.OtherOutputs(in) {
+			out = append(out, sh.Intake)
+		}
+	}
+	return out
 }
 
 // dlqErrorTrailer carries a failure that came after the answer's first

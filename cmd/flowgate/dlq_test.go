@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/testtraffic"
+	"github.com/flowgate/flowgate/ship"
 )
 
 // deadLetterLines reads `flowgate dlq list` output.
@@ -212,5 +213,59 @@ $`)
 	}
 	if n, err := buf.Depth(ctx, buffer.Subject("Firewall")); err != nil || n != 25 {
 		t.Fatalf("messages waiting for Firewall: %d, %v; want 25", n, err)
+	}
+}
+
+// The dead letters of an output of an intake's outputs: go by its name
+// (Routers#sekoia): listed with the key masked, sent again to that output
+// alone, through the running appliance.
+func TestDeadLettersOfAnOutput(t *testing.T) {
+	t.Parallel()
+	intake := intaketest.NewHTTPS(t)
+	poison := testtraffic.V5Source(100).String()
+	var mu sync.Mutex
+	refuse := true
+	intake.RefuseEvents(func(events []string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if refuse && strings.Contains(e, `"sourceIPv4Address":"`+poison+`"`) {
+				return 422
+			}
+		}
+		return 0
+	})
+	port := apptest.FreePort(t, "udp")
+	archive := filepath.Join(t.TempDir(), "archive.jsonl")
+	a := newApp(t, fmt.Sprintf("intakes:\n  - name: Routers\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    outputs:\n      - {transport: file, path: %q}\n      - %s\n",
+		port, testKey, archive, strings.Replace(intake.Output(), "{", "{name: sekoia, ", 1)))
+	stream := testtraffic.NewV5Stream(t, port, 1)
+	stream.Send(1000)
+	intake.WaitEvents(t, 999, 30*time.Second)
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return a.proc.Metric("flowgate_dead_letters_total", `intake="Routers#sekoia"`, `status="422"`) == 1
+	}) {
+		t.Fatalf("flowgate_dead_letters_total = %v, want 1 for Routers#sekoia", a.proc.Metric("flowgate_dead_letters_total"))
+	}
+	code, out, errOut := runCLI("dlq", "list", "--config", a.path, "--intake", "Routers#sekoia")
+	if lines := deadLetterLines(t, out); code != 0 || len(lines) != 1 || lines[0].Intake != "Routers#sekoia" || lines[0].Status != 422 {
+		t.Fatalf("dlq list: exit %d: %s%s", code, out, errOut)
+	}
+	if strings.Contains(out, testKey) {
+		t.Error("dlq list shows the key in full")
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	code, out, errOut = runCLI("dlq", "resend", "--config", a.path)
+	if code != 0 || !strings.Contains(out, `intake "Routers#sekoia": dead letters sent again: 1`) || strings.Contains(out, `intake "Routers":`) {
+		t.Fatalf("dlq resend: exit %d: %s%s", code, out, errOut)
+	}
+	if dups := stream.Check(t, intake.WaitEvents(t, 1000, 30*time.Second)); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	// The file output got every record once, and not the one sent again.
+	if !apptest.Eventually(30*time.Second, func() bool { return a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`) == 1000 }) {
+		t.Fatalf("the file output shipped %v events, want 1000", a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`))
 	}
 }

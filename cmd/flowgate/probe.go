@@ -40,15 +40,21 @@ func probeOutputs(c *config.Config, stdout io.Writer) error {
 	var targets []*probeTarget
 	byID := map[string]*probeTarget{}
 	for _, in := range c.Intakes {
-		o := in.Output
-		id := pipeline.OutputID(in)
-		t := byID[id]
-		if t == nil {
-			t = &probeTarget{out: o, key: in.IntakeKey}
-			byID[id] = t
-			targets = append(targets, t)
+		// Each output of the intake, said by its shipper's name.
+		ships := pipeline.OwnShippings(in)
+		if len(ships) == 0 {
+			ships = []pipeline.Shipping{{Intake: in}}
 		}
-		t.intakes = append(t.intakes, in.Name)
+		for _, sh := range ships {
+			id := pipeline.OutputID(sh.Intake)
+			t := byID[id]
+			if t == nil {
+				t = &probeTarget{out: sh.Intake.Output, key: in.IntakeKey}
+				byID[id] = t
+				targets = append(targets, t)
+			}
+			t.intakes = append(t.intakes, sh.Intake.Name)
+		}
 	}
 	failed := 0
 	for _, t := range targets {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,10 +38,14 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		intakeBlock("Closed", fmt.Sprintf("{transport: https, endpoint: 'https://127.0.0.1:%d', ca_file: %q}", closed, intake.CAFile)) +
 		intakeBlock("NoSuchName", fmt.Sprintf("{transport: relp, endpoint: 'intake.flowgate.invalid:11514', ca_file: %q}", certs.CA)) +
 		intakeBlock("Loggly", loggly.Output()) +
-		intakeBlock("LogglyWrongToken", othersLoggly.Output())
+		intakeBlock("LogglyWrongToken", othersLoggly.Output()) +
+		// Two outputs: the first shares the Loggly intake's, the other is
+		// a file.
+		fmt.Sprintf("  - name: Both\n    protocol: tcp\n    port: %d\n    intake_key: %s\n    outputs:\n      - %s\n      - {name: archive, transport: file, path: %q}\n",
+			apptest.FreePort(t, "tcp"), testKey, loggly.Output(), filepath.Join(t.TempDir(), "both.jsonl"))
 	code, out, errOut := runCLI("check", "--probe", "--config", writeConfig(t, cfg))
 	t.Logf("probe said:\n%s%s", out, errOut)
-	if code != 1 || !strings.Contains(errOut, "probe: 4 of 8 outputs failed") {
+	if code != 1 || !strings.Contains(errOut, "probe: 4 of 9 outputs failed") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	for name, want := range map[string]string{
@@ -53,6 +58,8 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		"Loggly":     `OK`,
 		"LogglyWrongToken": `FAILED: intake: POST https://127.0.0.1:\d+/bulk/` + regexp.QuoteMeta(config.MaskKey(testKey)) +
 			`/tag/flowgate/ with no event: 403 Forbidden: the intake key is refused .*`,
+		"Both":         `OK`,
+		"Both#archive": `OK`,
 	} {
 		re := regexp.MustCompile(`(?m)^  intake "` + name + `": ` + want + `$`)
 		if !re.MatchString(out) {
@@ -68,6 +75,9 @@ func TestProbeGivesAVerdictPerIntake(t *testing.T) {
 		`certificate "CN=localhost" issued by "CN=flowgate test CA"`,
 		"verified against the system roots and " + certs.CA,
 		"DNS: localhost is ",
+		"nothing to probe: events are written to a file",
+		// check's line of the intake with two outputs.
+		"http " + loggly.URL + "/bulk/{key}/tag/flowgate/ + archive: file ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the probe does not say %q", want)
