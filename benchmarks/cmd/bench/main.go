@@ -77,6 +77,7 @@ type bench struct {
 	sink       *proc
 	sinkURL    string
 	sinkCA     string
+	sinkKey    string
 	sinkClient *http.Client
 }
 
@@ -101,7 +102,7 @@ func runMain() error {
 	flag.Float64Var(&cfg.precision, "precision", 0.10, "the search stops when the failed rate is within this fraction above the sustained one")
 	flag.IntVar(&cfg.maxSteps, "max-steps", 10, "rates tried at most per tool and path (each sustained one runs -repeats times)")
 	flag.StringVar(&tools, "tools", "flowgate,goflow2,nfacctd", "tools to measure, comma-separated")
-	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog path too (TCP in, HTTPS out) when flowgate has it")
+	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog paths too (TCP and TLS in, HTTPS out) when flowgate has them")
 	flag.Float64Var(&cfg.syslogRate, "syslog-start", 10_000, "first syslog rate tried, in messages per second")
 	flag.BoolVar(&cfg.profile, "profile", true, "take a CPU profile of flowgate at its best rate (one more step)")
 	flag.StringVar(&cfg.out, "out", "", "where to write the report (default: benchmarks/results)")
@@ -297,10 +298,13 @@ func (b *bench) measureAll(ctx context.Context) error {
 			return err
 		}
 	}
-	if b.cfg.syslog && slices.Contains(b.cfg.tools, report.Flowgate) {
-		_, err := b.search(ctx, tools[report.Flowgate], report.PathSyslog, "tcp", b.cfg.syslogRate)
+	if !b.cfg.syslog || !slices.Contains(b.cfg.tools, report.Flowgate) {
+		return nil
+	}
+	for _, p := range []struct{ path, proto string }{{report.PathSyslog, "tcp"}, {report.PathSyslogTLS, "tls"}} {
+		_, err := b.search(ctx, tools[report.Flowgate], p.path, p.proto, b.cfg.syslogRate)
 		if errors.Is(err, errSkip) {
-			b.skip(fmt.Sprintf("syslog (TCP in, HTTPS out): %v; run again once flowgate has syslog intakes", err))
+			b.skip(fmt.Sprintf("%s (HTTPS out): %v; run again once flowgate has syslog intakes", p.path, err))
 		} else if err != nil {
 			return err
 		}
@@ -418,7 +422,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		defer os.RemoveAll(e.dir)
 	}
 	network := "udp"
-	if path == report.PathSyslog {
+	if syslogPath(path) {
 		network = "tcp"
 	}
 	var err error
@@ -492,7 +496,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		s.PeakRSS, _ = procstat.PeakRSS(pid)
 	}
 	var notes []string
-	if path != report.PathSyslog {
+	if !syslogPath(path) {
 		s.KernelDrops, _, _ = procstat.UDPDrops(e.port)
 	}
 	if t.name == report.Flowgate {
@@ -547,14 +551,19 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	return s, nil
 }
 
+func syslogPath(path string) bool { return path == report.PathSyslog || path == report.PathSyslogTLS }
+
 // generate runs the load generator of path at rate and returns what it sent.
 func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, error) {
 	target := fmt.Sprintf("127.0.0.1:%d", e.port)
 	d := b.cfg.duration.String()
 	run := strconv.Itoa(int(e.run))
 	var args []string
-	if path == report.PathSyslog {
+	if syslogPath(path) {
 		args = []string{b.bin("loggen"), "-target", target, "-conns", "4", "-rate", fmt.Sprint(rate), "-duration", d, "-run", run}
+		if e.proto == "tls" {
+			args = append(args, "-tls-ca", b.sinkCA)
+		}
 	} else {
 		args = []string{b.bin("flowgen"), "-target", target, "-format", string(b.format), "-exporters", strconv.Itoa(b.cfg.exporters),
 			"-records", strconv.Itoa(b.cfg.records), "-rate", fmt.Sprint(rate), "-duration", d, "-run", run}

@@ -16,9 +16,12 @@ import (
 	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
 )
 
-// PathSyslog is the syslog path (TCP in, HTTPS out); flows have a path
-// per format (FlowPath).
-const PathSyslog = "syslog"
+// The syslog paths (TCP or TLS in, HTTPS out); flows have a path per
+// format (FlowPath).
+const (
+	PathSyslog    = "syslog"
+	PathSyslogTLS = "syslog TLS"
+)
 
 // FlowPath is the path of flows of a format (exporter.Format's names).
 func FlowPath(format string) string {
