@@ -69,6 +69,11 @@ type Step struct {
 	Note     string
 }
 
+// GeneratorShort says the generator did not reach 97% of the rate asked
+// (the box was busy elsewhere): such a step says nothing of the tool, and
+// does not count for or against its rate.
+func (s *Step) GeneratorShort() bool { return s.Offered < 0.97*s.Target }
+
 // Loss is how many sent events never came out.
 func (s *Step) Loss() int64 { return int64(s.Sent) - int64(s.Delivered) }
 
@@ -125,11 +130,12 @@ func (r *Run) Tools(path string) []string {
 	return tools
 }
 
-// Repeated are a tool's unprofiled steps at one rate, in the order they ran.
+// Repeated are a tool's unprofiled steps at one rate where the generator
+// reached the rate, in the order they ran.
 func (r *Run) Repeated(path, tool string, rate float64) []*Step {
 	var steps []*Step
 	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled {
+		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled && !s.GeneratorShort() {
 			steps = append(steps, s)
 		}
 	}
@@ -320,7 +326,8 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   last event came out within 2 s plus a tenth of the step's duration after the generator stopped
   (no backlog growing during the step). A rate counts only when it was sustained every time it
   ran, and it runs again once sustained: one pass at the edge followed by a miss is not a rate
-  held. The highest rate is found by doubling the rate, then bisecting between the last held and
+  held. A step where the generator fell short of 97% says nothing of the tool: it runs again
+  and counts neither way. The highest rate is found by doubling the rate, then bisecting between the last held and
   the first failed rate.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
