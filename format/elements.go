@@ -98,7 +98,7 @@ func (o *object) element(pen uint32, id uint16, v []byte) {
 	case ie.Unsigned8, ie.Unsigned16, ie.Unsigned32, ie.Unsigned64, ie.DateTimeSeconds, ie.DateTimeMilliseconds:
 		// Reduced-size encoding sends numbers in fewer bytes than their type.
 		if n > 0 && n <= 8 {
-			o.b = strconv.AppendUint(o.b, beUint(v), 10)
+			o.b = appendUint(o.b, beUint(v))
 			return
 		}
 	case ie.Signed8, ie.Signed16, ie.Signed32, ie.Signed64:
@@ -129,7 +129,7 @@ func (o *object) element(pen uint32, id uint16, v []byte) {
 		// NTP timestamps (RFC 7011 section 6.1.9), written as Unix time in
 		// the element's unit.
 		if n == 8 {
-			o.b = strconv.AppendUint(o.b, ntpToUnix(beUint(v), e.Type == ie.DateTimeNanoseconds), 10)
+			o.b = appendUint(o.b, ntpToUnix(beUint(v), e.Type == ie.DateTimeNanoseconds))
 			return
 		}
 	case ie.MACAddress:

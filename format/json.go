@@ -8,7 +8,6 @@ package format
 
 import (
 	"net/netip"
-	"strconv"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -148,7 +147,7 @@ func (o *object) key(k name) {
 
 func (o *object) uint(k name, v uint64) {
 	o.key(k)
-	o.b = strconv.AppendUint(o.b, v, 10)
+	o.b = appendUint(o.b, v)
 }
 
 // rawKey writes a key made up when the event is written, a name that

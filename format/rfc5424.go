@@ -60,20 +60,6 @@ func AppendRFC5424(dst []byte, h *Header, key string) []byte {
 	return append(dst, ' ')
 }
 
-func appendUint(dst []byte, v uint64) []byte {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
-}
-
 // appendHeaderField writes a header field: '-' when empty, cut to max
 // bytes, anything but printable ASCII as '_'.
 func appendHeaderField(dst, f []byte, max int) []byte {

@@ -156,15 +156,24 @@ func (s *Shipper) Run(ctx context.Context) error {
 		seen    = newTaken()
 	)
 	linger.Stop()
-	dispatch := func() {
+	// dispatch sends cur and makes next (a new batch when nil) the one
+	// being filled.
+	dispatch := func(next *pendingBatch) {
 		linger.Stop()
-		if cur.batch.Len() == 0 && len(cur.msgs) == 0 {
+		// A split-off batch (next) comes only after events in cur.
+		if next == nil && cur.batch.Len() == 0 && len(cur.msgs) == 0 {
 			return
 		}
 		window = append(window, cur)
 		running++
 		work <- cur
-		cur = &pendingBatch{batch: s.newBatch()}
+		if next == nil {
+			// Taken here, not before: a batch taken and then replaced
+			// by the one a message split off would be lost to the
+			// pool, and the next batch grown anew.
+			next = &pendingBatch{batch: s.newBatch()}
+		}
+		cur = next
 	}
 	// finish acknowledges, in order, every batch at the head of the window
 	// that was accepted.
@@ -211,15 +220,14 @@ func (s *Shipper) Run(ctx context.Context) error {
 				linger.Reset(s.cfg.Linger)
 			}
 			if next := s.add(cur, m, &records, event); next != nil {
-				dispatch()
-				cur = next
+				dispatch(next)
 				linger.Reset(s.cfg.Linger)
 			}
 			if cur.batch.Len() >= s.cfg.MaxEvents || cur.batch.Bytes() >= s.cfg.MaxBytes {
-				dispatch()
+				dispatch(nil)
 			}
 		case <-linger.C:
-			dispatch()
+			dispatch(nil)
 		case p := <-finished:
 			finish(p)
 		case err := <-fetchErr:
@@ -230,7 +238,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			// Stopping: what is being filled goes too, then the window
 			// empties within StopGrace.
-			dispatch()
+			dispatch(nil)
 			for running > 0 {
 				finish(<-finished)
 			}

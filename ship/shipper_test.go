@@ -250,3 +250,54 @@ func TestManyInFlightStillAcknowledgeEverything(t *testing.T) {
 		t.Fatal("messages left unacknowledged in the buffer")
 	}
 }
+
+// arrays is a transport that records the memory each batch's events are
+// in, and passes the batch on.
+type arrays struct {
+	ship.Transport
+	mu   sync.Mutex
+	seen map[*byte]bool
+}
+
+func (a *arrays) Send(ctx context.Context, b *ship.Batch) error {
+	a.mu.Lock()
+	a.seen[&b.Event(0)[0]] = true
+	a.mu.Unlock()
+	return a.Transport.Send(ctx, b)
+}
+
+func TestBatchesClosedOnBytesKeepTheirMemory(t *testing.T) {
+	r := newRig(t)
+	for range 200 {
+		r.publish(t, 100)
+	}
+	one := len(format.AppendFlow(nil, &pb.Flow{Type: pb.FlowType_IPFIX, Exporter: []byte{127, 0, 0, 1}, SrcPort: 1000, Present: 1 << uint(pb.Field_SRC_PORT)}))
+	cfg := ship.DefaultConfig("test")
+	cfg.MaxBytes = 250 * one // every batch closes on bytes, its last message moving to the next
+	cfg.InFlight = 2
+	ctx, cancel := context.WithCancel(context.Background())
+	cons, err := r.buf.Consume(ctx, r.subject, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := https.New(https.Sekoia(r.intake.URL, key, r.intake.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &arrays{Transport: tr, seen: map[*byte]bool{}}
+	s := ship.New(cfg, cons, format.IANA{AsString: true}, spy, r.buf, ship.NewMetrics(prometheus.NewRegistry()), quiet)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	assertEachOnce(t, ports(t, r.intake.WaitEvents(t, 20000, 60*time.Second)), 20000)
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	cons.Stop()
+	// The batches in flight, the one being filled and the kept ones: a
+	// handful of buffers, grown once, however many requests (100) they
+	// carried. Dropping the kept batch at each split took 29.
+	if n, max := len(spy.seen), 2*(cfg.InFlight+2); n > max {
+		t.Errorf("%d requests were built in %d buffers, want at most %d: buffers are dropped and grown anew", len(r.intake.Requests()), n, max)
+	}
+}

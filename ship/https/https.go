@@ -156,41 +156,61 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	}
 	bufs := t.getBuffers()
 	defer t.putBuffers(bufs)
-	if err := bufs.encode(&t.cfg, b); err != nil {
+	body, err := bufs.encode(&t.cfg, b)
+	if err != nil {
 		return err
 	}
-	if t.cfg.MaxRequestBytes > 0 && bufs.body.Len() > t.cfg.MaxRequestBytes && b.Len() > 1 {
+	if t.cfg.MaxRequestBytes > 0 && len(body) > t.cfg.MaxRequestBytes && b.Len() > 1 {
 		first, second := b.Split()
 		if err := t.Send(ctx, first); err != nil {
 			return err
 		}
 		return t.Send(ctx, second)
 	}
-	return t.post(ctx, bufs.body.Bytes())
+	return t.post(ctx, body)
 }
 
-// encode frames the events and compresses them when asked.
-func (bufs *buffers) encode(cfg *Config, b *ship.Batch) error {
-	bufs.framed = frame(bufs.framed[:0], cfg, b)
-	bufs.body.Reset()
+// gzipChunk is how much framed body is handed to the compressor at once:
+// small enough to stay in the CPU's cache between framing and
+// compressing, where framing a whole batch first and compressing it after
+// read megabytes back from memory.
+const gzipChunk = 32 << 10
+
+// encode frames the events and compresses them when asked, and returns
+// the body. Uncompressed, the body is the framed buffer itself.
+func (bufs *buffers) encode(cfg *Config, b *ship.Batch) ([]byte, error) {
 	if !cfg.Gzip {
-		bufs.body.Write(bufs.framed)
-		return nil
+		bufs.framed = frame(bufs.framed[:0], cfg, b, nil)
+		return bufs.framed, nil
 	}
+	bufs.body.Reset()
 	bufs.gz.Reset(&bufs.body)
-	if _, err := bufs.gz.Write(bufs.framed); err != nil {
-		return fmt.Errorf("compressing: %w", err)
+	var err error
+	flush := func(dst []byte) []byte {
+		if len(dst) >= gzipChunk && err == nil {
+			_, err = bufs.gz.Write(dst)
+			dst = dst[:0]
+		}
+		return dst
 	}
-	if err := bufs.gz.Close(); err != nil {
-		return fmt.Errorf("compressing: %w", err)
+	bufs.framed = frame(bufs.framed[:0], cfg, b, flush)
+	if err == nil {
+		_, err = bufs.gz.Write(bufs.framed)
 	}
-	return nil
+	if err == nil {
+		err = bufs.gz.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compressing: %w", err)
+	}
+	return bufs.body.Bytes(), nil
 }
 
 // frame appends the body of b in cfg's framing. The events come written
 // for it (see Events and Frame): JSON strings for json_array, JSON values
-// for the other json framings, text for lines.
-func frame(dst []byte, cfg *Config, b *ship.Batch) []byte {
+// for the other json framings, text for lines. flush, when set, is given
+// the buffer after each event and returns what is left of it to append to.
+func frame(dst []byte, cfg *Config, b *ship.Batch, flush func([]byte) []byte) []byte {
 	array := cfg.Framing == config.FramingJSONArray || cfg.Framing == config.FramingJSONObjects
 	if array {
 		dst = append(dst, '[')
@@ -200,18 +220,22 @@ func frame(dst []byte, cfg *Config, b *ship.Batch) []byte {
 		switch {
 		case cfg.Framing == config.FramingLines:
 			dst = append(file.AppendLine(dst, e), '\n')
-			continue
 		case array && i > 0:
 			dst = append(dst, ',')
 		}
-		if cfg.Wrap != "" {
-			dst = append(format.AppendString(append(dst, '{'), cfg.Wrap), ':')
-			dst = append(append(dst, e...), '}')
-		} else {
-			dst = append(dst, e...)
+		if cfg.Framing != config.FramingLines {
+			if cfg.Wrap != "" {
+				dst = append(format.AppendString(append(dst, '{'), cfg.Wrap), ':')
+				dst = append(append(dst, e...), '}')
+			} else {
+				dst = append(dst, e...)
+			}
+			if !array {
+				dst = append(dst, '\n')
+			}
 		}
-		if !array {
-			dst = append(dst, '\n')
+		if flush != nil {
+			dst = flush(dst)
 		}
 	}
 	if array {

@@ -32,7 +32,7 @@ type stepEnv struct {
 	// is flowgate's monitoring listener.
 	port, httpPort int
 	run            uint16
-	// proto is what the tool is asked to receive: netflow, sflow or tcp.
+	// proto is what the tool is asked to receive: netflow, sflow, tcp or tls.
 	proto   string
 	rate    float64
 	profile bool
@@ -128,6 +128,11 @@ http:
 `, e.proto, e.port, b.sinkURL, b.sinkCA, filepath.Join(e.dir, "buffer"), e.httpPort, e.profile)
 			if b.cfg.enrich {
 				cfg += fmt.Sprintf("geoip:\n  asn_database: %s\n  country_database: %s\n", b.geoASN(), b.geoCountry())
+			}
+			if e.proto == "tls" {
+				// The sink's certificate serves the syslog TLS intake too.
+				cfg = strings.Replace(cfg, "    intake_key: benchmark-intake-key\n", fmt.Sprintf(
+					"    intake_key: benchmark-intake-key\n    tls_cert_name: %s\n    tls_key_name: %s\n    tls_ca_name: %s\n", b.sinkCA, b.sinkKey, b.sinkCA), 1)
 			}
 			path := filepath.Join(e.dir, "intakes.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -405,9 +410,10 @@ func (b *bench) sinkStats(run uint16) (sink.Stats, error) {
 // startSink starts the receiving end and a client that trusts it.
 func (b *bench) startSink() error {
 	ca := filepath.Join(b.work, "sink-ca.pem")
+	b.sinkKey = filepath.Join(b.work, "sink-key.pem")
 	ready := make(chan string, 1)
 	lw := &lineWriter{line: ready}
-	p, err := start("sink", b.work, lw, b.bin("sink"), "-listen", "127.0.0.1:0", "-ca-out", ca)
+	p, err := start("sink", b.work, lw, b.bin("sink"), "-listen", "127.0.0.1:0", "-ca-out", ca, "-key-out", b.sinkKey)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,6 +38,7 @@ func run() error {
 	runID := flag.Uint("run", 1, "run number carried by every message (0-65535)")
 	size := flag.Int("size", 250, "bytes per message, about")
 	framing := flag.String("framing", load.OctetCounting, "octet (octet-counting) or lf (one message a line)")
+	caFile := flag.String("tls-ca", "", "send over TLS, trusting this CA (PEM)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*target)
@@ -48,10 +51,22 @@ func run() error {
 	if *runID > 0xffff {
 		return fmt.Errorf("-run must be below 65536")
 	}
+	var tlsConfig *tls.Config
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("-tls-ca: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("-tls-ca %s: no certificate in it", *caFile)
+		}
+		tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := load.Syslog(ctx, load.SyslogConfig{Target: *target, Conns: *conns, Rate: *rate, Duration: *duration,
-		Run: uint16(*runID), Size: *size, Framing: *framing})
+		Run: uint16(*runID), Size: *size, Framing: *framing, TLS: tlsConfig})
 	if err != nil {
 		return err
 	}

@@ -44,9 +44,10 @@ func main() {
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	caOut := flag.String("ca-out", "sink-ca.pem", "where to write the certificate to trust")
+	keyOut := flag.String("key-out", "", "where to write its key too (for a syslog TLS intake under test), if set")
 	flag.Parse()
 
-	cert, err := selfSigned(*caOut)
+	cert, err := selfSigned(*caOut, *keyOut)
 	if err != nil {
 		return err
 	}
@@ -76,8 +77,8 @@ func run() error {
 }
 
 // selfSigned makes a certificate for the loopback addresses and writes it,
-// in PEM, to caOut.
-func selfSigned(caOut string) (tls.Certificate, error) {
+// in PEM, to caOut, and its key to keyOut when set.
+func selfSigned(caOut, keyOut string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -101,6 +102,15 @@ func selfSigned(caOut string) (tls.Certificate, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	if err := os.WriteFile(caOut, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, fmt.Errorf("-ca-out: %w", err)
+	}
+	if keyOut != "" {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		if err := os.WriteFile(keyOut, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return tls.Certificate{}, fmt.Errorf("-key-out: %w", err)
+		}
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

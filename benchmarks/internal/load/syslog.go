@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,8 @@ type SyslogConfig struct {
 	Size int
 	// Framing is OctetCounting or LineFeed.
 	Framing string
+	// TLS, when set, sends over TLS (RFC 5425) with this configuration.
+	TLS *tls.Config
 }
 
 // Syslog sends RFC 5424 messages over several TCP connections, each
@@ -58,7 +61,13 @@ func Syslog(ctx context.Context, cfg SyslogConfig) (Summary, error) {
 	}()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	for range cfg.Conns {
-		c, err := d.DialContext(ctx, "tcp", cfg.Target)
+		var c net.Conn
+		var err error
+		if cfg.TLS != nil {
+			c, err = (&tls.Dialer{NetDialer: &d, Config: cfg.TLS}).DialContext(ctx, "tcp", cfg.Target)
+		} else {
+			c, err = d.DialContext(ctx, "tcp", cfg.Target)
+		}
 		if err != nil {
 			return Summary{}, fmt.Errorf("syslog %s: %w", cfg.Target, err)
 		}

@@ -46,7 +46,7 @@ func WritePlot(path string, r *Run) error {
 
 	lo, hi := 0.0, 0.0
 	n := 0
-	for _, path := range []string{PathFlows, PathSyslog} {
+	for _, path := range r.Paths() {
 		for _, tool := range r.Tools(path) {
 			var delivered, loss plotter.XYs
 			steps := r.stepsOf(path, tool)
@@ -62,10 +62,7 @@ func WritePlot(path string, r *Run) error {
 			if len(steps) == 0 {
 				continue
 			}
-			name := tool
-			if path != PathFlows {
-				name = fmt.Sprintf("%s (%s)", tool, path)
-			}
+			name := fmt.Sprintf("%s (%s)", tool, path)
 			c := palette[n%len(palette)]
 			n++
 			for _, series := range []struct {

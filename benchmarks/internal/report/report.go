@@ -16,11 +16,22 @@ import (
 	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
 )
 
-// Paths the benchmarks measure.
+// The syslog paths (TCP or TLS in, HTTPS out); flows have a path per
+// format (FlowPath).
 const (
-	PathFlows  = "flows"
-	PathSyslog = "syslog"
+	PathSyslog    = "syslog"
+	PathSyslogTLS = "syslog TLS"
 )
+
+// FlowPath is the path of flows of a format (exporter.Format's names).
+func FlowPath(format string) string {
+	if name, ok := formatNames[format]; ok {
+		return "flows " + name
+	}
+	return "flows " + format
+}
+
+var formatNames = map[string]string{"v5": "NetFlow v5", "v9": "NetFlow v9", "ipfix": "IPFIX", "sflow": "sFlow"}
 
 // The appliance; the other tools are its peers.
 const Flowgate = "flowgate"
@@ -58,6 +69,11 @@ type Step struct {
 	Note     string
 }
 
+// GeneratorShort says the generator did not reach 97% of the rate asked
+// (the box was busy elsewhere): such a step says nothing of the tool, and
+// does not count for or against its rate.
+func (s *Step) GeneratorShort() bool { return s.Offered < 0.97*s.Target }
+
 // Loss is how many sent events never came out.
 func (s *Step) Loss() int64 { return int64(s.Sent) - int64(s.Delivered) }
 
@@ -75,18 +91,32 @@ type Run struct {
 	Command  string
 	Machine  procstat.Machine
 	Versions []string
-	// Format, Exporters and Records describe the flow traffic.
-	Format    string
+	// Formats, Exporters and Records describe the flow traffic (Records 0:
+	// as many as fill a datagram).
+	Formats   []string
 	Exporters int
 	Records   int
 	Duration  time.Duration
-	Steps     []Step
+	// Repeats is how many times in a row a rate must be sustained to count.
+	Repeats int
+	Steps   []Step
 	// ProfileFile is the CPU profile of flowgate at its best rate (a file
 	// beside the report) and ProfileTop its top entries.
 	ProfileFile string
 	ProfileTop  string
 	// Skipped says what was not measured, and why.
 	Skipped []string
+}
+
+// Paths lists the paths measured, in the order they ran.
+func (r *Run) Paths() []string {
+	var paths []string
+	for _, s := range r.Steps {
+		if !slices.Contains(paths, s.Path) {
+			paths = append(paths, s.Path)
+		}
+	}
+	return paths
 }
 
 // Tools lists the tools of a path in the order they ran.
@@ -100,29 +130,68 @@ func (r *Run) Tools(path string) []string {
 	return tools
 }
 
-// Best is the step with the highest rate a tool sustained, or nil.
+// Repeated are a tool's unprofiled steps at one rate where the generator
+// reached the rate, in the order they ran.
+func (r *Run) Repeated(path, tool string, rate float64) []*Step {
+	var steps []*Step
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled && !s.GeneratorShort() {
+			steps = append(steps, s)
+		}
+	}
+	return steps
+}
+
+// Held says whether a tool sustained a rate every time it ran it, and at
+// least Repeats times: a rate sustained once and missed once is on the
+// edge, not held.
+func (r *Run) Held(path, tool string, rate float64) bool {
+	steps := r.Repeated(path, tool, rate)
+	if len(steps) < max(r.Repeats, 1) {
+		return false
+	}
+	for _, s := range steps {
+		if !s.Sustained {
+			return false
+		}
+	}
+	return true
+}
+
+// Best is the first step at the highest rate a tool held, or nil.
 func (r *Run) Best(path, tool string) *Step {
 	var best *Step
-	for i := range r.Steps {
-		s := &r.Steps[i]
-		if s.Path == path && s.Tool == tool && s.Sustained && !s.Profiled && (best == nil || s.Target > best.Target) {
+	for _, s := range r.held(path, tool) {
+		if best == nil || s.Target > best.Target {
 			best = s
 		}
 	}
 	return best
 }
 
-// AtLeast is the sustained step of a tool with the lowest rate at or above
-// rate: where the targets on CPU and memory "at that rate" are read.
+// AtLeast is the first step at the lowest rate at or above rate that a
+// tool held: where the targets on CPU and memory "at that rate" are read.
 func (r *Run) AtLeast(path, tool string, rate float64) *Step {
 	var at *Step
-	for i := range r.Steps {
-		s := &r.Steps[i]
-		if s.Path == path && s.Tool == tool && s.Sustained && !s.Profiled && s.Target >= rate && (at == nil || s.Target < at.Target) {
+	for _, s := range r.held(path, tool) {
+		if s.Target >= rate && (at == nil || s.Target < at.Target) {
 			at = s
 		}
 	}
 	return at
+}
+
+// held is the first step of each rate a tool held.
+func (r *Run) held(path, tool string) []*Step {
+	var held []*Step
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Path == path && s.Tool == tool && !s.Profiled && r.Held(path, tool, s.Target) &&
+			!slices.ContainsFunc(held, func(h *Step) bool { return h.Target == s.Target }) {
+			held = append(held, s)
+		}
+	}
+	return held
 }
 
 // Targets are what flowgate aims for on a 2-core machine with generator and
@@ -166,8 +235,17 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	p := &printer{w: w}
 	p.f("# Benchmark run of %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	p.f("Command: `%s`\n\n", r.Command)
-	p.f("Flow traffic: %s from %d exporters, %d records per datagram, %s per step; generator, "+
-		"tools and receiving end on this one machine, traffic over loopback.\n\n", strings.ToUpper(r.Format), r.Exporters, r.Records, r.Duration)
+	records := "as many records as fill a 1400-byte datagram"
+	if r.Records > 0 {
+		records = fmt.Sprintf("%d records per datagram", r.Records)
+	}
+	var formats []string
+	for _, f := range r.Formats {
+		formats = append(formats, strings.TrimPrefix(FlowPath(f), "flows "))
+	}
+	p.f("Flow traffic: %s from %d exporters, %s, %s per step; a rate counts as sustained when it held %d times in a row; "+
+		"generator, tools and receiving end on this one machine, traffic over loopback.\n\n",
+		strings.Join(formats, ", "), r.Exporters, records, r.Duration, max(r.Repeats, 1))
 
 	m := r.Machine
 	p.f("## Machine\n\n| CPU | cores | memory | kernel | Go | load average at start |\n|---|---|---|---|---|---|\n")
@@ -181,26 +259,28 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	}
 
 	p.f("## Highest rate sustained with zero loss\n\n")
-	p.f("| path | tool | events/s | CPU µs/event | peak RSS | latency p50 / p99 | flowgate ÷ tool: throughput | CPU per event | RSS |\n")
-	p.f("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, path := range []string{PathFlows, PathSyslog} {
+	p.f("| path | tool | events/s | CPU µs/event | peak RSS | latency p50 / p99 | spread of the repeats | flowgate ÷ tool: throughput | CPU per event | RSS |\n")
+	p.f("|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n")
+	for _, path := range r.Paths() {
 		fg := r.Best(path, Flowgate)
 		for _, tool := range r.Tools(path) {
 			b := r.Best(path, tool)
 			if b == nil {
-				p.f("| %s | %s | none sustained | | | | | | |\n", path, tool)
+				p.f("| %s | %s | none sustained | | | | | | | |\n", path, tool)
 				continue
 			}
 			ratios := " | | "
 			if tool != Flowgate && fg != nil {
 				ratios = fmt.Sprintf("%s | %s | %s", ratio(fg.Target, b.Target), ratio(fg.CPUPerEvent, b.CPUPerEvent), ratio(float64(fg.PeakRSS), float64(b.PeakRSS)))
 			}
-			p.f("| %s | %s | %s | %.2f | %s | %s | %s |\n", path, tool, count(b.Target), b.CPUPerEvent, mib(b.PeakRSS), latency(b), ratios)
+			p.f("| %s | %s | %s | %.2f | %s | %s | %s | %s |\n", path, tool, count(b.Target), b.CPUPerEvent, mib(b.PeakRSS), latency(b),
+				spread(r.Repeated(path, tool, b.Target)), ratios)
 		}
 	}
-	p.f("\nThroughput ratio above 1 and CPU or RSS ratios below 1 favour flowgate.\n\n")
+	p.f("\nThe figures are the first step's at the rate; the spread gives every repeat's. " +
+		"Throughput ratio above 1 and CPU or RSS ratios below 1 favour flowgate.\n\n")
 
-	if r.Format == targetsFormatName {
+	if slices.Contains(r.Paths(), FlowPath(targetsFormatName)) {
 		writeTargets(p, r)
 	}
 	if plot != "" {
@@ -244,8 +324,11 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   carries its own identity, so both are exact.
 - *sustained*: nothing lost or duplicated, the generator reached 97% of the rate asked, and the
   last event came out within 2 s plus a tenth of the step's duration after the generator stopped
-  (no backlog growing during the step). The highest rate is found by doubling the rate, then
-  bisecting between the last sustained and the first failed rate.
+  (no backlog growing during the step). A rate counts only when it was sustained every time it
+  ran, and it runs again once sustained: one pass at the edge followed by a miss is not a rate
+  held. A step where the generator fell short of 97% says nothing of the tool: it runs again
+  and counts neither way. The highest rate is found by doubling the rate, then bisecting between the last held and
+  the first failed rate.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
@@ -261,7 +344,8 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
 `
 
 func writeTargets(p *printer, r *Run) {
-	fg, gf := r.Best(PathFlows, Flowgate), r.Best(PathFlows, "goflow2")
+	flows := FlowPath(targetsFormatName)
+	fg, gf := r.Best(flows, Flowgate), r.Best(flows, "goflow2")
 	p.f("## Targets (flowgate, IPFIX, 2 cores, generator and receiver on the same box)\n\n")
 	p.f("| target | aim | reached | met |\n|---|---|---:|---|\n")
 	met := func(ok bool) string {
@@ -283,7 +367,7 @@ func writeTargets(p *printer, r *Run) {
 	}
 	// CPU and memory are read at the target rate (the first sustained step
 	// at or above it), and at the best rate for the record.
-	at := r.AtLeast(PathFlows, Flowgate, TargetFlows)
+	at := r.AtLeast(flows, Flowgate, TargetFlows)
 	if at == nil {
 		at = fg
 	}
@@ -332,6 +416,27 @@ func ratio(a, b float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// spread gives the CPU per event, delivered rate and p99 latency of every
+// repeat of a rate: how far apart runs of the same step land.
+func spread(steps []*Step) string {
+	if len(steps) < 2 {
+		return "–"
+	}
+	var cpu, rate, p99 []string
+	for _, s := range steps {
+		cpu = append(cpu, fmt.Sprintf("%.2f", s.CPUPerEvent))
+		rate = append(rate, count(s.DeliveredRate))
+		if s.P99Ms >= 0 {
+			p99 = append(p99, fmt.Sprint(s.P99Ms))
+		}
+	}
+	out := fmt.Sprintf("%s µs; %s /s", strings.Join(cpu, ", "), strings.Join(rate, ", "))
+	if len(p99) > 0 {
+		out += fmt.Sprintf("; p99 %s ms", strings.Join(p99, ", "))
+	}
+	return out
 }
 
 func latency(s *Step) string {
