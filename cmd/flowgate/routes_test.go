@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -366,4 +369,129 @@ func sumEvents(t *testing.T, events []intaketest.Event, field string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestRouteDryRunOfACapture: given a capture of softflowd's IPFIX exports
+// (templates included) on standard input, `flowgate route` prints for
+// each flow the rule that takes it and where it would go; each flow and
+// its counters are those tshark decodes from the same capture, and the
+// rule is the one the test derives from tshark's fields.
+func TestRouteDryRunOfACapture(t *testing.T) {
+	peers.Require(t, "softflowd", "tshark")
+	port := apptest.FreePort(t, "udp")
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: dns, match: {protocol: 17, port: 53}, drop: true}
+      - {name: v6, match: {source: "2001:db8::/32"}, intake_key: %s}
+      - {name: web, match: {destination_port: [443, 8080]}, intake_key: %s}
+`, port, catchallKey, asaKey, switchKey), "127.0.0.1:0")
+	c, err := config.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic, _ := writeCapture(t, 60, 13)
+	relay := peers.NewRelay(t, "127.0.0.1:9") // discard: the copies are the capture
+	exp := peers.Softflowd(t, traffic, relay.Addr, 10, "-6")
+	datagrams := relay.Wait(t, exp.Datagrams, 10*time.Second)
+	dec := peers.Tshark(t, datagrams)
+	if len(dec.Flows) != exp.Flows || exp.Flows == 0 {
+		t.Fatalf("softflowd says %s, tshark decoded %d records", exp, len(dec.Flows))
+	}
+	// The capture a tcpdump on the collector would write, with one
+	// datagram to another port.
+	var capture bytes.Buffer
+	pw, err := testtraffic.NewPcapWriter(&capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	at := time.Unix(1_700_000_000, 0)
+	for i, d := range append(datagrams, []byte("elsewhere")) {
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		if i == len(datagrams) {
+			to = netip.MustParseAddrPort("127.0.0.1:9")
+		}
+		if err := pw.Write(at.Add(time.Duration(i)*time.Millisecond), testtraffic.UDPFrame(nil, from, to, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var out strings.Builder
+	if err := dryRun(c, "", "127.0.0.1", bytes.NewReader(capture.Bytes()), &out); err != nil {
+		t.Fatal(err)
+	}
+	// What tshark decoded, and the rule that must take it.
+	want := map[string]int{}
+	byRule := map[string]int{}
+	for _, rec := range dec.Flows {
+		f := rec.Fields
+		src, dst := f["cflow.srcaddr"], f["cflow.dstaddr"]
+		if src == "" {
+			src, dst = f["cflow.srcaddrv6"], f["cflow.dstaddrv6"]
+		}
+		sport, dport, proto := atoi(t, f["cflow.srcport"]), atoi(t, f["cflow.dstport"]), atoi(t, f["cflow.protocol"])
+		rule, to := "(no rule)", "→ "+config.MaskKey(catchallKey)
+		switch {
+		case proto == 17 && (sport == 53 || dport == 53):
+			rule, to = "dns", "dropped"
+		case strings.Contains(src, ":"):
+			rule, to = "v6", "→ "+config.MaskKey(asaKey)
+		case dport == 443 || dport == 8080:
+			rule, to = "web", "→ "+config.MaskKey(switchKey)
+		}
+		byRule[rule]++
+		want[fmt.Sprintf("%s\t%s\t%s, %s packets, %s bytes", rule, to, flowKey(src, dst, sport, dport, proto), f["cflow.packets"], f["cflow.octets"])]++
+	}
+	for _, rule := range []string{"dns", "v6", "web", "(no rule)"} {
+		if byRule[rule] == 0 {
+			t.Fatalf("the capture has no flow for %s: %v", rule, byRule)
+		}
+	}
+	lineRe := regexp.MustCompile(`^(\d+)\t([^\t]+)\t([^\t]+)\texporter 127\.0\.0\.1 (\S+) → (\S+) protocol (\d+), (\d+) packets, (\d+) bytes$`)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(dec.Flows)+2 {
+		t.Fatalf("%d lines for %d flows:\n%s", len(lines), len(dec.Flows), out.String())
+	}
+	got := map[string]int{}
+	for i, l := range lines[:len(dec.Flows)] {
+		m := lineRe.FindStringSubmatch(l)
+		if m == nil || m[1] != fmt.Sprint(i+1) {
+			t.Fatalf("line %d: %q", i+1, l)
+		}
+		src, dst := netip.MustParseAddrPort(m[4]), netip.MustParseAddrPort(m[5])
+		k := flowKey(src.Addr().String(), dst.Addr().String(), int(src.Port()), int(dst.Port()), atoi(t, m[6]))
+		got[fmt.Sprintf("%s\t%s\t%s, %s packets, %s bytes", m[2], m[3], k, m[7], m[8])]++
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("tshark's %q: printed %d times, want %d", k, got[k], n)
+		}
+	}
+	for k, n := range got {
+		if want[k] == 0 {
+			t.Errorf("printed %q (%d times), which tshark did not decode", k, n)
+		}
+	}
+	summary := fmt.Sprintf("%d flows in %d datagrams to port %d: dns %d, v6 %d, web %d, no rule %d", len(dec.Flows), len(datagrams), port,
+		byRule["dns"], byRule["v6"], byRule["web"], byRule["(no rule)"])
+	if lines[len(lines)-2] != summary || lines[len(lines)-1] != "1 datagrams to other ports skipped" {
+		t.Errorf("summary:\n%s\nwant:\n%s\n1 datagrams to other ports skipped", strings.Join(lines[len(lines)-2:], "\n"), summary)
+	}
+	if strings.Contains(out.String(), asaKey) {
+		t.Error("the dry run printed a key in full")
+	}
+
+	// A syslog intake refuses a capture, a flow intake lines; a capture
+	// cut short is refused by where it ends.
+	if err := dryRun(c, "Routers", "127.0.0.1", strings.NewReader("<14>1 - h app - - - hello\n"), &out); err == nil || !strings.Contains(err.Error(), "receives flows: give it a capture") {
+		t.Errorf("lines to a flow intake: %v", err)
+	}
+	cut := capture.Bytes()[:capture.Len()-5]
+	if err := dryRun(c, "", "127.0.0.1", bytes.NewReader(cut), &out); err == nil || !strings.Contains(err.Error(), "standard input: capture cut short at byte") {
+		t.Errorf("a capture cut short: %v", err)
+	}
 }
