@@ -495,3 +495,93 @@ func TestRouteDryRunOfACapture(t *testing.T) {
 		t.Errorf("a capture cut short: %v", err)
 	}
 }
+
+// TestFlowAggregationAgainstTshark: softflowd exports the flows of a
+// capture (NetFlow v9, IPv4 and IPv6); the intake drops DNS and sums the
+// rest by destination port and protocol over a window longer than the
+// test. Nothing ships while the window is open; the stop publishes it to
+// the buffer, and the next start ships one event per key, whose summed
+// octets, packets and flows are tshark's sums of the same datagrams.
+func TestFlowAggregationAgainstTshark(t *testing.T) {
+	peers.Require(t, "softflowd", "tshark")
+	intake := intaketest.NewHTTPS(t)
+	port := apptest.FreePort(t, "udp")
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: dns, match: {protocol: 17, port: 53}, drop: true}
+    aggregate:
+      window: 1h
+      keys: [destinationTransportPort, protocolIdentifier]
+output: %s
+`, port, catchallKey, intake.Output()), "127.0.0.1:0")
+	app := appliancetest.Start(t, path)
+	traffic, _ := writeCapture(t, 120, 17)
+	relay := peers.NewRelay(t, fmt.Sprintf("127.0.0.1:%d", port))
+	exp := peers.Softflowd(t, traffic, relay.Addr, 9, "-6")
+	dec := peers.Tshark(t, relay.Wait(t, exp.Datagrams, 10*time.Second))
+	if len(dec.Flows) != exp.Flows || exp.Flows == 0 {
+		t.Fatalf("softflowd says %s, tshark decoded %d records", exp, len(dec.Flows))
+	}
+	type sums struct{ octets, packets, flows int }
+	want := map[string]sums{}
+	dropped := 0
+	for _, rec := range dec.Flows {
+		f := rec.Fields
+		dport, proto := atoi(t, f["cflow.dstport"]), atoi(t, f["cflow.protocol"])
+		if proto == 17 && (dport == 53 || atoi(t, f["cflow.srcport"]) == 53) {
+			dropped++
+			continue
+		}
+		k := fmt.Sprintf("%d/%d", dport, proto)
+		s := want[k]
+		s.octets += atoi(t, f["cflow.octets"])
+		s.packets += atoi(t, f["cflow.packets"])
+		s.flows++
+		want[k] = s
+	}
+	if dropped == 0 || len(want) < 2 || len(dec.Flows)-dropped < 4*len(want) {
+		t.Fatalf("the capture does not test much: %d records, %d dropped, %d keys", len(dec.Flows), dropped, len(want))
+	}
+	if !apptest.Eventually(60*time.Second, func() bool {
+		return app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`) == float64(exp.Flows)
+	}) {
+		t.Fatalf("decoded %v of %d flows", app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`), exp.Flows)
+	}
+	if n := len(intake.Events()); n != 0 {
+		t.Fatalf("%d events shipped while the window was open", n)
+	}
+	if err := app.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// What the stop published waits in the buffer for the next start.
+	appliancetest.Start(t, path)
+	events := intake.WaitEvents(t, len(want), 60*time.Second)
+	got := map[string]sums{}
+	for _, e := range events {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(e.Event), &m); err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("%d/%d", num(m["destinationTransportPort"]), num(m["protocolIdentifier"]))
+		if _, seen := got[k]; seen {
+			t.Errorf("key %s shipped twice", k)
+		}
+		got[k] = sums{num(m["octetDeltaCount"]), num(m["packetDeltaCount"]), num(m["deltaFlowCount"])}
+		if m["sourceTransportPort"] != nil || m["sourceIPv4Address"] != nil || m["exporterIPv4Address"] != "127.0.0.1" {
+			t.Errorf("event of key %s: fields outside the keys kept, or the exporter lost: %s", k, e.Event)
+		}
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("key %s: octets, packets, flows %+v; tshark's sums %+v", k, got[k], w)
+		}
+	}
+	if len(events) != len(want) {
+		t.Errorf("%d events for %d keys", len(events), len(want))
+	}
+	t.Logf("%d flows (%d dropped) shipped as %d events", len(dec.Flows), dropped, len(events))
+}
