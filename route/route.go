@@ -104,8 +104,13 @@ func Compile(kind Kind, rules []Rule) (*Table, []error) {
 	return t, errs
 }
 
-// Rules are the rules as written, in order.
-func (t *Table) Rules() []Rule { return t.rules }
+// Rules are the rules as written, in order; none for a nil table.
+func (t *Table) Rules() []Rule {
+	if t == nil {
+		return nil
+	}
+	return t.rules
+}
 
 // Len is the number of rules.
 func (t *Table) Len() int {

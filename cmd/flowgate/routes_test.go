@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -584,4 +585,96 @@ output: %s
 		t.Errorf("%d events for %d keys", len(events), len(want))
 	}
 	t.Logf("%d flows (%d dropped) shipped as %d events", len(dec.Flows), dropped, len(events))
+}
+
+// TestRemovedRouteKeyWithABacklog: a reload that removes the only route to
+// a key while the key's events wait in the buffer says so (intake, rule,
+// key masked, how many); a route of the same intake to that key, under any
+// name, ships them again, each once.
+func TestRemovedRouteKeyWithABacklog(t *testing.T) {
+	intake := intaketest.NewHTTPS(t)
+	intake.Refuse(func(int) (int, string) { return http.StatusServiceUnavailable, "" })
+	port := apptest.FreePort(t, "udp")
+	dir := t.TempDir()
+	write := func(routes string) string {
+		return apptest.WriteConfig(t, dir, fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+%soutput: %s
+shutdown: {grace: 1s}
+`, port, catchallKey, routes, intake.Output()), "127.0.0.1:0")
+	}
+	app := appliancetest.Start(t, write(fmt.Sprintf("    routes: [{name: low, match: {source: 10.0.0.0/24}, intake_key: %s}]\n", switchKey)))
+	// Records 0 to 299; 0-255 come from 10.0.0.0/24 (testtraffic.NetFlowV5).
+	var datagrams [][]byte
+	for first := uint32(0); first < 300; first += testtraffic.MaxV5Records {
+		var ids []uint32
+		for id := first; id < min(first+testtraffic.MaxV5Records, 300); id++ {
+			ids = append(ids, id)
+		}
+		datagrams = append(datagrams, testtraffic.NetFlowV5(nil, ids, first, time.Now()))
+	}
+	peers.Send(t, "127.0.0.1", fmt.Sprintf("127.0.0.1:%d", port), datagrams)
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return app.Metric(collect.MetricBufferedEventsTotal, `intake="Routers"`) == 300 &&
+			app.Metric("flowgate_buffer_messages", `intake="Routers/low"`) > 0
+	}) {
+		t.Fatalf("buffered %v, %v messages for the route's key", app.Metric(collect.MetricBufferedEventsTotal, `intake="Routers"`),
+			app.Metric("flowgate_buffer_messages", `intake="Routers/low"`))
+	}
+
+	write("")
+	if err := app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	log := app.Stderr.String()
+	if !strings.Contains(log, `msg="intake key no longer shipped: its records stay in the buffer, and ship if it comes back" intake=Routers shipper=Routers/low key=`+config.MaskKey(switchKey)+" messages=") {
+		t.Errorf("the reload did not warn of the key's backlog:\n%s", log)
+	}
+	if strings.Contains(log, switchKey) {
+		t.Error("the warning printed the key in full")
+	}
+	// The next start says what waits for no one.
+	if err := app.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	app = appliancetest.Start(t, app.Path)
+	if !strings.Contains(app.Stderr.String(), "messages wait in the buffer for no intake, route or output of this configuration") {
+		t.Errorf("the start did not warn of the key's backlog:\n%s", app.Stderr.String())
+	}
+
+	// A route to the key again, by another name, taking nothing new.
+	intake.Refuse(func(int) (int, string) { return 0, "" })
+	write(fmt.Sprintf("    routes: [{name: back, match: {source: 198.51.100.0/24}, intake_key: %s}]\n", switchKey))
+	if err := app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !apptest.Eventually(60*time.Second, func() bool {
+		n := 0
+		for _, e := range intake.Events() {
+			if e.Key == switchKey {
+				n++
+			}
+		}
+		return n >= 256
+	}) {
+		t.Fatal("the key's backlog did not ship once a route sent to it again")
+	}
+	var routed []intaketest.Event
+	for _, e := range intake.Events() {
+		if e.Key == switchKey {
+			routed = append(routed, e)
+		}
+	}
+	ids := testtraffic.IDsOf(t, routed)
+	for id := uint32(0); id < 256; id++ {
+		if ids[id] != 1 {
+			t.Errorf("record %d arrived %d times at the key", id, ids[id])
+		}
+	}
+	if len(routed) != 256 {
+		t.Errorf("%d events at the key, want 256", len(routed))
+	}
 }
