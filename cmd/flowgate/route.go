@@ -174,7 +174,10 @@ func printCounts(w io.Writer, rules []route.Rule, counts []int) {
 // describeFlow says what a flow is, in the fields rules most often test.
 func describeFlow(f *pb.Flow) string {
 	addr := func(b []byte, port uint32) string {
-		a, _ := netip.AddrFromSlice(b)
+		a, ok := netip.AddrFromSlice(b)
+		if !ok {
+			return "-" // a sample of a frame that is not IP
+		}
 		return netip.AddrPortFrom(a.Unmap(), uint16(port)).String()
 	}
 	exp, _ := netip.AddrFromSlice(f.Exporter)
