@@ -71,7 +71,8 @@ func (a *Appliance) logLeftBehind(ctx context.Context, old, next *config.Config)
 			case outputs[s.Subject]:
 				a.log.Warn("output removed"+stay, "intake", in.Name, "output", s.Intake.Name, "messages", depth)
 			default: // a routed key, or the intake's own key
-				a.log.Warn("intake key no longer shipped"+stay, "intake", in.Name, "shipper", s.Intake.Name, "messages", depth)
+				a.log.Warn("intake key no longer shipped"+stay, "intake", in.Name, "shipper", s.Intake.Name,
+					"key", config.MaskKey(s.Intake.IntakeKey), "messages", depth)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/httpd"
+	"github.com/flowgate/flowgate/pipeline"
 	"github.com/flowgate/flowgate/ship"
 )
 
@@ -116,6 +117,24 @@ func (a *Appliance) logWaiting(c *config.Config) {
 			in.Name, ship.Count(bl.Messages), ship.Count(bl.Messages*eventsPerMessage), ship.Count(bl.Bytes), age),
 			"intake", in.Name, "messages", bl.Messages, "bytes", bl.Bytes, "oldest_age", age)
 	}
+	if !a.buf.Embedded() {
+		return // Other nodes of the cluster may read what this one does not.
+	}
+	read := map[string]bool{}
+	for _, sh := range backlogged(c) {
+		read[sh.Subject] = true
+	}
+	for _, in := range c.Intakes {
+		for _, sh := range pipeline.Shippings(in) {
+			read[sh.Subject] = true
+		}
+	}
+	for subject, bl := range subj {
+		if !read[subject] {
+			a.log.Warn(fmt.Sprintf("%d messages wait in the buffer for no intake, route or output of this configuration (%s): written for one since removed, they ship once it is back", bl.Messages, subject),
+				"subject", subject, "messages", bl.Messages)
+		}
+	}
 }
 
 // logChanges says what a reload changed: the intakes added, removed and
@@ -170,6 +189,9 @@ func intakeChanges(a, b config.Intake) []string {
 			}
 		case "exporters":
 			out = append(out, "exporters")
+		case "routes":
+			// As check prints them: the keys masked.
+			out = append(out, fmt.Sprintf("routes [%s] → [%s]", describeRules(a), describeRules(b)))
 		default:
 			out = append(out, fmt.Sprintf("%s %s → %s", key, show(va.Field(i)), show(vb.Field(i))))
 		}
@@ -178,6 +200,15 @@ func intakeChanges(a, b config.Intake) []string {
 		out = append(out, "TLS files")
 	}
 	return out
+}
+
+// describeRules says what an intake's rules do, keys masked.
+func describeRules(in config.Intake) string {
+	var rules []string
+	for _, r := range in.Table.Rules() {
+		rules = append(rules, r.Describe(config.MaskKey))
+	}
+	return strings.Join(rules, "; ")
 }
 
 // show writes a setting's value, a pointer's target rather than its

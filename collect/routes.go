@@ -102,8 +102,8 @@ func (r *router) flow(f *pb.Flow) int {
 
 // RuleCount is how many events one rule of an intake took.
 type RuleCount struct {
-	Rule    string
-	Matched float64
+	Rule    string  `json:"rule"`
+	Matched float64 `json:"matched"`
 }
 
 // RouteMatched reads, from the appliance's metrics, how many events each

@@ -106,6 +106,8 @@ type IntakeStatus struct {
 	Errors          []LoggedError       `json:"errors"`
 	Exporters       int                 `json:"exporters"`
 	TemplateCount   int                 `json:"templates"`
+	// Rules are what each of its routes and drop rules took, by rule name.
+	Rules []collect.RuleCount `json:"rules"`
 }
 
 // ExporterStatus is one exporter of a flow intake.
@@ -280,6 +282,7 @@ func (m *monitor) status() Status {
 			TimeLeft:        in.Drain.Left.Seconds(),
 			Dropped:         map[string]float64{},
 			Errors:          []LoggedError{},
+			Rules:           append([]collect.RuleCount{}, collect.RouteMatched(g, n)...),
 		}
 		for _, family := range []string{collect.MetricDroppedEventsTotal, collect.MetricDroppedPacketsTotal} {
 			g.Each(family, func(intake, reason string, v float64) {

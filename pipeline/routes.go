@@ -8,6 +8,7 @@ import (
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/config"
+	"github.com/flowgate/flowgate/enrich"
 	"github.com/flowgate/flowgate/ship"
 )
 
@@ -118,4 +119,10 @@ func openShipping(ctx context.Context, sh Shipping, c Config, deps Dependencies)
 func (s *shipping) close(deps Dependencies) {
 	s.cons.Stop()
 	deps.Transports.release(s.output)
+}
+
+// Enricher is the enrichment intake in gives its flows, before its routes
+// see them: for the route dry run, which must see what the rules see.
+func Enricher(in config.Intake, geo *enrich.Geo) *enrich.Enricher {
+	return enrich.New(enrichConfig(in, geo))
 }

@@ -104,8 +104,13 @@ func Compile(kind Kind, rules []Rule) (*Table, []error) {
 	return t, errs
 }
 
-// Rules are the rules as written, in order.
-func (t *Table) Rules() []Rule { return t.rules }
+// Rules are the rules as written, in order; none for a nil table.
+func (t *Table) Rules() []Rule {
+	if t == nil {
+		return nil
+	}
+	return t.rules
+}
 
 // Len is the number of rules.
 func (t *Table) Len() int {
@@ -471,6 +476,9 @@ type strMatch struct {
 	litString  string
 	ignoreCase bool
 	re         *regexp.Regexp
+	// need is what text must hold for re, or for contains ignoring case,
+	// to match; unset when it cannot be told.
+	need needle
 }
 
 const (
@@ -506,6 +514,13 @@ func compileString(sm StringMatch) (strMatch, error) {
 			return m, fmt.Errorf("invalid regex: %v", err)
 		}
 		m.re = re
+		m.need = requiredLiteral(expr)
+	}
+	if m.op == opContains && sm.IgnoreCase {
+		// Only a needle that is the whole literal can stand for it.
+		if n, _ := literalNeedle([]rune(m.litString), true); string(n.lit) == m.litString {
+			m.need = n
+		}
 	}
 	return m, nil
 }
@@ -527,10 +542,16 @@ func (m *strMatch) match(b []byte) bool {
 		return bytes.HasPrefix(b, m.lit)
 	case opContains:
 		if m.ignoreCase {
+			if m.need.lit != nil {
+				return m.need.in(b)
+			}
 			return containsFold(b, m.lit)
 		}
 		return bytes.Contains(b, m.lit)
 	default:
+		if m.need.lit != nil && !m.need.in(b) {
+			return false
+		}
 		return m.re.Match(b)
 	}
 }

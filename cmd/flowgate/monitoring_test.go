@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/appliance/appliancetest"
+	"github.com/flowgate/flowgate/collect"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -307,6 +308,13 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	}) {
 		t.Fatalf("shipped %v of %d flows", m.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`), exp.Flows)
 	}
+	// Two lines for the Firewall's drop rule: its row shows them.
+	peers.Logger(t, m.syslogPort, peers.LoggerOptions{Format: "rfc3164", TCP: true, Tag: "never-sent"}, "quiet 1", "quiet 2")
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return m.proc.Metric(collect.MetricRouteMatchedTotal, `intake="Firewall"`, `rule="quiet"`) == 2
+	}) {
+		t.Fatalf("the rule quiet matched %v, want 2", m.proc.Metric(collect.MetricRouteMatchedTotal, `intake="Firewall"`, `rule="quiet"`))
+	}
 	status, page := m.proc.Get("/")
 	if status != http.StatusOK {
 		t.Fatalf("/: %d", status)
@@ -368,6 +376,9 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 	}
 	if got := shown(row, "templates"); !regexp.MustCompile(`^\d+: \d+`).MatchString(got) {
 		t.Errorf("page shows templates %q", got)
+	}
+	if got := shown(`data-intake="Firewall" data-rule="quiet"`, "matched"); got != "2" {
+		t.Errorf("page shows %q matched for the rule quiet, want 2", got)
 	}
 	right := regexp.MustCompile(`data-intakes-right="(\d+)"`).FindStringSubmatch(dom)
 	if right == nil {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -366,4 +370,311 @@ func sumEvents(t *testing.T, events []intaketest.Event, field string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestRouteDryRunOfACapture: given a capture of softflowd's IPFIX exports
+// (templates included) on standard input, `flowgate route` prints for
+// each flow the rule that takes it and where it would go; each flow and
+// its counters are those tshark decodes from the same capture, and the
+// rule is the one the test derives from tshark's fields.
+func TestRouteDryRunOfACapture(t *testing.T) {
+	peers.Require(t, "softflowd", "tshark")
+	port := apptest.FreePort(t, "udp")
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: dns, match: {protocol: 17, port: 53}, drop: true}
+      - {name: v6, match: {source: "2001:db8::/32"}, intake_key: %s}
+      - {name: web, match: {destination_port: [443, 8080]}, intake_key: %s}
+`, port, catchallKey, asaKey, switchKey), "127.0.0.1:0")
+	c, err := config.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic, _ := writeCapture(t, 60, 13)
+	relay := peers.NewRelay(t, "127.0.0.1:9") // discard: the copies are the capture
+	exp := peers.Softflowd(t, traffic, relay.Addr, 10, "-6")
+	datagrams := relay.Wait(t, exp.Datagrams, 10*time.Second)
+	dec := peers.Tshark(t, datagrams)
+	if len(dec.Flows) != exp.Flows || exp.Flows == 0 {
+		t.Fatalf("softflowd says %s, tshark decoded %d records", exp, len(dec.Flows))
+	}
+	// The capture a tcpdump on the collector would write, with one
+	// datagram to another port.
+	var capture bytes.Buffer
+	pw, err := testtraffic.NewPcapWriter(&capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	at := time.Unix(1_700_000_000, 0)
+	for i, d := range append(datagrams, []byte("elsewhere")) {
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		if i == len(datagrams) {
+			to = netip.MustParseAddrPort("127.0.0.1:9")
+		}
+		if err := pw.Write(at.Add(time.Duration(i)*time.Millisecond), testtraffic.UDPFrame(nil, from, to, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var out strings.Builder
+	if err := dryRun(c, "", "127.0.0.1", bytes.NewReader(capture.Bytes()), &out); err != nil {
+		t.Fatal(err)
+	}
+	// What tshark decoded, and the rule that must take it.
+	want := map[string]int{}
+	byRule := map[string]int{}
+	for _, rec := range dec.Flows {
+		f := rec.Fields
+		src, dst := f["cflow.srcaddr"], f["cflow.dstaddr"]
+		if src == "" {
+			src, dst = f["cflow.srcaddrv6"], f["cflow.dstaddrv6"]
+		}
+		sport, dport, proto := atoi(t, f["cflow.srcport"]), atoi(t, f["cflow.dstport"]), atoi(t, f["cflow.protocol"])
+		rule, to := "(no rule)", "→ "+config.MaskKey(catchallKey)
+		switch {
+		case proto == 17 && (sport == 53 || dport == 53):
+			rule, to = "dns", "dropped"
+		case strings.Contains(src, ":"):
+			rule, to = "v6", "→ "+config.MaskKey(asaKey)
+		case dport == 443 || dport == 8080:
+			rule, to = "web", "→ "+config.MaskKey(switchKey)
+		}
+		byRule[rule]++
+		want[fmt.Sprintf("%s\t%s\t%s, %s packets, %s bytes", rule, to, flowKey(src, dst, sport, dport, proto), f["cflow.packets"], f["cflow.octets"])]++
+	}
+	for _, rule := range []string{"dns", "v6", "web", "(no rule)"} {
+		if byRule[rule] == 0 {
+			t.Fatalf("the capture has no flow for %s: %v", rule, byRule)
+		}
+	}
+	lineRe := regexp.MustCompile(`^(\d+)\t([^\t]+)\t([^\t]+)\texporter 127\.0\.0\.1 (\S+) → (\S+) protocol (\d+), (\d+) packets, (\d+) bytes$`)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(dec.Flows)+2 {
+		t.Fatalf("%d lines for %d flows:\n%s", len(lines), len(dec.Flows), out.String())
+	}
+	got := map[string]int{}
+	for i, l := range lines[:len(dec.Flows)] {
+		m := lineRe.FindStringSubmatch(l)
+		if m == nil || m[1] != fmt.Sprint(i+1) {
+			t.Fatalf("line %d: %q", i+1, l)
+		}
+		src, dst := netip.MustParseAddrPort(m[4]), netip.MustParseAddrPort(m[5])
+		k := flowKey(src.Addr().String(), dst.Addr().String(), int(src.Port()), int(dst.Port()), atoi(t, m[6]))
+		got[fmt.Sprintf("%s\t%s\t%s, %s packets, %s bytes", m[2], m[3], k, m[7], m[8])]++
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("tshark's %q: printed %d times, want %d", k, got[k], n)
+		}
+	}
+	for k, n := range got {
+		if want[k] == 0 {
+			t.Errorf("printed %q (%d times), which tshark did not decode", k, n)
+		}
+	}
+	summary := fmt.Sprintf("%d flows in %d datagrams to port %d: dns %d, v6 %d, web %d, no rule %d", len(dec.Flows), len(datagrams), port,
+		byRule["dns"], byRule["v6"], byRule["web"], byRule["(no rule)"])
+	if lines[len(lines)-2] != summary || lines[len(lines)-1] != "1 datagrams to other ports skipped" {
+		t.Errorf("summary:\n%s\nwant:\n%s\n1 datagrams to other ports skipped", strings.Join(lines[len(lines)-2:], "\n"), summary)
+	}
+	if strings.Contains(out.String(), asaKey) {
+		t.Error("the dry run printed a key in full")
+	}
+
+	// A syslog intake refuses a capture, a flow intake lines; a capture
+	// cut short is refused by where it ends.
+	if err := dryRun(c, "Routers", "127.0.0.1", strings.NewReader("<14>1 - h app - - - hello\n"), &out); err == nil || !strings.Contains(err.Error(), "receives flows: give it a capture") {
+		t.Errorf("lines to a flow intake: %v", err)
+	}
+	cut := capture.Bytes()[:capture.Len()-5]
+	if err := dryRun(c, "", "127.0.0.1", bytes.NewReader(cut), &out); err == nil || !strings.Contains(err.Error(), "standard input: capture cut short at byte") {
+		t.Errorf("a capture cut short: %v", err)
+	}
+}
+
+// TestFlowAggregationAgainstTshark: softflowd exports the flows of a
+// capture (NetFlow v9, IPv4 and IPv6); the intake drops DNS and sums the
+// rest by destination port and protocol over a window longer than the
+// test. Nothing ships while the window is open; the stop publishes it to
+// the buffer, and the next start ships one event per key, whose summed
+// octets, packets and flows are tshark's sums of the same datagrams.
+func TestFlowAggregationAgainstTshark(t *testing.T) {
+	peers.Require(t, "softflowd", "tshark")
+	intake := intaketest.NewHTTPS(t)
+	port := apptest.FreePort(t, "udp")
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+    routes:
+      - {name: dns, match: {protocol: 17, port: 53}, drop: true}
+    aggregate:
+      window: 1h
+      keys: [destinationTransportPort, protocolIdentifier]
+output: %s
+`, port, catchallKey, intake.Output()), "127.0.0.1:0")
+	app := appliancetest.Start(t, path)
+	traffic, _ := writeCapture(t, 120, 17)
+	relay := peers.NewRelay(t, fmt.Sprintf("127.0.0.1:%d", port))
+	exp := peers.Softflowd(t, traffic, relay.Addr, 9, "-6")
+	dec := peers.Tshark(t, relay.Wait(t, exp.Datagrams, 10*time.Second))
+	if len(dec.Flows) != exp.Flows || exp.Flows == 0 {
+		t.Fatalf("softflowd says %s, tshark decoded %d records", exp, len(dec.Flows))
+	}
+	type sums struct{ octets, packets, flows int }
+	want := map[string]sums{}
+	dropped := 0
+	for _, rec := range dec.Flows {
+		f := rec.Fields
+		dport, proto := atoi(t, f["cflow.dstport"]), atoi(t, f["cflow.protocol"])
+		if proto == 17 && (dport == 53 || atoi(t, f["cflow.srcport"]) == 53) {
+			dropped++
+			continue
+		}
+		k := fmt.Sprintf("%d/%d", dport, proto)
+		s := want[k]
+		s.octets += atoi(t, f["cflow.octets"])
+		s.packets += atoi(t, f["cflow.packets"])
+		s.flows++
+		want[k] = s
+	}
+	if dropped == 0 || len(want) < 2 || len(dec.Flows)-dropped < 4*len(want) {
+		t.Fatalf("the capture does not test much: %d records, %d dropped, %d keys", len(dec.Flows), dropped, len(want))
+	}
+	if !apptest.Eventually(60*time.Second, func() bool {
+		return app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`) == float64(exp.Flows)
+	}) {
+		t.Fatalf("decoded %v of %d flows", app.Metric(collect.MetricDecodedEventsTotal, `intake="Routers"`), exp.Flows)
+	}
+	if n := len(intake.Events()); n != 0 {
+		t.Fatalf("%d events shipped while the window was open", n)
+	}
+	if err := app.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// What the stop published waits in the buffer for the next start.
+	appliancetest.Start(t, path)
+	events := intake.WaitEvents(t, len(want), 60*time.Second)
+	got := map[string]sums{}
+	for _, e := range events {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(e.Event), &m); err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("%d/%d", num(m["destinationTransportPort"]), num(m["protocolIdentifier"]))
+		if _, seen := got[k]; seen {
+			t.Errorf("key %s shipped twice", k)
+		}
+		got[k] = sums{num(m["octetDeltaCount"]), num(m["packetDeltaCount"]), num(m["deltaFlowCount"])}
+		if m["sourceTransportPort"] != nil || m["sourceIPv4Address"] != nil || m["exporterIPv4Address"] != "127.0.0.1" {
+			t.Errorf("event of key %s: fields outside the keys kept, or the exporter lost: %s", k, e.Event)
+		}
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("key %s: octets, packets, flows %+v; tshark's sums %+v", k, got[k], w)
+		}
+	}
+	if len(events) != len(want) {
+		t.Errorf("%d events for %d keys", len(events), len(want))
+	}
+	t.Logf("%d flows (%d dropped) shipped as %d events", len(dec.Flows), dropped, len(events))
+}
+
+// TestRemovedRouteKeyWithABacklog: a reload that removes the only route to
+// a key while the key's events wait in the buffer says so (intake, rule,
+// key masked, how many); a route of the same intake to that key, under any
+// name, ships them again, each once.
+func TestRemovedRouteKeyWithABacklog(t *testing.T) {
+	intake := intaketest.NewHTTPS(t)
+	intake.Refuse(func(int) (int, string) { return http.StatusServiceUnavailable, "" })
+	port := apptest.FreePort(t, "udp")
+	dir := t.TempDir()
+	write := func(routes string) string {
+		return apptest.WriteConfig(t, dir, fmt.Sprintf(`intakes:
+  - name: Routers
+    protocol: netflow
+    port: %d
+    intake_key: %s
+%soutput: %s
+shutdown: {grace: 1s}
+`, port, catchallKey, routes, intake.Output()), "127.0.0.1:0")
+	}
+	app := appliancetest.Start(t, write(fmt.Sprintf("    routes: [{name: low, match: {source: 10.0.0.0/24}, intake_key: %s}]\n", switchKey)))
+	// Records 0 to 299; 0-255 come from 10.0.0.0/24 (testtraffic.NetFlowV5).
+	var datagrams [][]byte
+	for first := uint32(0); first < 300; first += testtraffic.MaxV5Records {
+		var ids []uint32
+		for id := first; id < min(first+testtraffic.MaxV5Records, 300); id++ {
+			ids = append(ids, id)
+		}
+		datagrams = append(datagrams, testtraffic.NetFlowV5(nil, ids, first, time.Now()))
+	}
+	peers.Send(t, "127.0.0.1", fmt.Sprintf("127.0.0.1:%d", port), datagrams)
+	if !apptest.Eventually(30*time.Second, func() bool {
+		return app.Metric(collect.MetricBufferedEventsTotal, `intake="Routers"`) == 300 &&
+			app.Metric("flowgate_buffer_messages", `intake="Routers/low"`) > 0
+	}) {
+		t.Fatalf("buffered %v, %v messages for the route's key", app.Metric(collect.MetricBufferedEventsTotal, `intake="Routers"`),
+			app.Metric("flowgate_buffer_messages", `intake="Routers/low"`))
+	}
+
+	write("")
+	if err := app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	log := app.Stderr.String()
+	if !strings.Contains(log, `msg="intake key no longer shipped: its records stay in the buffer, and ship if it comes back" intake=Routers shipper=Routers/low key=`+config.MaskKey(switchKey)+" messages=") {
+		t.Errorf("the reload did not warn of the key's backlog:\n%s", log)
+	}
+	if strings.Contains(log, switchKey) {
+		t.Error("the warning printed the key in full")
+	}
+	// The next start says what waits for no one.
+	if err := app.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	app = appliancetest.Start(t, app.Path)
+	if !strings.Contains(app.Stderr.String(), "messages wait in the buffer for no intake, route or output of this configuration") {
+		t.Errorf("the start did not warn of the key's backlog:\n%s", app.Stderr.String())
+	}
+
+	// A route to the key again, by another name, taking nothing new.
+	intake.Refuse(func(int) (int, string) { return 0, "" })
+	write(fmt.Sprintf("    routes: [{name: back, match: {source: 198.51.100.0/24}, intake_key: %s}]\n", switchKey))
+	if err := app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !apptest.Eventually(60*time.Second, func() bool {
+		n := 0
+		for _, e := range intake.Events() {
+			if e.Key == switchKey {
+				n++
+			}
+		}
+		return n >= 256
+	}) {
+		t.Fatal("the key's backlog did not ship once a route sent to it again")
+	}
+	var routed []intaketest.Event
+	for _, e := range intake.Events() {
+		if e.Key == switchKey {
+			routed = append(routed, e)
+		}
+	}
+	ids := testtraffic.IDsOf(t, routed)
+	for id := uint32(0); id < 256; id++ {
+		if ids[id] != 1 {
+			t.Errorf("record %d arrived %d times at the key", id, ids[id])
+		}
+	}
+	if len(routed) != 256 {
+		t.Errorf("%d events at the key, want 256", len(routed))
+	}
 }

@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +55,7 @@ type config struct {
 	syslog     bool
 	syslogRate float64
 	profile    bool
+	routes     bool
 	out        string
 	keep       bool
 	enrich     bool
@@ -80,6 +80,9 @@ type bench struct {
 	sinkCA     string
 	sinkKey    string
 	sinkClient *http.Client
+	// intakeExtra is YAML added to flowgate's intake (-routes' rules or
+	// aggregation) for the steps that run while it is set.
+	intakeExtra string
 }
 
 func main() {
@@ -106,6 +109,7 @@ func runMain() error {
 	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog paths too (TCP and TLS in, HTTPS out) when flowgate has them")
 	flag.Float64Var(&cfg.syslogRate, "syslog-start", 10_000, "first syslog rate tried, in messages per second")
 	flag.BoolVar(&cfg.profile, "profile", true, "take a CPU profile of flowgate at its best rate (one more step)")
+	flag.BoolVar(&cfg.routes, "routes", false, "also measure flowgate's syslog path with 20 rules, and its CPU per flow with aggregation off and on")
 	flag.StringVar(&cfg.out, "out", "", "where to write the report (default: benchmarks/results)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary files (configurations, logs, outputs) and print where")
 	flag.BoolVar(&cfg.enrich, "enrich", false, "give flowgate ASN and Country databases (enrich/enrichtest) that know the flows' addresses")
@@ -305,16 +309,20 @@ func (b *bench) measureAll(ctx context.Context) error {
 			return err
 		}
 	}
-	if !b.cfg.syslog || !slices.Contains(b.cfg.tools, report.Flowgate) {
-		return nil
-	}
+	fg := slices.Contains(b.cfg.tools, report.Flowgate)
 	for _, p := range []struct{ path, proto string }{{report.PathSyslog, "tcp"}, {report.PathSyslogTLS, "tls"}} {
+		if !b.cfg.syslog || !fg {
+			break
+		}
 		_, err := b.search(ctx, tools[report.Flowgate], p.path, p.proto, b.cfg.syslogRate)
 		if errors.Is(err, errSkip) {
 			b.skip(fmt.Sprintf("%s (HTTPS out): %v; run again once flowgate has syslog intakes", p.path, err))
 		} else if err != nil {
 			return err
 		}
+	}
+	if b.cfg.routes && fg {
+		return b.measureRoutes(ctx, tools[report.Flowgate])
 	}
 	return nil
 }
@@ -672,17 +680,9 @@ func (b *bench) profile(e *stepEnv) (name, top string, err error) {
 
 // flowgateDrops reads what flowgate counted as dropped, for the step's note.
 func (b *bench) flowgateDrops(e *stepEnv) []string {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", e.httpPort))
+	text, err := flowgateMetrics(e)
 	if err != nil {
 		return []string{"metrics unreadable: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	var text strings.Builder
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		text.WriteString(sc.Text())
-		text.WriteByte('\n')
 	}
 	var notes []string
 	for _, m := range []struct{ name, say string }{
@@ -690,7 +690,7 @@ func (b *bench) flowgateDrops(e *stepEnv) []string {
 		{"flowgate_dropped_events_total", "events dropped"},
 		{"flowgate_template_missing_total", "data sets without template"},
 	} {
-		if v := metric(text.String(), m.name); v > 0 {
+		if v := metric(text, m.name); v > 0 {
 			notes = append(notes, fmt.Sprintf("flowgate: %.0f %s", v, m.say))
 		}
 	}

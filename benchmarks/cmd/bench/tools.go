@@ -126,6 +126,7 @@ http:
   listen: 127.0.0.1:%d
   pprof: %t
 `, e.proto, e.port, b.sinkURL, b.sinkCA, filepath.Join(e.dir, "buffer"), e.httpPort, e.profile)
+			cfg = strings.Replace(cfg, "    intake_key: benchmark-intake-key\n", "    intake_key: benchmark-intake-key\n"+b.intakeExtra, 1)
 			if b.cfg.enrich {
 				cfg += fmt.Sprintf("geoip:\n  asn_database: %s\n  country_database: %s\n", b.geoASN(), b.geoCountry())
 			}

@@ -160,11 +160,11 @@ func TestReplayKeepsEachSendersOrder(t *testing.T) {
 func TestReadPcapRefusals(t *testing.T) {
 	dir := t.TempDir()
 	for name, data := range map[string][]byte{
-		"pcapng":    {0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		"short":     {1, 2, 3},
-		"text":      []byte("this is not a capture file at all"),
-		"no udp":    pcapHeaderOnly(),
-		"cut short": append(pcapHeaderOnly(), 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 100, 0, 0, 0, 1, 2),
+		"bad pcapng": {0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"short":      {1, 2, 3},
+		"text":       []byte("this is not a capture file at all"),
+		"no udp":     pcapHeaderOnly(),
+		"cut short":  append(pcapHeaderOnly(), 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 100, 0, 0, 0, 1, 2),
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, data, 0o600); err != nil {
