@@ -167,7 +167,7 @@ func TestDeadLettersSurviveARestartAndGoBack(t *testing.T) {
 	if err := b.DeadLetters(ctx, "", func(DeadLetter) error { all++; return nil }); err != nil || all != 3 {
 		t.Fatalf("%d dead letters in all (%v)", all, err)
 	}
-	n, err := b.ResendDeadLetters(ctx, "Routers", nil)
+	n, err := b.ResendDeadLetters(ctx, "Routers", Subject("Routers"), nil)
 	if err != nil || n != 2 {
 		t.Fatalf("resent %d (%v)", n, err)
 	}

@@ -81,18 +81,19 @@ func (b *Buffer) DeadLetterCount(ctx context.Context, intake string) (int, error
 	return int(n), err
 }
 
-// ResendDeadLetters moves an intake's dead letters back to its subject,
-// where its shipper takes them as events to send as they are, and returns
+// ResendDeadLetters moves an intake's dead letters back to subject, the
+// one its shipper reads (a routed key's or an output's is not named after
+// the shipper), where the shipper takes them as events to send as they are, and returns
 // how many moved; moved, when not nil, is told the count after each one.
 // Each is stored again before it leaves the dead letters: a failure in
 // between leaves a copy in both, not none.
-func (b *Buffer) ResendDeadLetters(ctx context.Context, intake string, moved func(int)) (int, error) {
+func (b *Buffer) ResendDeadLetters(ctx context.Context, intake, subject string, moved func(int)) (int, error) {
 	if intake == "" {
 		return 0, errors.New("dead letters are sent again for one intake at a time")
 	}
 	n := 0
 	err := b.eachDeadLetter(ctx, intake, func(dl DeadLetter) error {
-		m := nats.NewMsg(Subject(dl.Intake))
+		m := nats.NewMsg(subject)
 		m.Data = dl.Event
 		m.Header.Set(EventHeader, "1")
 		// The same id whatever the attempt: sent again once.

@@ -85,7 +85,8 @@ func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config
 	}
 	start := time.Now()
 	total := 0
-	for _, in := range deadLetterOwners(c) {
+	for _, sh := range deadLetterOwners(c) {
+		in := sh.Intake
 		if intake != "" && in.Name != intake {
 			continue
 		}
@@ -98,7 +99,7 @@ func resendDeadLetters(ctx context.Context, buf *buffer.Buffer, c *config.Config
 		}
 		fmt.Fprintf(w, "intake %q: sending %d dead letters again\n", in.Name, count)
 		began, said, saidAt := time.Now(), 0, time.Now()
-		n, err := buf.ResendDeadLetters(ctx, in.Name, func(n int) {
+		n, err := buf.ResendDeadLetters(ctx, in.Name, sh.Subject, func(n int) {
 			if n-said < every && time.Since(saidAt) < resendProgressEvery {
 				return
 			}
@@ -124,25 +125,26 @@ func knownIntake(c *config.Config, name string) error {
 		return nil
 	}
 	var names []string
-	for _, in := range deadLetterOwners(c) {
-		if in.Name == name {
+	for _, sh := range deadLetterOwners(c) {
+		if sh.Intake.Name == name {
 			return nil
 		}
-		names = append(names, strconv.Quote(in.Name))
+		names = append(names, strconv.Quote(sh.Intake.Name))
 	}
 	return fmt.Errorf("%s has no intake named %q; its intakes: %s", c.Source, name, strings.Join(names, ", "))
 }
 
 // deadLetterOwners are the shippers whose dead letters resend puts back
-// where they ship from: each intake, and each other output of an intake's
-// outputs: (Firewall#loggly).
-func deadLetterOwners(c *config.Config) []config.Intake {
-	var out []config.Intake
+// where they ship from: each intake's own key, each key its routes send
+// to (Shared/paloalto) and each other output (Firewall#loggly); an
+// intake without a key of its own still answers to its name.
+func deadLetterOwners(c *config.Config) []pipeline.Shipping {
+	var out []pipeline.Shipping
 	for _, in := range c.Intakes {
-		out = append(out, in)
-		for _, sh := range pipeline.OtherOutputs(in) {
-			out = append(out, sh.Intake)
+		if in.IntakeKey == "" {
+			out = append(out, pipeline.Shipping{Intake: in, Subject: buffer.Subject(in.Name)})
 		}
+		out = append(out, pipeline.Shippings(in)...)
 	}
 	return out
 }
