@@ -97,6 +97,7 @@ func openShipping(ctx context.Context, sh Shipping, c Config, deps Dependencies)
 	in, subject := sh.Intake, sh.Subject
 	half := c.MemoryEvents / 2
 	scfg := ship.DefaultConfig(in.Name)
+	scfg.Subject = subject
 	scfg.MaxEvents = min(scfg.MaxEvents, max(half/(scfg.InFlight+1), 100))
 	scfg.StopGrace = c.StopGrace
 	out, err := deps.Transports.acquire(in, scfg.InFlight, deps.Stdout)

@@ -141,7 +141,7 @@ func TestEventsRefusedAloneAreSetAsideAndTheRestShips(t *testing.T) {
 	mu.Lock()
 	refuse = false
 	mu.Unlock()
-	n, err := r.buf.ResendDeadLetters(context.Background(), "test", nil)
+	n, err := r.buf.ResendDeadLetters(context.Background(), "test", buffer.Subject("test"), nil)
 	if err != nil || n != len(poison) {
 		t.Fatalf("resent %d dead letters (%v), want %d", n, err, len(poison))
 	}

@@ -18,6 +18,10 @@ import (
 type Config struct {
 	// Intake names the intake, for logs and metrics.
 	Intake string
+	// Subject is the buffer subject the shipper reads, for the count of
+	// what waits (a routed key's or another output's is not named after
+	// Intake); empty: the intake's own.
+	Subject string
 	// MaxEvents and MaxBytes bound a batch; Linger bounds how long a batch
 	// waits to fill.
 	MaxEvents int
@@ -540,7 +544,11 @@ func (s *Shipper) recovered(ctx context.Context) {
 		return
 	}
 	after := Round(time.Since(since))
-	waiting, err := s.dead.Depth(ctx, buffer.Subject(s.cfg.Intake))
+	subject := s.cfg.Subject
+	if subject == "" {
+		subject = buffer.Subject(s.cfg.Intake)
+	}
+	waiting, err := s.dead.Depth(ctx, subject)
 	if err != nil {
 		s.log.Info(fmt.Sprintf("output of %q accepted again after %s and %d failed attempts", s.cfg.Intake, after, attempts),
 			"after", after, "attempts", attempts)
