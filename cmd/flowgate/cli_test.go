@@ -174,12 +174,8 @@ func TestRunRefusesAPortInUse(t *testing.T) {
 	defer taken.Close()
 	port := taken.LocalAddr().(*net.UDPAddr).Port
 	httpPort := apptest.FreePort(t, "tcp")
-	path := writeConfig(t, fmt.Sprintf(`intakes:
-  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
-output: {transport: file, path: "-"}
-buffer: {dir: %s}
-http: {listen: "127.0.0.1:%d"}
-`, port, cliKey, filepath.Join(t.TempDir(), "data"), httpPort))
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\n",
+		port, cliKey), fmt.Sprintf("127.0.0.1:%d", httpPort))
 	cmd := exec.Command(apptest.Binary(t), "run", "--config", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -331,13 +327,8 @@ func TestCheckBesideTheRunningAppliance(t *testing.T) {
 func TestLogLevelAndFormat(t *testing.T) {
 	conf := func(log string) (string, string) {
 		httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-		return writeConfig(t, fmt.Sprintf(`intakes:
-  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
-output: {transport: file, path: "-"}
-buffer: {dir: %s}
-http: {listen: %q, pprof: true}
-log: %s
-`, apptest.FreePort(t, "udp"), cliKey, filepath.Join(t.TempDir(), "data"), httpAddr, log)), httpAddr
+		return apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\nlog: %s\n",
+			apptest.FreePort(t, "udp"), cliKey, log), httpAddr, apptest.Pprof()), httpAddr
 	}
 	// The file's: warnings only, as JSON; the profiler's warning shows.
 	path, httpAddr := conf("{level: warn, format: json}")

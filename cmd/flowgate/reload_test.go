@@ -11,6 +11,8 @@ import (
 	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
+const statsKey = "StatsTestIntakeKey0123456789ab"
+
 // statsReports counts the stats reports among events: each report has one
 // resource-usage event.
 func statsReports(events []intaketest.Event) int {

@@ -26,24 +26,8 @@ import (
 func offlineConfig(t *testing.T, httpAddr string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`intakes:
-  - name: Routers
-    protocol: netflow
-    port: %d
-    intake_key: %s
-output:
-  transport: file
-  path: events.jsonl
-buffer:
-  dir: data
-http:
-  listen: %s
-`, apptest.FreePort(t, "udp"), testKey, httpAddr)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return apptest.WriteConfig(t, dir, fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: %q}\n",
+		apptest.FreePort(t, "udp"), testKey, filepath.Join(dir, "events.jsonl")), httpAddr)
 }
 
 // healthcheckCmd runs `flowgate healthcheck --config path`.
@@ -179,33 +163,18 @@ func TestSystemdNotify(t *testing.T) {
 func TestWatchdogOutlivesAnOutage(t *testing.T) {
 	sock, lines := notifySocket(t)
 	intake := intaketest.NewHTTPS(t)
-	dir := t.TempDir()
 	port := apptest.FreePort(t, "tcp")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	path := filepath.Join(dir, "intakes.yaml")
-	cfg := fmt.Sprintf(`intakes:
-  - name: Firewall
-    protocol: tcp
-    port: %d
-    intake_key: %s
-output:
-  transport: https
-  endpoint: %s
-  ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-  stall_after: 1s
-`, port, testKey, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Firewall, protocol: tcp, port: %d, intake_key: %s}\noutput: %s\n",
+		port, testKey, intake.Output()), httpAddr, apptest.StallAfter(time.Second))
 	proc := apptest.StartUnready(t, path, httpAddr, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
 	for nextLine(t, lines, "READY=1") != "READY=1" {
 	}
 	intake.Down()
-	msgs := messages("during the outage", 20)
+	var msgs []string
+	for i := range 20 {
+		msgs = append(msgs, fmt.Sprintf("during the outage %d", i))
+	}
 	sender, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)

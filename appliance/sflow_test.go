@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/json"

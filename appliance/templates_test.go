@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/binary"
@@ -168,8 +168,10 @@ func withoutTemplates(t *testing.T, datagrams [][]byte) [][]byte {
 // change of the exporter's source port, or before flowgate restarted,
 // decodes at once, with the absolute times and rates option data gave.
 func TestTemplatesKept(t *testing.T) {
+	t.Parallel()
 	for _, x := range []flowExporter{softflowd(10, "-s", "3"), nfprobe(9, nil)} {
 		t.Run(x.name, func(t *testing.T) {
+			t.Parallel()
 			s := newFlowSetup(t, 300)
 			datagrams, dec := record(t, x, s.pcap)
 			if len(datagrams) < 3 {
@@ -219,6 +221,7 @@ func TestTemplatesKept(t *testing.T) {
 // templates, even data that comes after the other exporter redefined the
 // same template id for itself.
 func TestTemplateIDsOfTwoExporters(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetup(t, 200)
 	a, b := softflowd(9), nfprobe(9, nil)
 	pcapB, flowsB := writeCapture(t, 200, 11)
@@ -257,6 +260,7 @@ func TestTemplateIDsOfTwoExporters(t *testing.T) {
 // and are stated in samplingPacketInterval; exporter and interface names
 // come from the configuration.
 func TestSampledExporters(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetupWith(t, 200, `    exporters:
       - address: 127.0.0.2
         name: edge-paris-1
@@ -304,6 +308,7 @@ func TestSampledExporters(t *testing.T) {
 // exporter's sequence numbers, counted per exporter: datagrams for NetFlow
 // v9, records for IPFIX.
 func TestExporterLossCounted(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetup(t, 300)
 	dst := fmt.Sprintf("127.0.0.1:%d", s.port)
 	for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/json"
@@ -18,8 +18,6 @@ import (
 	"github.com/flowgate/flowgate/internal/peers"
 	"github.com/flowgate/flowgate/internal/testtraffic"
 )
-
-const testKey = "E2eTestIntakeKey0123456789abcdef"
 
 // flowSetup is an appliance with one netflow intake shipping to a local
 // HTTPS intake, and a capture of known traffic for softflowd to export.
@@ -141,6 +139,7 @@ func TestFlowsReachTheIntake(t *testing.T) {
 		{10, "IPFIX", 2},
 	} {
 		t.Run(tc.flowType, func(t *testing.T) {
+			t.Parallel()
 			s := newFlowSetup(t, 300)
 			dec := s.export(t, tc.version)
 			events := s.settle(t, len(dec.Flows))
@@ -154,6 +153,7 @@ func TestFlowsReachTheIntake(t *testing.T) {
 
 // The quick start's output: the same events, one JSON object a line.
 func TestFileOutputWritesOneEventALine(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "events.jsonl")
 	s := newFlowSetupWith(t, 100, fmt.Sprintf("    output: {transport: file, path: %s}\n", path))
 	dec := s.export(t, 10)
@@ -182,6 +182,7 @@ func TestFileOutputWritesOneEventALine(t *testing.T) {
 }
 
 func TestNothingLostWhileTheIntakeAnswers503(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetup(t, 200)
 	const refusals = 3
 	s.intake.Refuse(func(n int) (int, string) {
