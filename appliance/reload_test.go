@@ -33,8 +33,12 @@ const reloadBound = 30 * time.Second
 // /status.json are read all along. Every reload finishes, every record
 // of the stream arrives once, and the goroutines return to their number
 // before the reloads.
+//
+// It runs alone, before the package's parallel tests: beside them (-count=3,
+// 8 at once, a loaded machine) a reload that moves a port from the tls
+// intake to the tcp one failed twice in three runs with "address already in
+// use"; alone it passed 5 of 5 with -race.
 func TestReloadsUnderTrafficLoseNothing(t *testing.T) {
-	t.Parallel()
 	reloads := 200
 	if testing.Short() {
 		reloads = 40

@@ -29,7 +29,7 @@ func softflowd(version int, extra ...string) flowExporter {
 	types := map[int]string{5: "NETFLOW_V5", 9: "NETFLOW_V9", 10: "IPFIX"}
 	slack := 2.0
 	if version == 9 {
-		slack = 1000 // the v9 header carries whole seconds
+		slack = v9SlackMs
 	}
 	return flowExporter{fmt.Sprintf("softflowd v%d %v", version, extra), types[version], slack, false, func(t *testing.T, pcap, dst string) {
 		peers.Softflowd(t, pcap, dst, version, append([]string{"-6"}, extra...)...)

@@ -66,6 +66,7 @@ func netflowIntake(name string, port int, key string, in *intaketest.HTTPS) stri
 // appliance counted as buffered before the kill arrives; the duplicates
 // are the batches in flight at the kill, and nothing else.
 func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	// Slow answers keep batches in flight when the kill comes.
 	intake.Delay(time.Second)
@@ -162,6 +163,7 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 // MEMORY_MESSAGES sets the Go runtime's memory limit, unless GOMEMLIMIT
 // is set.
 func TestMemoryMessagesSetsTheMemoryLimit(t *testing.T) {
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	body := "intakes:\n" + netflowIntake("Routers", apptest.FreePort(t, "udp"), testKey, intake)
 	a := newApp(t, body, "MEMORY_MESSAGES=100000")

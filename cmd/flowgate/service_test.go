@@ -43,6 +43,7 @@ func healthcheckCmd(t *testing.T, path string) (int, string) {
 }
 
 func TestHealthcheck(t *testing.T) {
+	t.Parallel()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	path := offlineConfig(t, httpAddr)
 	if code, out := healthcheckCmd(t, path); code != 1 || !strings.Contains(out, "connection refused") {
@@ -126,6 +127,7 @@ func nextLine(t *testing.T, lines <-chan string, waitingFor string) string {
 // TestSystemdNotify runs the binary as systemd would run a Type=notify
 // service with a watchdog, on a real notification socket.
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	sock, lines := notifySocket(t)
 	next := func(want string) {
 		t.Helper()
@@ -161,6 +163,7 @@ func TestSystemdNotify(t *testing.T) {
 // outage); when the intake is back, STATUS= says ready and what waited
 // arrives.
 func TestWatchdogOutlivesAnOutage(t *testing.T) {
+	t.Parallel()
 	sock, lines := notifySocket(t)
 	intake := intaketest.NewHTTPS(t)
 	port := apptest.FreePort(t, "tcp")
@@ -240,6 +243,7 @@ func TestWatchdogOutlivesAnOutage(t *testing.T) {
 // intakes.yaml is published by its docker-compose.yml (a port missing there
 // drops traffic without a word).
 func TestShippedConfigurations(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	// The compose example's TLS intake reads its files from /certs, where
 	// compose mounts ./certs: here a folder of the test stands for it
