@@ -21,6 +21,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 const statsKey = "StatsTestIntakeKey0123456789ab"
@@ -40,7 +41,7 @@ func startMonitored(t *testing.T, statsInterval string, stallAfter time.Duration
 	if refuse {
 		m.intake.Refuse(func(int) (int, string) { return http.StatusServiceUnavailable, "" })
 	}
-	m.pcap, _ = writeCapture(t, 40, 11)
+	m.pcap, _ = testtraffic.WriteCapture(t, 40, 11)
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow

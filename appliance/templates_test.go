@@ -224,8 +224,8 @@ func TestTemplateIDsOfTwoExporters(t *testing.T) {
 	t.Parallel()
 	s := newFlowSetup(t, 200)
 	a, b := softflowd(9), nfprobe(9, nil)
-	pcapB, flowsB := writeCapture(t, 200, 11)
-	pcapA2, flowsA2 := writeCapture(t, 200, 12)
+	pcapB, flowsB := testtraffic.WriteCapture(t, 200, 11)
+	pcapA2, flowsA2 := testtraffic.WriteCapture(t, 200, 12)
 
 	decA := s.exportFrom(t, a, s.pcap, "127.0.0.2")
 	decB := s.exportFrom(t, b, pcapB, "127.0.0.3")
@@ -285,7 +285,7 @@ func TestSampledExporters(t *testing.T) {
 		{softflowd(10, "-s", "5"), "127.0.0.3", 3, nil},
 	} {
 		t.Run(tc.x.name, func(t *testing.T) {
-			pcap, flows := writeCapture(t, 200, uint64(20+i))
+			pcap, flows := testtraffic.WriteCapture(t, 200, uint64(20+i))
 			before := len(s.intake.Events())
 			dec := s.exportFrom(t, tc.x, pcap, tc.from)
 			events := s.settle(t, before+len(dec.Flows))
