@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,3 +125,8 @@ func TestReloadKeepsTheBuffer(t *testing.T) {
 		t.Errorf("D: %d duplicates", dups)
 	}
 }
+
+// TestMain runs up to 8 tests at once: most wait on peers (pmacctd's
+// replays, a 30-second outage, a NATS election) far more than they use
+// the CPU.
+func TestMain(m *testing.M) { os.Exit(apptest.RunParallel(m, 8)) }

@@ -22,6 +22,7 @@ const logglyToken = "LogglyToken0123456789abcdef"
 // comes back: every message arrives once, with the token, and the token
 // is never in the log in full.
 func TestSyslogRelayedToLoggly(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "rsyslogd", "logger")
 	loggly := intaketest.NewLoggly(t, logglyToken)
 	port, relayPort := apptest.FreePort(t, "tcp"), apptest.FreePort(t, "tcp")

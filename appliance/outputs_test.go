@@ -34,6 +34,7 @@ func twoOutputs(port int, sekoia *intaketest.HTTPS, loggly *intaketest.Loggly) s
 // /metrics and the status page; once it is back, each output has every
 // event, once.
 func TestOneOutputDown(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "logger")
 	sekoia, loggly := intaketest.NewHTTPS(t), intaketest.NewLoggly(t, logglyToken)
 	port := apptest.FreePort(t, "tcp")
@@ -120,6 +121,7 @@ func checkOnce(t *testing.T, name string, events []intaketest.Event, sent []stri
 // says what it leaves in the buffer; the output put back ships it, and
 // what came meanwhile, once each; the other output never stops.
 func TestOutputRemovedAndBack(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "logger")
 	sekoia, loggly := intaketest.NewHTTPS(t), intaketest.NewLoggly(t, logglyToken)
 	port := apptest.FreePort(t, "tcp")
@@ -179,6 +181,7 @@ func TestOutputRemovedAndBack(t *testing.T) {
 // An output whose key is refused pauses alone: /readyz names it within
 // its intake's check, and the other output ships on.
 func TestAPausedOutputIsNamedByReadiness(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "logger")
 	sekoia, loggly := intaketest.NewHTTPS(t), intaketest.NewLoggly(t, "SomeoneElsesToken0123")
 	port := apptest.FreePort(t, "tcp")

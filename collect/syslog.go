@@ -16,7 +16,6 @@ import (
 
 	"github.com/flowgate/flowgate/buffer"
 	"github.com/flowgate/flowgate/decoder/syslog"
-	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
 	"github.com/flowgate/flowgate/receiver/udp"
 )
@@ -51,10 +50,10 @@ type SyslogConfig struct {
 	FlushInterval      time.Duration
 	// ReceiveBuffer is the UDP socket buffer asked for (0: udp's default).
 	ReceiveBuffer int
-	// Debug, when set, gets a line `[Input "KEY"] frame` for each frame
-	// received, KEY being DebugKey (masked). Each line is one Write.
-	Debug    io.Writer
-	DebugKey string
+	// Debug, when set, is given each frame received, for the intake's
+	// debug line; it is called from every connection at once and must not
+	// keep frame.
+	Debug func(frame []byte)
 }
 
 // DefaultSyslogConfig returns the settings for an intake on port.
@@ -340,12 +339,7 @@ func (si *SyslogIntake) received(s *logSink, frame []byte, from netip.Addr, now 
 	si.m.packets.Inc()
 	si.m.bytes.Add(float64(len(frame)))
 	if si.cfg.Debug != nil {
-		line := make([]byte, 0, len(frame)+len(si.cfg.DebugKey)+16)
-		line = append(line, `[Input "`...)
-		line = append(line, si.cfg.DebugKey...)
-		line = append(line, `"] `...)
-		line = format.AppendPrintable(line, frame)
-		_, _ = si.cfg.Debug.Write(append(line, '\n'))
+		si.cfg.Debug(frame)
 	}
 	si.m.decoded.Inc()
 	return s.add(frame, from, now)

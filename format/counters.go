@@ -10,19 +10,12 @@ const (
 	unknownCounter64 = 1<<64 - 1
 )
 
-// AppendCounters appends c as one flat JSON object: an interface's
+// appendCounters appends c as one flat JSON object: an interface's
 // counters as an sFlow agent polled them, named as in the IF-MIB (ifIndex,
 // ifInOctets, ...) where IANA IPFIX has no element, with eventType
 // "interfaceCounters" to tell them from flows. Counters the agent marks
-// unknown are left out.
-func AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte { return appendCounters(dst, c, false) }
-
-// AppendCountersString appends the same object as a JSON string holding it,
-// as /jsons carries events: one pass, not an encoding and an escaping.
-func AppendCountersString(dst []byte, c *pb.InterfaceCounters) []byte {
-	return appendCounters(dst, c, true)
-}
-
+// unknown are left out. asString writes it as a JSON string, as appendFlow
+// does.
 func appendCounters(dst []byte, c *pb.InterfaceCounters, asString bool) []byte {
 	o := newObject(dst, asString)
 	o.str(kEventType, "interfaceCounters")

@@ -16,7 +16,7 @@ func TestAppendCounters(t *testing.T) {
 		InUnknownProtos: 1<<32 - 1, OutOctets: 1<<64 - 1, OutUcastPkts: 200, OutMulticastPkts: 7,
 		OutBroadcastPkts: 8, OutDiscards: 9, OutErrors: 10, PromiscuousMode: 1,
 	}
-	out := format.AppendCounters([]byte("prefix"), c)
+	out := format.IANA{}.AppendCounters([]byte("prefix"), c)
 	keys, vals := orderedObject(t, out[len("prefix"):])
 	want := map[string]string{
 		"eventType": `"interfaceCounters"`, "ifIndex": "12", "ifType": "6", "ifSpeed": "10000000000",
@@ -53,7 +53,7 @@ func TestAppendFlowSampledHeaderFields(t *testing.T) {
 		f.Present |= 1 << uint(b)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(format.AppendFlow(nil, f), &got); err != nil {
+	if err := json.Unmarshal(format.IANA{}.AppendFlow(nil, f), &got); err != nil {
 		t.Fatal(err)
 	}
 	for k, w := range map[string]any{

@@ -39,7 +39,7 @@ func TestElements(t *testing.T) {
 	}
 	f := &pb.Flow{Type: pb.FlowType_IPFIX, SrcAddr: []byte{10, 0, 0, 1}, Present: present(pb.Field_SRC_ADDR), Elements: el}
 	var got map[string]any
-	b := AppendFlow(nil, f)
+	b := IANA{}.AppendFlow(nil, f)
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%s: %v", b, err)
 	}
@@ -55,7 +55,7 @@ func TestElements(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("event %s\nwant %v", b, want)
 	}
-	if s, want := AppendFlowString(nil, f), AppendBytes(nil, b); string(s) != string(want) {
+	if s, want := (IANA{AsString: true}).AppendFlow(nil, f), AppendBytes(nil, b); string(s) != string(want) {
 		t.Errorf("string form %s\nwant %s", s, want)
 	}
 }

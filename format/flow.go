@@ -6,16 +6,12 @@ import (
 
 func has(f *pb.Flow, field pb.Field) bool { return f.Present&(1<<uint(field)) != 0 }
 
-// AppendFlow appends f as one flat JSON object whose keys are IANA IPFIX
+// appendFlow appends f as one flat JSON object whose keys are IANA IPFIX
 // Information Element names, the naming Sekoia's NetFlow parser reads
 // whatever version the flow arrived in. Values the exporter did not send are
-// left out rather than written as zero.
-func AppendFlow(dst []byte, f *pb.Flow) []byte { return appendFlow(dst, f, false) }
-
-// AppendFlowString appends the same object as a JSON string holding it,
-// as /jsons carries events: one pass, not an encoding and an escaping.
-func AppendFlowString(dst []byte, f *pb.Flow) []byte { return appendFlow(dst, f, true) }
-
+// left out rather than written as zero. asString writes the same object as
+// a JSON string holding it, as /jsons carries events: one pass, not an
+// encoding and an escaping.
 func appendFlow(dst []byte, f *pb.Flow, asString bool) []byte {
 	o := newObject(dst, asString)
 	if has(f, pb.Field_SRC_ADDR) {

@@ -76,7 +76,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 }
 
 func TestAppendFlowEveryField(t *testing.T) {
-	got := decode(t, AppendFlow(nil, allFields()))
+	got := decode(t, IANA{}.AppendFlow(nil, allFields()))
 	want := map[string]any{
 		"sourceIPv4Address":           "10.0.0.1",
 		"destinationIPv4Address":      "198.51.100.2",
@@ -133,7 +133,7 @@ func TestAppendFlowIPv6(t *testing.T) {
 	v6 := func(last byte) []byte { return []byte{0x20, 0x01, 0x0d, 0xb8, 15: last} }
 	f.SrcAddr, f.DstAddr, f.NextHop, f.BgpNextHop, f.Exporter = v6(1), v6(2), v6(3), v6(4), v6(5)
 	f.IpVersion, f.Type = 6, pb.FlowType_NETFLOW_V9
-	got := decode(t, AppendFlow(nil, f))
+	got := decode(t, IANA{}.AppendFlow(nil, f))
 	for k, v := range map[string]any{
 		"sourceIPv6Address": "2001:db8::1", "destinationIPv6Address": "2001:db8::2",
 		"ipNextHopIPv6Address": "2001:db8::3", "bgpNextHopIPv6Address": "2001:db8::4",
@@ -155,7 +155,7 @@ func TestAppendFlowIPv6(t *testing.T) {
 func TestAppendFlowLeavesOutWhatWasNotSent(t *testing.T) {
 	f := &pb.Flow{Type: pb.FlowType_NETFLOW_V9, Exporter: []byte{127, 0, 0, 1}, Bytes: 99, InIf: 5,
 		Present: present(pb.Field_BYTES)}
-	got := decode(t, AppendFlow([]byte("prefix:"), f)[len("prefix:"):])
+	got := decode(t, IANA{}.AppendFlow([]byte("prefix:"), f)[len("prefix:"):])
 	want := map[string]any{"octetDeltaCount": json.Number("99"), "exporterIPv4Address": "127.0.0.1", "flowType": "NETFLOW_V9"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -199,13 +199,13 @@ func BenchmarkAppendFlow(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendFlow(buf[:0], f)
+		buf = IANA{}.AppendFlow(buf[:0], f)
 	}
 	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkAppendString(b *testing.B) {
-	event := AppendFlow(nil, allFields())
+	event := IANA{}.AppendFlow(nil, allFields())
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -219,7 +219,7 @@ func BenchmarkAppendFlowString(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendFlowString(buf[:0], f)
+		buf = IANA{AsString: true}.AppendFlow(buf[:0], f)
 	}
 	b.SetBytes(int64(len(buf)))
 }

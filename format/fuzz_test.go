@@ -28,21 +28,27 @@ const (
 
 func FuzzAppendFlow(f *testing.F) {
 	fuzzRecord(f, &pb.Flow{},
-		func(dst []byte, m proto.Message) []byte { return format.AppendFlow(dst, m.(*pb.Flow)) },
-		func(dst []byte, m proto.Message) []byte { return format.AppendFlowString(dst, m.(*pb.Flow)) })
+		func(dst []byte, m proto.Message) []byte { return format.IANA{}.AppendFlow(dst, m.(*pb.Flow)) },
+		func(dst []byte, m proto.Message) []byte {
+			return format.IANA{AsString: true}.AppendFlow(dst, m.(*pb.Flow))
+		})
 }
 
 func FuzzAppendGoFlow2(f *testing.F) {
 	fuzzRecord(f, &pb.Flow{},
-		func(dst []byte, m proto.Message) []byte { return format.AppendGoFlow2(dst, m.(*pb.Flow)) },
-		func(dst []byte, m proto.Message) []byte { return format.AppendGoFlow2String(dst, m.(*pb.Flow)) })
+		func(dst []byte, m proto.Message) []byte { return format.GoFlow2{}.AppendFlow(dst, m.(*pb.Flow)) },
+		func(dst []byte, m proto.Message) []byte {
+			return format.GoFlow2{IANA: format.IANA{AsString: true}}.AppendFlow(dst, m.(*pb.Flow))
+		})
 }
 
 func FuzzAppendCounters(f *testing.F) {
 	fuzzRecord(f, &pb.InterfaceCounters{},
-		func(dst []byte, m proto.Message) []byte { return format.AppendCounters(dst, m.(*pb.InterfaceCounters)) },
 		func(dst []byte, m proto.Message) []byte {
-			return format.AppendCountersString(dst, m.(*pb.InterfaceCounters))
+			return format.IANA{}.AppendCounters(dst, m.(*pb.InterfaceCounters))
+		},
+		func(dst []byte, m proto.Message) []byte {
+			return format.IANA{AsString: true}.AppendCounters(dst, m.(*pb.InterfaceCounters))
 		})
 }
 

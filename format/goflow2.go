@@ -8,7 +8,7 @@ import (
 	pb "github.com/flowgate/flowgate/proto"
 )
 
-// AppendGoFlow2 appends f as goflow2 v2 writes a flow with its default
+// appendGoFlow2 appends f as goflow2 v2 writes a flow with its default
 // JSON format, for pipelines built on goflow2's output: its keys in its
 // order, and its value shapes (protocol and Ethernet type names, MACs as
 // text, prefixes for src_net and dst_net, "" for an address not sent, 0 for
@@ -18,13 +18,8 @@ import (
 // the ipv6_routing_header ones. bytes and packets are as enrich left them
 // (scaled by the sampling rate unless scaling is off, where goflow2 never
 // scales). An interface word that is not an ifIndex (sFlow's "none",
-// "dropped", "several") is 0 where goflow2 writes the raw word.
-func AppendGoFlow2(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(dst, f, false) }
-
-// AppendGoFlow2String appends the same object as a JSON string holding it,
-// as /jsons carries events: one pass, not an encoding and an escaping.
-func AppendGoFlow2String(dst []byte, f *pb.Flow) []byte { return appendGoFlow2(dst, f, true) }
-
+// "dropped", "several") is 0 where goflow2 writes the raw word. asString
+// writes it as a JSON string, as appendFlow does.
 func appendGoFlow2(dst []byte, f *pb.Flow, asString bool) []byte {
 	o := newObject(dst, asString)
 	o.str(kType, goflow2Type(f.Type))

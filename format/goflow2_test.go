@@ -31,7 +31,7 @@ var (
 )
 
 // goflow2Omitted are the keys of goflow2's output whose values flowgate
-// does not keep (AppendGoFlow2 says so).
+// does not keep (appendGoFlow2 says so).
 var goflow2Omitted = []string{
 	"forwarding_status", "next_hop_as", "bgp_communities", "as_path", "mpls_ttl", "mpls_label", "mpls_ip",
 	"observation_point_id", "layer_stack", "layer_size", "ipv6_routing_header_addresses", "ipv6_routing_header_seg_left",
@@ -107,7 +107,7 @@ func TestAppendGoFlow2AgreesWithGoflow2(t *testing.T) {
 				t.Fatalf("%s: flowgate decoded %d flows, goflow2 %d", name, len(batch.Flows), len(theirs))
 			}
 			for i, f := range batch.Flows {
-				compareGoFlow2(t, name, f, format.AppendGoFlow2(nil, f), theirs[i])
+				compareGoFlow2(t, name, f, format.GoFlow2{}.AppendFlow(nil, f), theirs[i])
 				types[f.Type.String()]++
 			}
 		}
@@ -148,7 +148,7 @@ func goflow2Decode(t *testing.T, d []byte, templates netflow.NetFlowTemplateSyst
 }
 
 // compareGoFlow2 checks that ours has goflow2's keys in goflow2's order,
-// less the omitted ones, with goflow2's values but where AppendGoFlow2 says
+// less the omitted ones, with goflow2's values but where appendGoFlow2 says
 // it differs.
 func compareGoFlow2(t *testing.T, name string, f *pb.Flow, ours []byte, theirs goflow2Record) {
 	t.Helper()

@@ -35,14 +35,14 @@ type Header struct {
 	SD []byte
 }
 
-// AppendRFC5424 appends the header of an event for the intake's syslog and
+// appendRFC5424 appends the header of an event for the intake's syslog and
 // RELP endpoints and the space before its MSG:
 //
 //	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID LOG [SEKOIA@53288 intake_key="KEY"]SD SP
 //
 // TIMESTAMP is UTC with microseconds; fields are cut to their RFC 5424
 // lengths, bytes outside printable ASCII become '_', empty fields '-'.
-func AppendRFC5424(dst []byte, h *Header, key string) []byte {
+func appendRFC5424(dst []byte, h *Header, key string) []byte {
 	dst = append(dst, '<')
 	dst = appendUint(dst, uint64(min(h.PRI, 191)))
 	dst = append(dst, '>', '1', ' ')
@@ -54,7 +54,7 @@ func AppendRFC5424(dst []byte, h *Header, key string) []byte {
 	dst = append(dst, ' ')
 	dst = appendHeaderField(dst, h.ProcID, maxProcIDBytes)
 	dst = append(dst, " LOG ["+sekoiaSDID+` intake_key="`...)
-	dst = AppendSDValue(dst, key)
+	dst = appendSDValue(dst, key)
 	dst = append(dst, '"', ']')
 	dst = append(dst, h.SD...)
 	return append(dst, ' ')
@@ -78,9 +78,9 @@ func appendHeaderField(dst, f []byte, max int) []byte {
 	return dst
 }
 
-// AppendSDValue appends s as the inside of an SD-PARAM value: '"', '\' and
+// appendSDValue appends s as the inside of an SD-PARAM value: '"', '\' and
 // ']' are escaped with a backslash, as RFC 5424 requires.
-func AppendSDValue(dst []byte, s string) []byte {
+func appendSDValue(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '"' || c == '\\' || c == ']' {
 			dst = append(dst, '\\')
@@ -112,7 +112,7 @@ func (s Syslog) AppendLog(dst []byte, l *pb.Log) []byte {
 	if len(h.Hostname) == 0 {
 		h.Hostname = appendAddr(host[:0], l.Sender)
 	}
-	dst = AppendRFC5424(dst, &h, s.Key)
+	dst = appendRFC5424(dst, &h, s.Key)
 	return append(dst, l.Msg...)
 }
 
@@ -132,7 +132,7 @@ func (s Syslog) AppendCounters(dst []byte, c *pb.InterfaceCounters) []byte {
 func (s Syslog) appendFlowHeader(dst []byte, receivedNs uint64, exporter []byte) []byte {
 	var host [64]byte
 	h := Header{PRI: flowPRI, Time: time.Unix(0, int64(receivedNs)), Hostname: appendAddr(host[:0], exporter), AppName: []byte(flowAppName)}
-	return AppendRFC5424(dst, &h, s.Key)
+	return appendRFC5424(dst, &h, s.Key)
 }
 
 // appendAddr writes an address held as 4 or 16 bytes, nothing otherwise.

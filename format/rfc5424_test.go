@@ -56,7 +56,7 @@ func TestSyslogRoundTrip(t *testing.T) {
 func TestSyslogAppendFlow(t *testing.T) {
 	f := &pb.Flow{Type: pb.FlowType_IPFIX, TimeReceivedNs: uint64(at.UnixNano()), Exporter: []byte{10, 0, 0, 1}, Present: 1 << uint(pb.Field_PROTO), Proto: 6}
 	got := string(Syslog{Key: "KEY-1234567", Events: IANA{}}.AppendFlow(nil, f))
-	want := `<14>1 2026-11-23T10:00:00.123456Z 10.0.0.1 flowgate - LOG [SEKOIA@53288 intake_key="KEY-1234567"] ` + string(AppendFlow(nil, f))
+	want := `<14>1 2026-11-23T10:00:00.123456Z 10.0.0.1 flowgate - LOG [SEKOIA@53288 intake_key="KEY-1234567"] ` + string(IANA{}.AppendFlow(nil, f))
 	if got != want {
 		t.Fatalf("\n got %s\nwant %s", got, want)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/decoder/flow"
 	"github.com/flowgate/flowgate/enrich"
+	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/tlsfiles"
@@ -161,7 +162,7 @@ func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake,
 		sc.TLS = files.Config()
 	}
 	if in.Debug {
-		sc.Debug, sc.DebugKey = deps.Stdout, config.MaskKey(in.IntakeKey)
+		sc.Debug = inputDebug(deps.Stdout, config.MaskKey(in.IntakeKey))
 	}
 	si, err := collect.NewSyslogIntake(sc, deps.Buffer, deps.Collect, deps.Log)
 	if err != nil {
@@ -169,6 +170,18 @@ func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake,
 		return nil, nil, err
 	}
 	return si, files, nil
+}
+
+// inputDebug writes the debug line of each frame an intake receives,
+// `[Input "MASKED"] frame`, control bytes escaped so that a frame stays one
+// line, in one Write (w serialises the intakes' writers).
+func inputDebug(w io.Writer, masked string) func(frame []byte) {
+	prefix := `[Input "` + masked + `"] `
+	return func(frame []byte) {
+		line := make([]byte, 0, len(prefix)+len(frame)+1)
+		line = format.AppendPrintable(append(line, prefix...), frame)
+		_, _ = w.Write(append(line, '\n'))
+	}
 }
 
 // enrichConfig is what enrichment applies to an intake's flows.

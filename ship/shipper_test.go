@@ -163,7 +163,7 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 	for range 10 {
 		r.publish(t, 100)
 	}
-	one := len(format.AppendFlow(nil, &pb.Flow{Type: pb.FlowType_IPFIX, Exporter: []byte{127, 0, 0, 1}, SrcPort: 1000, Present: 1 << uint(pb.Field_SRC_PORT)}))
+	one := len(format.IANA{}.AppendFlow(nil, &pb.Flow{Type: pb.FlowType_IPFIX, Exporter: []byte{127, 0, 0, 1}, SrcPort: 1000, Present: 1 << uint(pb.Field_SRC_PORT)}))
 	cfg := ship.DefaultConfig("test")
 	cfg.MaxBytes = 250 * one // two and a half messages
 	r.run(t, cfg)
@@ -271,7 +271,7 @@ func TestBatchesClosedOnBytesKeepTheirMemory(t *testing.T) {
 	for range 200 {
 		r.publish(t, 100)
 	}
-	one := len(format.AppendFlow(nil, &pb.Flow{Type: pb.FlowType_IPFIX, Exporter: []byte{127, 0, 0, 1}, SrcPort: 1000, Present: 1 << uint(pb.Field_SRC_PORT)}))
+	one := len(format.IANA{}.AppendFlow(nil, &pb.Flow{Type: pb.FlowType_IPFIX, Exporter: []byte{127, 0, 0, 1}, SrcPort: 1000, Present: 1 << uint(pb.Field_SRC_PORT)}))
 	cfg := ship.DefaultConfig("test")
 	cfg.MaxBytes = 250 * one // every batch closes on bytes, its last message moving to the next
 	cfg.InFlight = 2

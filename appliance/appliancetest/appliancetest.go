@@ -96,8 +96,10 @@ func (a *App) WaitReady(timeout time.Duration) {
 	a.Monitor.WaitReady(timeout, a.done, &a.err, a.Stderr)
 }
 
-// Reload reads the configuration file again and runs it, as SIGHUP does.
+// Reload does what SIGHUP does: it reads the TLS files and the
+// configuration file again, and runs the configuration.
 func (a *App) Reload() error {
+	a.RenewTLS()
 	c, err := config.Load(a.Path, a.env)
 	if err != nil {
 		return err

@@ -119,6 +119,7 @@ func runBinaryAs(t *testing.T, binary string, attr *syscall.SysProcAttr, args ..
 // Each command's help, however asked for, exits 0 and shows its flags,
 // the environment it reads and an example.
 func TestHelpOfEachCommand(t *testing.T) {
+	t.Parallel()
 	configEnv := []string{"REGION  ", "ENDPOINT  ", "DISK_SPACE  ", "MEMORY_MESSAGES  ", "RELP_OUTPUT  "}
 	for _, tc := range []struct {
 		args      []string
@@ -167,6 +168,7 @@ func TestHelpOfEachCommand(t *testing.T) {
 // A port already taken stops the start with a clear error; nothing is
 // left listening.
 func TestRunRefusesAPortInUse(t *testing.T) {
+	t.Parallel()
 	taken, err := net.ListenPacket("udp", ":0")
 	if err != nil {
 		t.Fatal(err)
@@ -174,12 +176,8 @@ func TestRunRefusesAPortInUse(t *testing.T) {
 	defer taken.Close()
 	port := taken.LocalAddr().(*net.UDPAddr).Port
 	httpPort := apptest.FreePort(t, "tcp")
-	path := writeConfig(t, fmt.Sprintf(`intakes:
-  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
-output: {transport: file, path: "-"}
-buffer: {dir: %s}
-http: {listen: "127.0.0.1:%d"}
-`, port, cliKey, filepath.Join(t.TempDir(), "data"), httpPort))
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\n",
+		port, cliKey), fmt.Sprintf("127.0.0.1:%d", httpPort))
 	cmd := exec.Command(apptest.Binary(t), "run", "--config", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -317,6 +315,7 @@ func copyFile(t *testing.T, from, to string) {
 // `check` before a reload: the ports the running appliance holds are
 // noted, not refused.
 func TestCheckBesideTheRunningAppliance(t *testing.T) {
+	t.Parallel()
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\n", port, cliKey))
 	code, out, errOut := runBinary(t, "check", "--config", a.path)
@@ -329,15 +328,11 @@ func TestCheckBesideTheRunningAppliance(t *testing.T) {
 // The log's level and format come from the file's log: key, and run's
 // --log-level and --log-format win over it; a bad one is refused, named.
 func TestLogLevelAndFormat(t *testing.T) {
+	t.Parallel()
 	conf := func(log string) (string, string) {
 		httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-		return writeConfig(t, fmt.Sprintf(`intakes:
-  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}
-output: {transport: file, path: "-"}
-buffer: {dir: %s}
-http: {listen: %q, pprof: true}
-log: %s
-`, apptest.FreePort(t, "udp"), cliKey, filepath.Join(t.TempDir(), "data"), httpAddr, log)), httpAddr
+		return apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: \"-\"}\nlog: %s\n",
+			apptest.FreePort(t, "udp"), cliKey, log), httpAddr, apptest.Pprof()), httpAddr
 	}
 	// The file's: warnings only, as JSON; the profiler's warning shows.
 	path, httpAddr := conf("{level: warn, format: json}")

@@ -137,6 +137,7 @@ func TestDeadLettersAreListedAndSentAgain(t *testing.T) {
 // Listing masks the intake key wherever an event carries it (syslog lines
 // do, in their structured data).
 func TestDeadLetterListingMasksTheKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	buf, err := buffer.Open(ctx, buffer.Config{Dir: filepath.Join(t.TempDir(), "data"), MaxBytes: 128 << 20}, quiet)
@@ -162,6 +163,7 @@ func TestDeadLetterListingMasksTheKey(t *testing.T) {
 // total; `dlq list` and `dlq resend` of an intake the file does not have
 // are refused, naming those it has.
 func TestDeadLetterResendShowsProgress(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

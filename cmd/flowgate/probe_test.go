@@ -20,6 +20,7 @@ import (
 // each intake gets its verdict with the step that failed, and the command
 // fails.
 func TestProbeGivesAVerdictPerIntake(t *testing.T) {
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	loggly, othersLoggly := intaketest.NewLoggly(t, testKey), intaketest.NewLoggly(t, "SomeoneElsesToken0123")
 	certs := peers.NewCerts(t)

@@ -11,6 +11,8 @@ import (
 	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
+const statsKey = "StatsTestIntakeKey0123456789ab"
+
 // statsReports counts the stats reports among events: each report has one
 // resource-usage event.
 func statsReports(events []intaketest.Event) int {
@@ -29,6 +31,7 @@ func statsReports(events []intaketest.Event) int {
 // holds; a stats intake stopped by that reload while it gathered the
 // metrics deadlocked the appliance.
 func TestReadersDoNotWaitForAReload(t *testing.T) {
+	t.Parallel()
 	held, stable := intaketest.NewHTTPS(t), intaketest.NewHTTPS(t)
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 1)

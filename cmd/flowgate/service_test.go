@@ -26,24 +26,8 @@ import (
 func offlineConfig(t *testing.T, httpAddr string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`intakes:
-  - name: Routers
-    protocol: netflow
-    port: %d
-    intake_key: %s
-output:
-  transport: file
-  path: events.jsonl
-buffer:
-  dir: data
-http:
-  listen: %s
-`, apptest.FreePort(t, "udp"), testKey, httpAddr)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return apptest.WriteConfig(t, dir, fmt.Sprintf("intakes:\n  - {name: Routers, protocol: netflow, port: %d, intake_key: %s}\noutput: {transport: file, path: %q}\n",
+		apptest.FreePort(t, "udp"), testKey, filepath.Join(dir, "events.jsonl")), httpAddr)
 }
 
 // healthcheckCmd runs `flowgate healthcheck --config path`.
@@ -59,6 +43,7 @@ func healthcheckCmd(t *testing.T, path string) (int, string) {
 }
 
 func TestHealthcheck(t *testing.T) {
+	t.Parallel()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
 	path := offlineConfig(t, httpAddr)
 	if code, out := healthcheckCmd(t, path); code != 1 || !strings.Contains(out, "connection refused") {
@@ -142,6 +127,7 @@ func nextLine(t *testing.T, lines <-chan string, waitingFor string) string {
 // TestSystemdNotify runs the binary as systemd would run a Type=notify
 // service with a watchdog, on a real notification socket.
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	sock, lines := notifySocket(t)
 	next := func(want string) {
 		t.Helper()
@@ -177,35 +163,21 @@ func TestSystemdNotify(t *testing.T) {
 // outage); when the intake is back, STATUS= says ready and what waited
 // arrives.
 func TestWatchdogOutlivesAnOutage(t *testing.T) {
+	t.Parallel()
 	sock, lines := notifySocket(t)
 	intake := intaketest.NewHTTPS(t)
-	dir := t.TempDir()
 	port := apptest.FreePort(t, "tcp")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	path := filepath.Join(dir, "intakes.yaml")
-	cfg := fmt.Sprintf(`intakes:
-  - name: Firewall
-    protocol: tcp
-    port: %d
-    intake_key: %s
-output:
-  transport: https
-  endpoint: %s
-  ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-  stall_after: 1s
-`, port, testKey, intake.URL, intake.CAFile, filepath.Join(dir, "data"), httpAddr)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Firewall, protocol: tcp, port: %d, intake_key: %s}\noutput: %s\n",
+		port, testKey, intake.Output()), httpAddr, apptest.StallAfter(time.Second))
 	proc := apptest.StartUnready(t, path, httpAddr, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
 	for nextLine(t, lines, "READY=1") != "READY=1" {
 	}
 	intake.Down()
-	msgs := messages("during the outage", 20)
+	var msgs []string
+	for i := range 20 {
+		msgs = append(msgs, fmt.Sprintf("during the outage %d", i))
+	}
 	sender, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +243,7 @@ http:
 // intakes.yaml is published by its docker-compose.yml (a port missing there
 // drops traffic without a word).
 func TestShippedConfigurations(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	// The compose example's TLS intake reads its files from /certs, where
 	// compose mounts ./certs: here a folder of the test stands for it

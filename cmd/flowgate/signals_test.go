@@ -16,6 +16,7 @@ import (
 // next start would send them again), and what the decoders held went to
 // the buffer, for the next start.
 func TestSIGTERMShipsWhatIsInFlight(t *testing.T) {
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	arrived := make(chan struct{}, 1000)
 	intake.RefuseEvents(func([]string) int {
@@ -54,6 +55,7 @@ func TestSIGTERMShipsWhatIsInFlight(t *testing.T) {
 // shutdown.grace: the process exits, says what it leaves, and the next
 // start ships it.
 func TestSIGTERMIsBoundedAndLeavesTheRestForTheNextStart(t *testing.T) {
+	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	intake.Refuse(func(int) (int, string) { return 503, "" })
 	port := apptest.FreePort(t, "udp")

@@ -104,7 +104,7 @@ func BenchmarkDecodeNameVendor(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, fl := range batch.Flows {
-				out = format.AppendFlow(out[:0], fl)
+				out = format.IANA{}.AppendFlow(out[:0], fl)
 				flows++
 			}
 		}

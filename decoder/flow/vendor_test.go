@@ -114,7 +114,7 @@ func nselDatagrams() [][]byte {
 	return [][]byte{tm.bytes(), data.bytes()}
 }
 
-// events decodes datagrams and writes each flow as format.AppendFlow does.
+// events decodes datagrams and writes each flow as format.IANA writes it.
 func events(t *testing.T, datagrams [][]byte) []map[string]any {
 	t.Helper()
 	flows, _ := decodeAll(t, NewDecoder(NewTemplates()), exporterA, datagrams...)
@@ -122,7 +122,7 @@ func events(t *testing.T, datagrams [][]byte) []map[string]any {
 }
 
 // sflowEvents decodes sFlow datagrams and writes each flow as
-// format.AppendFlow does.
+// format.IANA writes it.
 func sflowEvents(t *testing.T, datagrams [][]byte) []map[string]any {
 	t.Helper()
 	d := NewDecoder(NewTemplates())
@@ -140,7 +140,7 @@ func toEvents(t *testing.T, flows []*pb.Flow) []map[string]any {
 	var out []map[string]any
 	for _, fl := range flows {
 		var ev map[string]any
-		b := format.AppendFlow(nil, fl)
+		b := format.IANA{}.AppendFlow(nil, fl)
 		if err := json.Unmarshal(b, &ev); err != nil {
 			t.Fatalf("event %s: %v", b, err)
 		}

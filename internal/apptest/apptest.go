@@ -7,6 +7,7 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -290,14 +291,65 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 
 // WriteConfig writes dir/intakes.yaml: body (intakes, outputs and other
 // keys), then the buffer in dir/data and the monitoring listener on listen
-// ("127.0.0.1:0" lets the system pick a port for an in-process appliance).
-// It returns the file's path.
-func WriteConfig(t testing.TB, dir, body, listen string) string {
+// ("127.0.0.1:0" lets the system pick a port for an in-process appliance),
+// with the keys opts add to them. It returns the file's path.
+func WriteConfig(t testing.TB, dir, body, listen string, opts ...ConfigOption) string {
 	t.Helper()
+	s := sections{http: []string{"listen: " + listen}}
+	for _, o := range opts {
+		o(&s)
+	}
+	if !s.nats {
+		s.buffer = append([]string{"dir: " + filepath.Join(dir, "data")}, s.buffer...)
+	}
+	cfg := body + "buffer:\n  " + strings.Join(s.buffer, "\n  ") + "\nhttp:\n  " + strings.Join(s.http, "\n  ") + "\n"
 	path := filepath.Join(dir, "intakes.yaml")
-	cfg := fmt.Sprintf("%sbuffer:\n  dir: %s\nhttp:\n  listen: %s\n", body, filepath.Join(dir, "data"), listen)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// ConfigOption sets a key of the buffer or http section WriteConfig writes.
+type ConfigOption func(*sections)
+
+// sections are the keys of the buffer and http sections, as YAML lines;
+// nats says the buffer is a NATS cluster's, with no dir.
+type sections struct {
+	buffer, http []string
+	nats         bool
+}
+
+// StallAfter sets http.stall_after: how long data may wait unshipped
+// before /readyz says the output is stalled.
+func StallAfter(d time.Duration) ConfigOption {
+	return func(s *sections) { s.http = append(s.http, "stall_after: "+d.String()) }
+}
+
+// Pprof turns on the profiler of the monitoring listener (http.pprof).
+func Pprof() ConfigOption {
+	return func(s *sections) { s.http = append(s.http, "pprof: true") }
+}
+
+// NATS keeps the buffer in the NATS cluster at urls (comma-separated) with
+// replicas copies of each message, instead of the embedded store in dir.
+func NATS(urls string, replicas int) ConfigOption {
+	return func(s *sections) {
+		s.nats = true
+		s.buffer = append(s.buffer, "nats_url: "+urls, "replicas: "+strconv.Itoa(replicas))
+	}
+}
+
+// RunParallel runs m's tests with up to n parallel tests at once unless
+// -parallel says otherwise (the default is one a core). Use it in the
+// TestMain of packages whose tests wait on peers (an exporter's replays,
+// an outage, an election) more than they use the CPU.
+func RunParallel(m *testing.M, n int) int {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(n))
+	}
+	return m.Run()
 }

@@ -189,3 +189,13 @@ func (in *HTTPS) Refused() int {
 	defer in.mu.Unlock()
 	return in.refused
 }
+
+// Num reads a number of an event decoded from JSON as an int (-1 when
+// absent or not a number).
+func Num(v any) int {
+	f, ok := v.(float64)
+	if !ok {
+		return -1
+	}
+	return int(f)
+}

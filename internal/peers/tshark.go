@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +156,15 @@ func leaves(tree map[string]any, dst map[string]string, deep bool) {
 			}
 		}
 	}
+}
+
+// Atoi reads one of tshark's decimal or 0x-hex numbers, failing t if it is
+// not one.
+func Atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 0, 64)
+	if err != nil {
+		t.Fatalf("tshark value %q: %v", s, err)
+	}
+	return int(n)
 }

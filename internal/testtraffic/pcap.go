@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"testing"
 	"time"
 )
 
@@ -201,4 +203,23 @@ func checksum(b []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// WriteCapture writes a capture file of n flows (IPv4 and IPv6), different
+// for each seed, in a folder of t's, and returns its path and the flows.
+func WriteCapture(t testing.TB, n int, seed uint64) (string, []Flow) {
+	t.Helper()
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(seed) * time.Minute)
+	flows := Flows(n, seed, start, true)
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("traffic-%d.pcap", seed))
+	if err := WriteFile(path, flows); err != nil {
+		t.Fatal(err)
+	}
+	return path, flows
+}
+
+// FlowKey identifies a flow across an exporter's view (tshark's fields)
+// and the events of an intake.
+func FlowKey(src, dst string, sport, dport, proto int) string {
+	return fmt.Sprintf("%s %d > %s %d / %d", src, sport, dst, dport, proto)
 }

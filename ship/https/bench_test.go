@@ -32,7 +32,7 @@ func benchFlows(n int) *ship.Batch {
 			f.Present |= 1 << uint(fl)
 		}
 		start := len(buf)
-		buf = format.AppendFlowString(buf, f)
+		buf = format.IANA{AsString: true}.AppendFlow(buf, f)
 		ends = append(ends, buf[start:])
 	}
 	return ship.NewBatch(ends...)

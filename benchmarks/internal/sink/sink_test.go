@@ -26,7 +26,7 @@ func flowEvent(run uint16, seq uint32, receivedMs int64) []byte {
 		TimeReceivedNs: uint64(receivedMs) * 1e6,
 		Present:        1<<uint(pb.Field_SRC_ADDR) | 1<<uint(pb.Field_DST_ADDR) | 1<<uint(pb.Field_SRC_PORT) | 1<<uint(pb.Field_DST_PORT),
 	}
-	return format.AppendFlow(nil, f)
+	return format.IANA{}.AppendFlow(nil, f)
 }
 
 // body frames events as ship/https does: a gzip JSON array of strings.

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"fmt"
@@ -17,22 +17,13 @@ import (
 // output and stdout write each event on one line, control bytes escaped
 // as rsyslog does, other events (backslashes and tabs included) unchanged.
 func TestFileOutputEscapesControlBytes(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "events.log")
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.log")
 	filePort, stdoutPort := apptest.FreePort(t, "udp"), apptest.FreePort(t, "udp")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	cfg := fmt.Sprintf(`intakes:
+	a := newApp(t, fmt.Sprintf(`intakes:
   - {name: ToFile, protocol: udp, port: %d, intake_key: %s, output: {transport: file, path: %q}}
   - {name: ToStdout, protocol: udp, port: %d, intake_key: %s, output: {transport: file, path: "-"}}
-buffer:
-  dir: %s
-http:
-  listen: %s
-`, filePort, tlsKey, path, stdoutPort, relpKey, filepath.Join(dir, "data"), httpAddr)
-	if err := os.WriteFile(filepath.Join(dir, "intakes.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc := apptest.Start(t, filepath.Join(dir, "intakes.yaml"), httpAddr)
+`, filePort, tlsKey, path, stdoutPort, relpKey))
 
 	// The datagrams sent and the lines they must become: MSG after an
 	// RFC 5424 header, the whole datagram when there is none.
@@ -67,7 +58,7 @@ http:
 	var fromFile, fromStdout []string
 	if !apptest.Eventually(30*time.Second, func() bool {
 		data, _ := os.ReadFile(path)
-		fromFile, fromStdout = lines(string(data)), lines(proc.Stdout.String())
+		fromFile, fromStdout = lines(string(data)), lines(a.Stdout.String())
 		return len(fromFile) >= len(want) && len(fromStdout) >= len(want)
 	}) {
 		t.Fatalf("in 30s, %d lines in the file and %d on stdout, want %d", len(fromFile), len(fromStdout), len(want))

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,17 +18,16 @@ import (
 
 // TestRenewedCertificateServedWithoutDroppingConnections renews a tls
 // intake's certificate and key while a sender stays connected and keeps
-// sending: new handshakes get the new certificate after SIGHUP, and
-// without a signal within the files' poll; the open connection carries on
-// and all it sent arrives once.
+// sending: new handshakes get the new certificate after what SIGHUP does
+// (App.Reload), and without a signal within the files' poll; the open
+// connection carries on and all it sent arrives once.
 func TestRenewedCertificateServedWithoutDroppingConnections(t *testing.T) {
+	t.Parallel()
 	certs, second, third := peers.NewCerts(t), peers.NewCerts(t), peers.NewCerts(t)
 	intake := intaketest.NewHTTPS(t)
 	port := apptest.FreePort(t, "tcp")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))
-	path := apptest.WriteConfig(t, t.TempDir(), fmt.Sprintf("intakes:\n  - {name: Secure, protocol: tls, port: %d, intake_key: %s}\ncerts_dir: %s\noutput: %s\n",
-		port, tlsKey, certs.Dir, intake.Output()), httpAddr)
-	proc := apptest.Start(t, path, httpAddr)
+	a := newApp(t, fmt.Sprintf("intakes:\n  - {name: Secure, protocol: tls, port: %d, intake_key: %s}\ncerts_dir: %s\noutput: %s\n",
+		port, tlsKey, certs.Dir, intake.Output()))
 
 	roots := x509.NewCertPool()
 	for _, c := range []*peers.Certs{certs, second, third} {
@@ -81,11 +79,13 @@ func TestRenewedCertificateServedWithoutDroppingConnections(t *testing.T) {
 
 	peers.Renew(t, second.ServerKey, certs.ServerKey)
 	peers.Renew(t, second.ServerCert, certs.ServerCert)
-	proc.Signal(syscall.SIGHUP)
-	if !servesFile(second.ServerCert, 10*time.Second) {
-		t.Fatal("new handshakes after SIGHUP do not get the renewed certificate")
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
 	}
-	send("after SIGHUP")
+	if !servesFile(second.ServerCert, 10*time.Second) {
+		t.Fatal("new handshakes after a reload do not get the renewed certificate")
+	}
+	send("after the reload")
 
 	// No signal: the poll sees the files change. Both files change in one
 	// poll or across two; either way the pair is served within two polls
@@ -106,7 +106,7 @@ func TestRenewedCertificateServedWithoutDroppingConnections(t *testing.T) {
 			t.Errorf("%q arrived %d times", m, seen[m])
 		}
 	}
-	log := proc.Stderr.String()
+	log := a.Stderr.String()
 	if n := strings.Count(log, `msg="TLS files renewed: new handshakes use them" intake=Secure subject="CN=localhost" not_after=`); n != 2 {
 		t.Errorf("%d renewals logged with the certificate, want 2:\n%s", n, log)
 	}

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
+	"github.com/flowgate/flowgate/internal/testtraffic"
 )
 
 const statsKey = "StatsTestIntakeKey0123456789ab"
@@ -28,23 +29,19 @@ const statsKey = "StatsTestIntakeKey0123456789ab"
 // monitored is an appliance with a netflow intake, a tcp syslog intake and
 // a stats intake, all shipping to one local HTTPS intake.
 type monitored struct {
-	intake                 *intaketest.HTTPS
-	proc                   *appliancetest.App
-	flowPort, syslogPort   int
-	httpAddr               string
-	pcap                   string
-	statsInterval, stallAt string
+	intake               *intaketest.HTTPS
+	proc                 *appliancetest.App
+	flowPort, syslogPort int
+	pcap                 string
 }
 
-func startMonitored(t *testing.T, statsInterval, stallAfter string, refuse bool) *monitored {
+func startMonitored(t *testing.T, statsInterval string, stallAfter time.Duration, refuse bool) *monitored {
 	t.Helper()
-	m := &monitored{intake: intaketest.NewHTTPS(t), flowPort: apptest.FreePort(t, "udp"), syslogPort: apptest.FreePort(t, "tcp"),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", apptest.FreePort(t, "tcp"))}
+	m := &monitored{intake: intaketest.NewHTTPS(t), flowPort: apptest.FreePort(t, "udp"), syslogPort: apptest.FreePort(t, "tcp")}
 	if refuse {
 		m.intake.Refuse(func(int) (int, string) { return http.StatusServiceUnavailable, "" })
 	}
-	m.pcap, _ = writeCapture(t, 40, 11)
-	dir := t.TempDir()
+	m.pcap, _ = testtraffic.WriteCapture(t, 40, 11)
 	cfg := fmt.Sprintf(`intakes:
   - name: Routers
     protocol: netflow
@@ -64,18 +61,8 @@ output:
   transport: https
   endpoint: %s
   ca_file: %s
-buffer:
-  dir: %s
-http:
-  listen: %s
-  stall_after: %s
-`, m.flowPort, testKey, m.syslogPort, testKey, statsInterval, statsKey, m.intake.URL, m.intake.CAFile,
-		filepath.Join(dir, "data"), m.httpAddr, stallAfter)
-	path := filepath.Join(dir, "intakes.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.proc = appliancetest.Start(t, path)
+`, m.flowPort, testKey, m.syslogPort, testKey, statsInterval, statsKey, m.intake.URL, m.intake.CAFile)
+	m.proc = appliancetest.Start(t, apptest.WriteConfig(t, t.TempDir(), cfg, "127.0.0.1:0", apptest.StallAfter(stallAfter)))
 	return m
 }
 
@@ -94,7 +81,8 @@ func (m *monitored) exportFlows(t *testing.T) peers.Export {
 // stalled and why; when the intake accepts again, it is ready again. The
 // same appliance's /metrics holds every metric the README lists.
 func TestReadinessNamesAStalledOutput(t *testing.T) {
-	m := startMonitored(t, "1h", "2s", true)
+	t.Parallel()
+	m := startMonitored(t, "1h", time.Second, true)
 	exp := m.exportFlows(t)
 	var body string
 	if !apptest.Eventually(30*time.Second, func() bool {
@@ -159,7 +147,7 @@ var metricNameRe = regexp.MustCompile("`(flowgate_[a-z0-9_]+)")
 // section lists is served, so that the list cannot rot.
 func checkREADMEMetrics(t *testing.T, p *apptest.Monitor) {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +208,8 @@ type impstats struct {
 // the intake with the stats intake's key, in impstats' shapes, and their
 // counters are deltas that add up to the appliance's own counts.
 func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
-	m := startMonitored(t, "1s", "2m", false)
+	t.Parallel()
+	m := startMonitored(t, "1s", 2*time.Minute, false)
 	exp := m.exportFlows(t)
 	m.intake.WaitEvents(t, exp.Flows, 60*time.Second)
 	if !apptest.Eventually(20*time.Second, func() bool {
@@ -300,8 +289,9 @@ func TestStatsIntakeShipsImpstatsDeltas(t *testing.T) {
 // Chromium after softflowd exported flows, and reads the numbers it
 // shows: they are those of /status.json and /metrics.
 func TestStatusPageShowsTheNumbers(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "chromium")
-	m := startMonitored(t, "1h", "2m", false)
+	m := startMonitored(t, "1h", 2*time.Minute, false)
 	exp := m.exportFlows(t)
 	if !apptest.Eventually(30*time.Second, func() bool {
 		return m.proc.Metric("flowgate_shipped_events_total", `intake="Routers"`) == float64(exp.Flows)
@@ -324,7 +314,7 @@ func TestStatusPageShowsTheNumbers(t *testing.T) {
 		t.Errorf("the page loads other resources: %v", loads)
 	}
 
-	dom := dumpDOM(t, "http://"+m.httpAddr+"/")
+	dom := dumpDOM(t, "http://"+m.proc.HTTP+"/")
 	var st struct {
 		Intakes []struct {
 			Name    string  `json:"name"`

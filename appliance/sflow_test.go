@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/json"
@@ -145,8 +145,8 @@ var tsharkCounterFields = []string{"ifindex", "iftype", "ifspeed", "ifdirection"
 func expectedSFlowEvents(t *testing.T, s peers.SFlowSample) (iana, goflow2 map[string]any) {
 	t.Helper()
 	f := s.Fields
-	rate := float64(atoi(t, f["sflow.flow_sample.sampling_rate"]))
-	frame := float64(atoi(t, f["sflow_245.header.frame_length"]))
+	rate := float64(peers.Atoi(t, f["sflow.flow_sample.sampling_rate"]))
+	frame := float64(peers.Atoi(t, f["sflow_245.header.frame_length"]))
 	version, src, dst, proto, ttl := "IPv4", f["ip.src"], f["ip.dst"], f["ip.proto"], f["ip.ttl"]
 	if src == "" {
 		version, src, dst, proto, ttl = "IPv6", f["ipv6.src"], f["ipv6.dst"], f["ipv6.nxt"], f["ipv6.hlim"]
@@ -155,16 +155,16 @@ func expectedSFlowEvents(t *testing.T, s peers.SFlowSample) (iana, goflow2 map[s
 	protoName := map[string]string{"6": "TCP", "17": "UDP"}[proto]
 	switch proto {
 	case "6":
-		sport, dport = float64(atoi(t, f["tcp.srcport"])), float64(atoi(t, f["tcp.dstport"]))
-		flags = float64(atoi(t, f["tcp.flags"]))
+		sport, dport = float64(peers.Atoi(t, f["tcp.srcport"])), float64(peers.Atoi(t, f["tcp.dstport"]))
+		flags = float64(peers.Atoi(t, f["tcp.flags"]))
 	case "17":
-		sport, dport = float64(atoi(t, f["udp.srcport"])), float64(atoi(t, f["udp.dstport"]))
+		sport, dport = float64(peers.Atoi(t, f["udp.srcport"])), float64(peers.Atoi(t, f["udp.dstport"]))
 	default:
 		t.Fatalf("sample of protocol %s: the capture holds TCP and UDP only", proto)
 	}
 	// 0x3fffffff: the packet came from or went to the agent itself.
 	ifIndex := func(field string) (iana, goflow2 any) {
-		v := atoi(t, f[field])
+		v := peers.Atoi(t, f[field])
 		if v == 0x3fffffff {
 			return nil, 0.0
 		}
@@ -177,8 +177,8 @@ func expectedSFlowEvents(t *testing.T, s peers.SFlowSample) (iana, goflow2 map[s
 		"destination" + version + "Address": dst,
 		"sourceTransportPort":               sport,
 		"destinationTransportPort":          dport,
-		"protocolIdentifier":                float64(atoi(t, proto)),
-		"ipTTL":                             float64(atoi(t, ttl)),
+		"protocolIdentifier":                float64(peers.Atoi(t, proto)),
+		"ipTTL":                             float64(peers.Atoi(t, ttl)),
 		"tcpControlBits":                    flags,
 		"octetDeltaCount":                   frame * rate,
 		"packetDeltaCount":                  rate,
@@ -187,17 +187,17 @@ func expectedSFlowEvents(t *testing.T, s peers.SFlowSample) (iana, goflow2 map[s
 		"egressInterface":                   out,
 		"sourceMacAddress":                  f["eth.src"],
 		"destinationMacAddress":             f["eth.dst"],
-		"ethernetType":                      float64(atoi(t, f["eth.type"])),
+		"ethernetType":                      float64(peers.Atoi(t, f["eth.type"])),
 		"exporterIPv4Address":               s.Header["sflow_245.agent"],
-		"observationDomainId":               float64(atoi(t, s.Header["sflow_245.sub_agent_id"])),
+		"observationDomainId":               float64(peers.Atoi(t, s.Header["sflow_245.sub_agent_id"])),
 		"flowType":                          "SFLOW_5",
 	}
 	goflow2 = map[string]any{
 		"type": "SFLOW_5", "sampler_address": s.Header["sflow_245.agent"], "sampling_rate": rate,
-		"sequence_num": float64(atoi(t, s.Header["sflow_245.sequence_number"])),
+		"sequence_num": float64(peers.Atoi(t, s.Header["sflow_245.sequence_number"])),
 		"bytes":        frame * rate, "packets": rate, "src_addr": src, "dst_addr": dst, "etype": version,
 		"proto": protoName, "src_port": sport, "dst_port": dport, "in_if": goflowIn, "out_if": goflowOut,
-		"src_mac": f["eth.src"], "dst_mac": f["eth.dst"], "ip_ttl": float64(atoi(t, ttl)),
+		"src_mac": f["eth.src"], "dst_mac": f["eth.dst"], "ip_ttl": float64(peers.Atoi(t, ttl)),
 	}
 	if flags == nil {
 		goflow2["tcp_flags"] = 0.0
@@ -213,7 +213,7 @@ func expectedCounterEvent(t *testing.T, s peers.SFlowSample) map[string]any {
 	e := map[string]any{
 		"eventType":           "interfaceCounters",
 		"exporterIPv4Address": s.Header["sflow_245.agent"],
-		"observationDomainId": float64(atoi(t, s.Header["sflow_245.sub_agent_id"])),
+		"observationDomainId": float64(peers.Atoi(t, s.Header["sflow_245.sub_agent_id"])),
 		"flowType":            "SFLOW_5",
 	}
 	for i, k := range ianaCounterKeys {
@@ -222,9 +222,9 @@ func expectedCounterEvent(t *testing.T, s peers.SFlowSample) map[string]any {
 			t.Fatalf("tshark gave no %s in a counter sample: %v", tsharkCounterFields[i], s.Fields)
 		}
 		if k == "ifAdminStatus" || k == "ifOperStatus" {
-			e[k] = map[bool]string{true: "up", false: "down"}[atoi(t, v) != 0]
+			e[k] = map[bool]string{true: "up", false: "down"}[peers.Atoi(t, v) != 0]
 		} else {
-			e[k] = float64(atoi(t, v))
+			e[k] = float64(peers.Atoi(t, v))
 		}
 	}
 	return e

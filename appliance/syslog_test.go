@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/json"
@@ -102,6 +102,7 @@ func checkReceived(t *testing.T, got []peers.Received, msgs []string, input, app
 // the other over RELP; rsyslogd receives every line once with the SEKOIA
 // structured data and the sender's APP-NAME and HOSTNAME.
 func TestSyslogReachesTheReceiver(t *testing.T) {
+	t.Parallel()
 	s := newSyslogSetup(t)
 	tcpPort, udpPort := apptest.FreePort(t, "tcp"), apptest.FreePort(t, "udp")
 	s.start(t, fmt.Sprintf(`  - name: Firewall
@@ -161,6 +162,7 @@ func TestNothingLostWhenTheReceiverStops(t *testing.T) {
 		{"relp", "relp-tls", relpKey},
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
+			t.Parallel()
 			s := newSyslogSetup(t)
 			port := apptest.FreePort(t, "tcp")
 			s.start(t, fmt.Sprintf("  - {name: Servers, protocol: tcp, port: %d, intake_key: %s, output: {{%s}}}\n", port, tc.key, strings.ToUpper(tc.transport)))
@@ -205,6 +207,7 @@ func TestNothingLostWhenTheReceiverStops(t *testing.T) {
 // requires one; the intake ships over HTTPS, where each event is the
 // message (MSG) itself.
 func TestTLSIntakeFromRsyslogToHTTPS(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "rsyslogd", "logger")
 	certs := peers.NewCerts(t)
 	intake := intaketest.NewHTTPS(t)
@@ -256,6 +259,7 @@ ruleset(name="forward") {
 // TestFlowsOverRELP: a netflow intake whose output is RELP ships each flow
 // as a syslog line: HOSTNAME the exporter, MSG the flow's JSON.
 func TestFlowsOverRELP(t *testing.T) {
+	t.Parallel()
 	peers.Require(t, "softflowd", "softflowctl")
 	s := newSyslogSetup(t)
 	port := apptest.FreePort(t, "udp")

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"encoding/binary"
@@ -29,7 +29,7 @@ func softflowd(version int, extra ...string) flowExporter {
 	types := map[int]string{5: "NETFLOW_V5", 9: "NETFLOW_V9", 10: "IPFIX"}
 	slack := 2.0
 	if version == 9 {
-		slack = 1000 // the v9 header carries whole seconds
+		slack = v9SlackMs
 	}
 	return flowExporter{fmt.Sprintf("softflowd v%d %v", version, extra), types[version], slack, false, func(t *testing.T, pcap, dst string) {
 		peers.Softflowd(t, pcap, dst, version, append([]string{"-6"}, extra...)...)
@@ -168,8 +168,10 @@ func withoutTemplates(t *testing.T, datagrams [][]byte) [][]byte {
 // change of the exporter's source port, or before flowgate restarted,
 // decodes at once, with the absolute times and rates option data gave.
 func TestTemplatesKept(t *testing.T) {
+	t.Parallel()
 	for _, x := range []flowExporter{softflowd(10, "-s", "3"), nfprobe(9, nil)} {
 		t.Run(x.name, func(t *testing.T) {
+			t.Parallel()
 			s := newFlowSetup(t, 300)
 			datagrams, dec := record(t, x, s.pcap)
 			if len(datagrams) < 3 {
@@ -219,10 +221,11 @@ func TestTemplatesKept(t *testing.T) {
 // templates, even data that comes after the other exporter redefined the
 // same template id for itself.
 func TestTemplateIDsOfTwoExporters(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetup(t, 200)
 	a, b := softflowd(9), nfprobe(9, nil)
-	pcapB, flowsB := writeCapture(t, 200, 11)
-	pcapA2, flowsA2 := writeCapture(t, 200, 12)
+	pcapB, flowsB := testtraffic.WriteCapture(t, 200, 11)
+	pcapA2, flowsA2 := testtraffic.WriteCapture(t, 200, 12)
 
 	decA := s.exportFrom(t, a, s.pcap, "127.0.0.2")
 	decB := s.exportFrom(t, b, pcapB, "127.0.0.3")
@@ -257,6 +260,7 @@ func TestTemplateIDsOfTwoExporters(t *testing.T) {
 // and are stated in samplingPacketInterval; exporter and interface names
 // come from the configuration.
 func TestSampledExporters(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetupWith(t, 200, `    exporters:
       - address: 127.0.0.2
         name: edge-paris-1
@@ -281,7 +285,7 @@ func TestSampledExporters(t *testing.T) {
 		{softflowd(10, "-s", "5"), "127.0.0.3", 3, nil},
 	} {
 		t.Run(tc.x.name, func(t *testing.T) {
-			pcap, flows := writeCapture(t, 200, uint64(20+i))
+			pcap, flows := testtraffic.WriteCapture(t, 200, uint64(20+i))
 			before := len(s.intake.Events())
 			dec := s.exportFrom(t, tc.x, pcap, tc.from)
 			events := s.settle(t, before+len(dec.Flows))
@@ -304,6 +308,7 @@ func TestSampledExporters(t *testing.T) {
 // exporter's sequence numbers, counted per exporter: datagrams for NetFlow
 // v9, records for IPFIX.
 func TestExporterLossCounted(t *testing.T) {
+	t.Parallel()
 	s := newFlowSetup(t, 300)
 	dst := fmt.Sprintf("127.0.0.1:%d", s.port)
 	for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package main
+package appliance_test
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 // down the first round, gets that round again with the default window
 // (and the log says how much), and only once with resend_window: 0s.
 func TestResendWindowSetting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, key string
 		resent    int
@@ -23,6 +24,7 @@ func TestResendWindowSetting(t *testing.T) {
 		{"off", "resend_window: 0s", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newSyslogSetup(t)
 			port := apptest.FreePort(t, "tcp")
 			out := fmt.Sprintf(`{transport: syslog, endpoint: "localhost:%d", ca_file: %q, %s}`, s.tlsPort, s.certs.CA, tc.key)
