@@ -151,8 +151,18 @@ func (si *SyslogIntake) Run(ctx context.Context) error {
 // clients) cannot keep senders out. At most max_connections handshakes
 // run at once besides; past that the oldest is abandoned.
 func (si *SyslogIntake) runStream(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { si.ln.Close() })
-	defer stop()
+	// The port is free once Run returns, so that a reload can bind it at
+	// once: the close that ends Accept may still be under way on the
+	// AfterFunc's goroutine when Accept returns, so Run waits for it.
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { si.ln.Close(); close(closed) })
+	defer func() {
+		if stop() {
+			si.ln.Close()
+		} else {
+			<-closed
+		}
+	}()
 	slots := make(chan struct{}, max(si.cfg.MaxConnections, 1))
 	hs := &handshakes{max: max(si.cfg.MaxConnections, 1)}
 	var wg sync.WaitGroup
