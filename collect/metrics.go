@@ -36,6 +36,7 @@ const (
 	MetricReceivedPacketsTotal             = "flowgate_received_packets_total"
 	MetricTemplateMissingTotal             = "flowgate_template_missing_total"
 	MetricRouteMatchedTotal                = "flowgate_route_matched_total"
+	MetricAbortedConnectionsTotal          = "flowgate_aborted_connections_total"
 )
 
 // The reasons of flowgate_dropped_events_total that routes give: a drop
@@ -140,7 +141,7 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "flowgate_refused_connections_total", Help: "Connections closed at once, by reason: over the intake's max_connections, a failed TLS handshake, or a handshake abandoned because max_connections newer ones were under way (tls_handshake_slow).",
 		}, []string{"intake", "reason"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "flowgate_aborted_connections_total", Help: "TCP and TLS connections that ended with an error instead of a clean close, by reason: reset (the sender reset it; what it had written and not yet transmitted was lost in its kernel), tls (a TLS alert, or a record cut short), error (another read error). What such a sender wrote last may be lost.",
+			Name: MetricAbortedConnectionsTotal, Help: "TCP and TLS connections that ended with an error instead of a clean close, by reason: reset (the sender reset it; what it had written and not yet transmitted was lost in its kernel), tls (a TLS alert, or a record cut short), error (another read error). What such a sender wrote last may be lost.",
 		}, []string{"intake", "reason"}),
 		matched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricRouteMatchedTotal, Help: "Events a route or drop rule took, by intake and rule (drop rules' events are also in flowgate_dropped_events_total{reason=\"drop_rule\"}).",

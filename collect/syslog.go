@@ -336,7 +336,7 @@ func (si *SyslogIntake) serve(ctx context.Context, conn net.Conn) {
 			si.m.aborted(reason)
 			if si.abortedWarn.allow() {
 				log.Warn("connection ended by an error: what the sender wrote last may be lost",
-					"reason", reason, "err", err, "counted_in", "flowgate_aborted_connections_total")
+					"reason", reason, "err", err, "counted_in", MetricAbortedConnectionsTotal)
 			}
 		}
 		return
