@@ -24,8 +24,13 @@ type RouteKey struct {
 
 // RouteKeys are the distinct keys an intake's routes send to, other than
 // the intake's own, in the order of their first rule.
+// An http intake's intake_keys are its keys, each named after the
+// intake and the masked key ("Apps/AAAA****zz").
 func RouteKeys(in config.Intake) []RouteKey {
 	var keys []RouteKey
+	for _, k := range in.IntakeKeys.Keys {
+		keys = append(keys, httpKey(in, k))
+	}
 	seen := map[string]bool{in.IntakeKey: true}
 	for _, r := range in.Routes {
 		if r.Drop || seen[r.IntakeKey] {
@@ -78,6 +83,8 @@ func collectRoutes(in config.Intake) collect.Routes {
 // shipping is one key's consumer and shipper: the intake's own, or one a
 // route sends to.
 type shipping struct {
+	// name is its shipper's, as metrics and logs say it.
+	name    string
 	subject string
 	cons    *buffer.Consumer
 	shipper *ship.Shipper
@@ -98,7 +105,7 @@ func openShipping(ctx context.Context, in config.Intake, subject string, c Confi
 	if err != nil {
 		return nil, err
 	}
-	s := &shipping{subject: subject, output: out.id}
+	s := &shipping{name: in.Name, subject: subject, output: out.id}
 	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	s.cons, err = deps.Buffer.Consume(cctx, subject, max(half/eventsPerMessage, 16))
 	cancel()

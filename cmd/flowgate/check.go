@@ -29,7 +29,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), appliance.DescribeOutput(in.Output))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, describeKeys(in), appliance.DescribeOutput(in.Output))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -38,6 +38,22 @@ func check(c *config.Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", appliance.DescribeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return checkStart(c, stdout)
+}
+
+// describeKeys is an intake's key, masked; an http intake's keys, masked,
+// or any with its bound.
+func describeKeys(in config.Intake) string {
+	if in.Protocol != config.ProtocolHTTP {
+		return config.MaskKey(in.IntakeKey)
+	}
+	if in.IntakeKeys.Any {
+		return fmt.Sprintf("any (at most %d)", in.MaxKeys)
+	}
+	masked := make([]string, len(in.IntakeKeys.Keys))
+	for i, k := range in.IntakeKeys.Keys {
+		masked[i] = config.MaskKey(k)
+	}
+	return strings.Join(masked, ",")
 }
 
 // checkStart tries what a start does first and can fail on: it binds each
@@ -51,7 +67,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
 		if !in.Stats {
 			network := "udp"
-			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS {
+			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS || in.Protocol == config.ProtocolHTTP {
 				network = "tcp"
 			}
 			note, err := tryPort(network, in.Port)
@@ -64,7 +80,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 				bound++
 			}
 		}
-		if in.Protocol == config.ProtocolTLS {
+		if in.Protocol == config.ProtocolTLS || (in.Protocol == config.ProtocolHTTP && !in.PlainHTTP) {
 			require := in.TLSClientAuth == config.ClientAuthRequire
 			if _, err := tlsfiles.NewServer(in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, require); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
