@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/appliance/appliancetest"
 	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/internal/intaketest"
 	"github.com/flowgate/flowgate/internal/peers"
@@ -202,5 +203,122 @@ func TestHTTPIntakeErrors(t *testing.T) {
 	}
 	if evs := out.Events(); len(evs) != 1 || evs[0].Event != "after" {
 		t.Errorf("received %v, want only the event sent after the refusals", evs)
+	}
+}
+
+// post sends body to an http intake with key in the header and returns
+// the status and the answer.
+func post(t *testing.T, url, key, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("X-SEKOIAIO-INTAKE-KEY", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(answer)
+}
+
+// TestHTTPIntakeAnyKeys: intake_keys: any takes well-formed keys up to
+// max_keys and refuses the others (counted); the keys it took are
+// remembered, so that what waits for them in the buffer is shipped after a
+// restart, each event once under its key.
+func TestHTTPIntakeAnyKeys(t *testing.T) {
+	t.Parallel()
+	out := intaketest.NewHTTPS(t)
+	out.Refuse(func(int) (int, string) { return 503, "" })
+	port := apptest.FreePort(t, "tcp")
+	a := newApp(t, fmt.Sprintf(`intakes:
+  - {name: Local, protocol: http, port: %d, bind: 127.0.0.1, plain_http: true, intake_keys: any, max_keys: 2, output: %s}
+`, port, out.Output()))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, c := range []struct {
+		path, key, body string
+		status          int
+	}{
+		{"/jsons", httpKey1, `["one-a", "one-b"]`, 200},
+		{"/plain", httpKey2, "two-a", 200},
+		{"/plain", "HttpIntakeKeyThree0123456789abcd", "three-a", 403},
+		{"/plain", "bad key!", "bad-a", 403},
+		{"/plain", httpKey1, "one-c", 200},
+	} {
+		if status, _, answer := post(t, base+c.path, c.key, c.body); status != c.status {
+			t.Fatalf("%s under %s: answered %d %s, want %d", c.body, c.key, status, answer, c.status)
+		}
+	}
+	for reason, want := range map[string]float64{"max_keys": 1, "malformed_key": 1, "unknown_key": 0} {
+		if n := a.Metric(httpintake.MetricRefusedKeysTotal, `intake="Local"`, `reason="`+reason+`"`); n != want {
+			t.Errorf("%s{reason=%s} is %v, want %v", httpintake.MetricRefusedKeysTotal, reason, n, want)
+		}
+	}
+	if err := a.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out.Refuse(func(int) (int, string) { return 0, "" })
+	appliancetest.Start(t, a.Path)
+	want := map[string]string{"one-a": httpKey1, "one-b": httpKey1, "one-c": httpKey1, "two-a": httpKey2}
+	got := map[string]int{}
+	for _, e := range out.WaitEvents(t, len(want), 60*time.Second) {
+		got[e.Event]++
+		if e.Key != want[e.Event] {
+			t.Errorf("%q arrived under %q, want %q", e.Event, e.Key, want[e.Event])
+		}
+	}
+	for e := range want {
+		if got[e] != 1 {
+			t.Errorf("%q arrived %d times", e, got[e])
+		}
+	}
+}
+
+// TestHTTPIntakeFullBuffer: while the buffer is full, requests are
+// answered 503 with Retry-After; the events of every request answered 200
+// arrive, once, when the output takes them (those of a request answered
+// 503 may arrive too: the client sends them again).
+func TestHTTPIntakeFullBuffer(t *testing.T) {
+	t.Parallel()
+	out := intaketest.NewHTTPS(t)
+	out.Refuse(func(int) (int, string) { return 503, "" })
+	port := apptest.FreePort(t, "tcp")
+	newApp(t, fmt.Sprintf(`intakes:
+  - {name: Apps, protocol: http, port: %d, bind: 127.0.0.1, plain_http: true, intake_keys: [%s], output: %s}
+`, port, httpKey1, out.Output()), "DISK_SPACE=64m")
+	url := fmt.Sprintf("http://127.0.0.1:%d/plain/batch", port)
+	filler := strings.Repeat("f", 100<<10)
+	accepted := 0
+	for req := 0; ; req++ {
+		if req == 100 {
+			t.Fatal("100 requests of 5 MB taken by a buffer of 64 MB")
+		}
+		var body strings.Builder
+		for i := range 50 {
+			fmt.Fprintf(&body, "req-%d-%d %s\n", req, i, filler)
+		}
+		status, h, answer := post(t, url, httpKey1, body.String())
+		if status == http.StatusServiceUnavailable {
+			if h.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %s", answer)
+			}
+			break
+		}
+		if status != http.StatusOK {
+			t.Fatalf("request %d: answered %d %s", req, status, answer)
+		}
+		accepted += 50
+	}
+	out.Refuse(func(int) (int, string) { return 0, "" })
+	got := map[string]int{}
+	for _, e := range out.WaitEvents(t, accepted, 120*time.Second) {
+		id, _, _ := strings.Cut(e.Event, " ")
+		got[id]++
+	}
+	for req := range accepted / 50 {
+		for i := range 50 {
+			if id := fmt.Sprintf("req-%d-%d", req, i); got[id] != 1 {
+				t.Errorf("%s arrived %d times", id, got[id])
+			}
+		}
 	}
 }
