@@ -1,0 +1,104 @@
+package httpintake
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowgate/flowgate/buffer"
+	pb "github.com/flowgate/flowgate/proto"
+)
+
+// oneKey takes one key, to one subject.
+type oneKey string
+
+func (k oneKey) Subject(_ context.Context, key string) (string, error) {
+	if key != string(k) {
+		return "", ErrUnknownKey
+	}
+	return "subject", nil
+}
+
+// counting keeps the count of what it was given to store.
+type counting struct{ msgs, logs int }
+
+func (c *counting) PublishAll(_ context.Context, msgs []buffer.Message) error {
+	for _, m := range msgs {
+		var b pb.Batch
+		if err := b.UnmarshalVT(m.Data); err != nil {
+			return err
+		}
+		c.msgs++
+		c.logs += len(b.Logs)
+	}
+	return nil
+}
+
+func newTestIntake(t testing.TB, store Store) *Intake {
+	t.Helper()
+	it, err := New(DefaultConfig("Apps", "127.0.0.1:0"), Dependencies{Keys: oneKey(reqKey), Store: store,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Produced: func(int, error) {}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { it.ln.Close() })
+	return it
+}
+
+// jsonsBody is a /jsons body of n syslog-like events.
+func jsonsBody(n int) string {
+	events := make([]string, n)
+	for i := range events {
+		events[i] = fmt.Sprintf(`"<134>1 2026-12-04T09:00:00.000Z web-%03d nginx 4242 - - 10.1.2.%d - - \"GET /api/v1/items/%d HTTP/1.1\" 200 5123 \"-\" \"Mozilla/5.0\""`, i%100, i%250, i)
+	}
+	return "[" + strings.Join(events, ",") + "]"
+}
+
+// A request's events go to the store in messages within the bounds, all
+// of them, and the answer has an id for each.
+func TestHandlerStoresEveryEvent(t *testing.T) {
+	store := &counting{}
+	it := newTestIntake(t, store)
+	it.cfg.MaxLogsPerMessage = 300
+	req := httptest.NewRequest(http.MethodPost, "/jsons", strings.NewReader(jsonsBody(1000)))
+	req.Header.Set("X-SEKOIAIO-INTAKE-KEY", reqKey)
+	w := httptest.NewRecorder()
+	it.ServeHTTP(w, req)
+	if w.Code != 200 || strings.Count(w.Body.String(), `"`) != 2+2*1000 {
+		t.Fatalf("answered %d %.200s", w.Code, w.Body.String())
+	}
+	if store.logs != 1000 || store.msgs != 4 {
+		t.Errorf("stored %d events in %d messages, want 1000 in 4", store.logs, store.msgs)
+	}
+}
+
+// BenchmarkHandler is the handler's path for a /jsons request of 1000
+// events: read, decode, check the key, encode the buffer messages, answer
+// (the store itself is not measured).
+func BenchmarkHandler(b *testing.B) {
+	it := newTestIntake(b, discard{})
+	body := jsonsBody(1000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/jsons", strings.NewReader(body))
+		req.Header.Set("X-SEKOIAIO-INTAKE-KEY", reqKey)
+		w := httptest.NewRecorder()
+		it.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "events/s")
+}
+
+type discard struct{}
+
+func (discard) PublishAll(context.Context, []buffer.Message) error { return nil }
+
