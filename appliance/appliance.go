@@ -350,7 +350,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	a.log.Info("flowgate started", "version", a.opts.Version, "config", c.Source, "intakes", len(c.Intakes),
 		"buffer", DescribeBuffer(c), "http", a.http.Addr().String())
 	for _, in := range c.Intakes {
-		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutput(in.Output))
+		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", in.MaskedKeys(), "output", DescribeOutput(in.Output))
 	}
 	a.logWaiting(c)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v4"
 )
@@ -27,12 +28,9 @@ func (k *KeyList) UnmarshalYAML(n *yaml.Node) error {
 		*k = KeyList{Any: true}
 		return nil
 	}
-	if n.Kind != yaml.SequenceNode {
-		return fmt.Errorf("line %d: intake_keys: expected a list of keys or any", n.Line)
-	}
 	var keys []string
-	if err := n.Decode(&keys); err != nil {
-		return fmt.Errorf("line %d: intake_keys: expected a list of keys or any", n.Line)
+	if n.Kind != yaml.SequenceNode || n.Decode(&keys) != nil {
+		return errors.New("expected a list of keys or any")
 	}
 	*k = KeyList{Keys: keys}
 	return nil
@@ -41,6 +39,22 @@ func (k *KeyList) UnmarshalYAML(n *yaml.Node) error {
 // CheckKey says what is wrong with an intake key, if anything: what an
 // http intake with intake_keys: any asks of a key before it ships to it.
 func CheckKey(key string) error { return checkKey(key) }
+
+// MaskedKeys says which keys an intake ships to, never in full: its key,
+// or an http intake's keys, or any with its bound.
+func (in *Intake) MaskedKeys() string {
+	switch {
+	case in.Protocol != ProtocolHTTP:
+		return MaskKey(in.IntakeKey)
+	case in.IntakeKeys.Any:
+		return fmt.Sprintf("any (at most %d)", in.MaxKeys)
+	}
+	masked := make([]string, len(in.IntakeKeys.Keys))
+	for i, k := range in.IntakeKeys.Keys {
+		masked[i] = MaskKey(k)
+	}
+	return strings.Join(masked, ",")
+}
 
 // ListenAddr is where an http intake listens: bind and port.
 func (in *Intake) ListenAddr() string {

@@ -29,7 +29,7 @@ import (
 type Source struct {
 	// Name is the intake's name, as in the metrics' intake label.
 	Name string
-	// Protocol is tcp, udp, tls, netflow or sflow; empty for a stats
+	// Protocol is tcp, udp, tls, netflow, sflow or http; empty for a stats
 	// intake, which has no input.
 	Protocol string
 	Port     int

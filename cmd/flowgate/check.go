@@ -29,7 +29,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, describeKeys(in), appliance.DescribeOutput(in.Output))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, in.MaskedKeys(), appliance.DescribeOutput(in.Output))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -38,22 +38,6 @@ func check(c *config.Config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "buffer: %s, at most %s on disk, %d events in memory\n", appliance.DescribeBuffer(c), c.Buffer.DiskSpace, c.Buffer.MemoryMessages)
 	fmt.Fprintf(stdout, "monitoring: http://%s/ (status page) /metrics /healthz /readyz; stalled after %s\n", c.HTTP.Listen, c.HTTP.StallAfter)
 	return checkStart(c, stdout)
-}
-
-// describeKeys is an intake's key, masked; an http intake's keys, masked,
-// or any with its bound.
-func describeKeys(in config.Intake) string {
-	if in.Protocol != config.ProtocolHTTP {
-		return config.MaskKey(in.IntakeKey)
-	}
-	if in.IntakeKeys.Any {
-		return fmt.Sprintf("any (at most %d)", in.MaxKeys)
-	}
-	masked := make([]string, len(in.IntakeKeys.Keys))
-	for i, k := range in.IntakeKeys.Keys {
-		masked[i] = config.MaskKey(k)
-	}
-	return strings.Join(masked, ",")
 }
 
 // checkStart tries what a start does first and can fail on: it binds each
