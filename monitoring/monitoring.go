@@ -155,7 +155,7 @@ func (r *Reporter) events(m metrics.Values) [][]byte {
 		n := s.Name
 		switch s.Protocol {
 		case "":
-		case "tcp", "tls":
+		case "tcp", "tls", "http":
 			add(imtcp{Name: "input-" + n + "(" + strconv.Itoa(s.Port) + ")", Origin: "imtcp",
 				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		default:
