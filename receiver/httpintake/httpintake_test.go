@@ -25,8 +25,12 @@ func (k oneKey) Subject(_ context.Context, key string) (string, error) {
 	return "subject", nil
 }
 
-// counting keeps the count of what it was given to store.
-type counting struct{ msgs, logs int }
+// counting keeps the count of what it was given to store, and the last
+// log.
+type counting struct {
+	msgs, logs int
+	last       *pb.Log
+}
 
 func (c *counting) PublishAll(_ context.Context, msgs []buffer.Message) error {
 	for _, m := range msgs {
@@ -36,6 +40,7 @@ func (c *counting) PublishAll(_ context.Context, msgs []buffer.Message) error {
 		}
 		c.msgs++
 		c.logs += len(b.Logs)
+		c.last = b.Logs[len(b.Logs)-1]
 	}
 	return nil
 }
@@ -75,6 +80,23 @@ func TestHandlerStoresEveryEvent(t *testing.T) {
 	}
 	if store.logs != 1000 || store.msgs != 4 {
 		t.Errorf("stored %d events in %d messages, want 1000 in 4", store.logs, store.msgs)
+	}
+}
+
+// A log keeps the request's timestamp, its text and its sender.
+func TestHandlerKeepsTheTimestamp(t *testing.T) {
+	store := &counting{}
+	it := newTestIntake(t, store)
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/intake-http/plain?intake_key="+reqKey, strings.NewReader("the event\n"))
+	req.Header.Set("X-SEKOIAIO-EVENT-TIMESTAMP", "2026-12-04T09:00:00.5+01:00")
+	w := httptest.NewRecorder()
+	it.ServeHTTP(w, req)
+	l := store.last
+	if w.Code != 200 || l == nil {
+		t.Fatalf("answered %d %s", w.Code, w.Body.String())
+	}
+	if l.TimestampNs != 1796371200_500000000 || string(l.Msg) != "the event" || l.Format != pb.LogFormat_UNPARSED || len(l.Sender) != 4 || l.TimeReceivedNs == 0 {
+		t.Errorf("stored %v", l)
 	}
 }
 
