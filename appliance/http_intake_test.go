@@ -65,7 +65,7 @@ func runSekoiaClient(t *testing.T, base, caFile, tag string) []clientRequest {
 // of giving the key, against a TLS intake with two keys and a plain
 // loopback one that takes any key: each request is answered 200 with an
 // id per event, and every event arrives once at the HTTPS receiver under
-// its key.
+// its key, with the timestamp it was given.
 func TestHTTPIntakeSekoiaClient(t *testing.T) {
 	t.Parallel()
 	out := intaketest.NewHTTPS(t)
@@ -109,6 +109,14 @@ intakes:
 			t.Errorf("unexpected event %q", e.Event)
 		} else if e.Key != k {
 			t.Errorf("%q arrived under key %q, sent under %q", e.Event, e.Key, k)
+		}
+		// The timestamps the client gave go on, through /array.
+		ts := ""
+		if name := strings.Fields(e.Event)[1]; name == "plain-timestamp" || name == "root" || strings.HasPrefix(name, "array-") {
+			ts = "2026-12-04T08:00:00Z"
+		}
+		if e.Timestamp != ts {
+			t.Errorf("%q arrived with timestamp %q, want %q", e.Event, e.Timestamp, ts)
 		}
 	}
 	for e := range want {

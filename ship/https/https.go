@@ -61,6 +61,9 @@ type Config struct {
 	// Files, when set, watches CAFile: new connections trust a renewed
 	// one. Nil reads it once.
 	Files *tlsfiles.Set
+	// ArrayURL, when set (Sekoia), is where a batch holding events with a
+	// timestamp goes (/array), each item with ArrayKey (array.go).
+	ArrayURL, ArrayKey string
 	// UserAgent names the sender.
 	UserAgent string
 	// Conns is how many connections may be open at once.
@@ -77,6 +80,9 @@ func FromOutput(o *config.Output, key string) Config {
 	}
 	for k, v := range o.Headers {
 		cfg.Header.Set(k, config.WithKey(v, key))
+	}
+	if u := arrayURL(o); u != "" {
+		cfg.ArrayURL, cfg.ArrayKey = config.WithKey(u, key), key
 	}
 	if o.Success != "" {
 		// Validated when the configuration was loaded.
@@ -156,7 +162,11 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	}
 	bufs := t.getBuffers()
 	defer t.putBuffers(bufs)
-	if err := bufs.encode(&t.cfg, b); err != nil {
+	to, array := t.cfg.URL, t.cfg.ArrayURL != "" && hasItems(b)
+	if array {
+		to = t.cfg.ArrayURL
+	}
+	if err := bufs.encode(&t.cfg, b, array); err != nil {
 		return err
 	}
 	if t.cfg.MaxRequestBytes > 0 && bufs.body.Len() > t.cfg.MaxRequestBytes && b.Len() > 1 {
@@ -166,12 +176,17 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 		}
 		return t.Send(ctx, second)
 	}
-	return t.post(ctx, bufs.body.Bytes())
+	return t.post(ctx, to, bufs.body.Bytes())
 }
 
-// encode frames the events and compresses them when asked.
-func (bufs *buffers) encode(cfg *Config, b *ship.Batch) error {
-	bufs.framed = frame(bufs.framed[:0], cfg, b)
+// encode frames the events (as /array items when array) and compresses
+// them when asked.
+func (bufs *buffers) encode(cfg *Config, b *ship.Batch, array bool) error {
+	if array {
+		bufs.framed = frameArray(bufs.framed[:0], cfg.ArrayKey, b)
+	} else {
+		bufs.framed = frame(bufs.framed[:0], cfg, b)
+	}
 	bufs.body.Reset()
 	if !cfg.Gzip {
 		bufs.body.Write(bufs.framed)
@@ -220,9 +235,9 @@ func frame(dst []byte, cfg *Config, b *ship.Batch) []byte {
 	return dst
 }
 
-// request is a POST of body with the output's headers.
-func (cfg *Config) request(ctx context.Context, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
+// request is a POST of body to to with the output's headers.
+func (cfg *Config) request(ctx context.Context, to string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("intake %s: cannot make a request", cfg.Shown)
 	}
@@ -238,8 +253,8 @@ func (cfg *Config) request(ctx context.Context, body []byte) (*http.Request, err
 	return req, nil
 }
 
-func (t *Transport) post(ctx context.Context, body []byte) error {
-	req, err := t.cfg.request(ctx, body)
+func (t *Transport) post(ctx context.Context, to string, body []byte) error {
+	req, err := t.cfg.request(ctx, to, body)
 	if err != nil {
 		return err
 	}
