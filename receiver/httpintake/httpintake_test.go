@@ -123,4 +123,3 @@ func BenchmarkHandler(b *testing.B) {
 type discard struct{}
 
 func (discard) PublishAll(context.Context, []buffer.Message) error { return nil }
-
