@@ -92,7 +92,10 @@ type Dependencies struct {
 	// Produced counts the events decoded, then stored or not
 	// (collect.Metrics.Produced).
 	Produced func(events int, err error)
-	Log      *slog.Logger
+	// Refused counts connections closed at once, by reason
+	// (collect.Metrics.RefusedConnections).
+	Refused func(reason string)
+	Log     *slog.Logger
 }
 
 const (
@@ -123,7 +126,8 @@ func New(cfg Config, deps Dependencies) (*Intake, error) {
 		return nil, fmt.Errorf("tcp %s: %w", cfg.Addr, err)
 	}
 	it := &Intake{cfg: cfg, deps: deps, m: deps.Metrics.forIntake(cfg.Intake), log: deps.Log.With("intake", cfg.Intake)}
-	it.ln = &limitListener{Listener: ln, slots: make(chan struct{}, max(cfg.MaxConnections, 1))}
+	it.ln = &limitListener{Listener: ln, slots: make(chan struct{}, max(cfg.MaxConnections, 1)),
+		refused: func() { deps.Refused("max_connections") }}
 	if cfg.TLS != nil {
 		it.ln = tls.NewListener(it.ln, cfg.TLS)
 	}
@@ -409,7 +413,8 @@ func problemOf(err error) (int, []byte, string) {
 // limitListener closes at once the connections past its slots.
 type limitListener struct {
 	net.Listener
-	slots chan struct{}
+	slots   chan struct{}
+	refused func()
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -423,6 +428,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
 		default:
 			c.Close()
+			l.refused()
 		}
 	}
 }

@@ -1,13 +1,18 @@
 package httpintake
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,7 +53,7 @@ func (c *counting) PublishAll(_ context.Context, msgs []buffer.Message) error {
 func newTestIntake(t testing.TB, store Store) *Intake {
 	t.Helper()
 	it, err := New(DefaultConfig("Apps", "127.0.0.1:0"), Dependencies{Keys: oneKey(reqKey), Store: store,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Produced: func(int, error) {}, Log: slog.New(slog.DiscardHandler)})
+		Metrics: NewMetrics(prometheus.NewRegistry()), Produced: func(int, error) {}, Refused: func(string) {}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,48 @@ func TestHandlerKeepsTheTimestamp(t *testing.T) {
 	}
 	if l.TimestampNs != 1796371200_500000000 || string(l.Msg) != "the event" || l.Format != pb.LogFormat_UNPARSED || len(l.Sender) != 4 || l.TimeReceivedNs == 0 {
 		t.Errorf("stored %v", l)
+	}
+}
+
+// Past max_connections, a connection is closed at once and counted; the
+// one open is served.
+func TestMaxConnections(t *testing.T) {
+	var refused atomic.Int32
+	cfg := DefaultConfig("Apps", "127.0.0.1:0")
+	cfg.MaxConnections = 1
+	it, err := New(cfg, Dependencies{Keys: oneKey(reqKey), Store: &counting{}, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Produced: func(int, error) {}, Refused: func(string) { refused.Add(1) }, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- it.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	first, err := net.Dial("tcp", it.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// The first is accepted (and holds its slot) before the second comes.
+	if _, err := io.WriteString(first, "POST /plain HTTP/1.1\r\nHost: x\r\nX-SEKOIAIO-INTAKE-KEY: "+reqKey+"\r\nContent-Length: 1\r\n\r\ne"); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := bufio.NewReader(first).ReadString('\n')
+	if err != nil || !strings.HasPrefix(answer, "HTTP/1.1 200") {
+		t.Fatalf("first connection: %q, %v", answer, err)
+	}
+	second, err := net.Dial("tcp", it.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	_ = second.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := second.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("second connection: read %d, %v; want it closed", n, err)
+	}
+	if refused.Load() != 1 {
+		t.Errorf("%d refusals counted", refused.Load())
 	}
 }
 
