@@ -112,8 +112,12 @@ func TestEndpoint(t *testing.T) {
 func TestEventIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for range 3 {
-		for _, id := range eventIDs(1000) {
-			if len(id) != 36 || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) || seen[id] {
+		var ids []string
+		if err := json.Unmarshal(append(appendEventIDs([]byte("["), 1000), ']'), &ids); err != nil || len(ids) != 1000 {
+			t.Fatalf("%d ids: %v", len(ids), err)
+		}
+		for _, id := range ids {
+			if len(id) != 36 || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) || strings.Count(id, "-") != 4 || seen[id] {
 				t.Fatalf("id %q: not a fresh UUID v4", id)
 			}
 			seen[id] = true

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -219,15 +220,10 @@ func (it *Intake) handle(r *http.Request) (int, []byte, string) {
 		return problemRetry(http.StatusServiceUnavailable, "the events could not be stored: try again", retryAfterError)
 	}
 	if endpoint == EndpointPlain || endpoint == EndpointRoot {
-		return http.StatusOK, fmt.Appendf(nil, `{"event_id":"%s"}`, eventIDs(1)[0]), ""
+		return http.StatusOK, append(appendEventIDs([]byte(`{"event_id":`), 1), '}'), ""
 	}
-	answer := []byte(`{"event_ids":[`)
-	for i, id := range eventIDs(len(events)) {
-		if i > 0 {
-			answer = append(answer, ',')
-		}
-		answer = append(append(append(answer, '"'), id...), '"')
-	}
+	answer := make([]byte, 0, len(`{"event_ids":[]}`)+len(events)*39)
+	answer = appendEventIDs(append(answer, `{"event_ids":[`...), len(events))
 	return http.StatusOK, append(answer, "]}"...), ""
 }
 
@@ -363,31 +359,30 @@ func senderOf(r *http.Request) []byte {
 	return ap.Addr().Unmap().AsSlice()
 }
 
-// eventIDs are n UUIDs (version 4) for the events of one request: random
-// for the request, numbered within it.
-func eventIDs(n int) []string {
+// appendEventIDs appends n UUIDs (version 4) as JSON strings separated by
+// commas, for the events of one request: random for the request, numbered
+// within it.
+func appendEventIDs(dst []byte, n int) []byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	base := uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
-	ids := make([]string, n)
-	var s [36]byte
-	for i := range ids {
-		v := base + uint32(i)
-		b[12], b[13], b[14], b[15] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
-		hex.Encode(s[0:8], b[0:4])
-		s[8] = '-'
-		hex.Encode(s[9:13], b[4:6])
-		s[13] = '-'
-		hex.Encode(s[14:18], b[6:8])
-		s[18] = '-'
-		hex.Encode(s[19:23], b[8:10])
-		s[23] = '-'
-		hex.Encode(s[24:36], b[10:16])
-		ids[i] = string(s[:])
+	base := binary.BigEndian.Uint32(b[12:])
+	var s [38]byte
+	s[0], s[9], s[14], s[19], s[24], s[37] = '"', '-', '-', '-', '-', '"'
+	for i := range n {
+		binary.BigEndian.PutUint32(b[12:], base+uint32(i))
+		hex.Encode(s[1:9], b[0:4])
+		hex.Encode(s[10:14], b[4:6])
+		hex.Encode(s[15:19], b[6:8])
+		hex.Encode(s[20:24], b[8:10])
+		hex.Encode(s[25:37], b[10:16])
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, s[:]...)
 	}
-	return ids
+	return dst
 }
 
 // problem is an error answer: {"message": reason}.
