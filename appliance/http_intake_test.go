@@ -330,3 +330,37 @@ func TestHTTPIntakeFullBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A reload that gives an http intake another key list on the same port
+// takes the new key at once; the events stored before go out all the
+// same.
+func TestHTTPIntakeReload(t *testing.T) {
+	t.Parallel()
+	out := intaketest.NewHTTPS(t)
+	port := apptest.FreePort(t, "tcp")
+	intake := func(keys string) string {
+		return fmt.Sprintf("intakes:\n  - {name: Apps, protocol: http, port: %d, bind: 127.0.0.1, plain_http: true, intake_keys: [%s], output: %s}\n", port, keys, out.Output())
+	}
+	a := newApp(t, intake(httpKey1))
+	base := fmt.Sprintf("http://127.0.0.1:%d/plain", port)
+	if status, _, answer := post(t, base, httpKey2, "refused"); status != http.StatusForbidden {
+		t.Fatalf("key 2 before the reload: %d %s", status, answer)
+	}
+	if status, _, answer := post(t, base, httpKey1, "before"); status != http.StatusOK {
+		t.Fatalf("key 1: %d %s", status, answer)
+	}
+	a.write(t, intake(httpKey1+", "+httpKey2))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, answer := post(t, base, httpKey2, "after"); status != http.StatusOK {
+		t.Fatalf("key 2 after the reload: %d %s", status, answer)
+	}
+	got := map[string]string{}
+	for _, e := range out.WaitEvents(t, 2, 60*time.Second) {
+		got[e.Event] = e.Key
+	}
+	if got["before"] != httpKey1 || got["after"] != httpKey2 || len(got) != 2 {
+		t.Errorf("received %v", got)
+	}
+}
