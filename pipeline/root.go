@@ -122,6 +122,9 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 		it.recv, it.tls, err = syslogReceiver(in, deps)
 	}
 	if err != nil {
+		// Nothing is bound (recv holds a typed nil); an http intake may
+		// have opened the shipping of keys.
+		it.recv = nil
 		it.Close()
 		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
 	}
