@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -31,6 +32,7 @@ import (
 	"github.com/flowgate/flowgate/httpd"
 	"github.com/flowgate/flowgate/monitoring"
 	"github.com/flowgate/flowgate/pipeline"
+	"github.com/flowgate/flowgate/receiver/httpintake"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
@@ -140,7 +142,7 @@ func New(ctx context.Context, c *config.Config, opts Options) (_ *Appliance, err
 		return nil, fmt.Errorf("%s: geoip: %w", c.Source, err)
 	}
 	a.http.ServeStatus(httpd.StatusSources{Gatherer: a.reg, Intakes: a.intakeInfo, Templates: a.templates.List, Errors: errs, Version: opts.Version})
-	a.deps = pipeline.Dependencies{Buffer: a.buf, Templates: a.templates, Collect: cm, Ship: ship.NewMetrics(a.reg),
+	a.deps = pipeline.Dependencies{Buffer: a.buf, Templates: a.templates, Collect: cm, Ship: ship.NewMetrics(a.reg), HTTPIntake: httpintake.NewMetrics(a.reg),
 		Gatherer: a.reg, Sources: a.statsSources, Transports: a.transports, TLS: a.tls, Geo: a.geo, Stdout: &lineWriter{w: opts.Stdout}, Log: a.log}
 	s := &snapshot{cfg: c}
 	for _, in := range c.Intakes {
@@ -315,6 +317,10 @@ func (a *Appliance) subjects() map[string]string {
 			m[sh.Intake.Name] = sh.Subject
 		}
 	}
+	// And those an http intake took as they came (intake_keys: any).
+	for _, it := range s.intakes {
+		maps.Copy(m, it.Subjects())
+	}
 	return m
 }
 
@@ -358,7 +364,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	a.log.Info("flowgate started", "version", a.opts.Version, "config", c.Source, "intakes", len(c.Intakes),
 		"buffer", DescribeBuffer(c), "http", a.http.Addr().String())
 	for _, in := range c.Intakes {
-		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", config.MaskKey(in.IntakeKey), "output", DescribeOutputs(in))
+		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", in.MaskedKeys(), "output", DescribeOutputs(in))
 	}
 	a.logWaiting(c)
 }

@@ -400,6 +400,15 @@ func (m *intakeMetrics) published(records int, err error) {
 	}
 }
 
+// RefusedConnections returns how a listener of another package (the local
+// HTTP intake's) counts the connections it closed at once, by reason
+// (flowgate_refused_connections_total); max_connections is served from
+// the start, at 0.
+func (m *Metrics) RefusedConnections(intake string) func(reason string) {
+	m.refused.WithLabelValues(intake, "max_connections")
+	return func(reason string) { m.refused.WithLabelValues(intake, reason).Inc() }
+}
+
 // Produced returns how an intake that makes its own events (a stats
 // intake) counts them: decoded when made, then buffered or dropped as the
 // buffer answers.

@@ -38,6 +38,9 @@ const (
 	ProtocolTLS     = "tls"
 	ProtocolNetFlow = "netflow"
 	ProtocolSFlow   = "sflow"
+	// ProtocolHTTP is the local intake that speaks Sekoia's HTTPS API
+	// (httpintake.go).
+	ProtocolHTTP = "http"
 )
 
 // Formats flow events can be written in.
@@ -156,6 +159,17 @@ type Intake struct {
 	// Aggregate, on a flow intake, sums the flows that share its keys
 	// over its window into one event.
 	Aggregate *Aggregate `yaml:"aggregate"`
+
+	// HTTP intakes (protocol http, httpintake.go). IntakeKeys are the
+	// keys it accepts, or any key; MaxKeys bounds how many any takes.
+	IntakeKeys KeyList `yaml:"intake_keys"`
+	MaxKeys    int     `yaml:"max_keys"`
+	// Bind is the address it listens on (default: every address).
+	Bind string `yaml:"bind"`
+	// PlainHTTP serves it without TLS: on a loopback Bind only, unless
+	// InsecurePlainHTTP says the network on the way is trusted.
+	PlainHTTP         bool `yaml:"plain_http"`
+	InsecurePlainHTTP bool `yaml:"insecure_plain_http"`
 
 	// Line is where the intake starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -477,13 +491,16 @@ func (c *Config) applyDefaults(dir string) {
 		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
 		in.TLSClientAuth = strings.ToLower(strings.TrimSpace(in.TLSClientAuth))
 		in.Format = strings.ToLower(strings.TrimSpace(in.Format))
+		if in.IntakeKeys.Any && in.MaxKeys == 0 {
+			in.MaxKeys = DefaultMaxKeys
+		}
 		if in.Stats && in.Interval == 0 {
 			in.Interval = defaultStatsInterval
 		}
 		if in.Format == "" && (in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow) {
 			in.Format = FormatIPFIX
 		}
-		if in.Protocol == ProtocolTLS {
+		if in.Protocol == ProtocolTLS || (in.Protocol == ProtocolHTTP && !in.PlainHTTP) {
 			for _, name := range []*string{&in.TLSKeyName, &in.TLSCertName, &in.TLSCAName} {
 				if *name == "" {
 					*name = defaultTLSName
@@ -612,6 +629,8 @@ func (c *Config) validate(resolveErrs []error) error {
 			names[in.Name] = in.Line
 		}
 		switch {
+		case in.Protocol == ProtocolHTTP:
+			errs = append(errs, in.validateHTTPIntake(where)...)
 		case in.IntakeKey == "" && len(in.Routes) > 0 && !in.Stats:
 			// What no route takes is dropped.
 		case in.IntakeKey == "":
@@ -657,6 +676,9 @@ func (c *Config) validate(resolveErrs []error) error {
 			errs = append(errs, fmt.Errorf("%s: interval applies to stats intakes only", where))
 		}
 		errs = append(errs, validateTLS(in, where)...)
+		if in.Protocol != ProtocolHTTP && in.hasHTTPIntakeKeys() {
+			errs = append(errs, fmt.Errorf("%s: intake_keys, max_keys, bind, plain_http and insecure_plain_http apply to http intakes only", where))
+		}
 		switch {
 		case in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow:
 			if in.Format != "" {
@@ -667,14 +689,14 @@ func (c *Config) validate(resolveErrs []error) error {
 		}
 		family := ""
 		switch in.Protocol {
-		case ProtocolTCP, ProtocolTLS:
+		case ProtocolTCP, ProtocolTLS, ProtocolHTTP:
 			family = "tcp"
 		case ProtocolUDP, ProtocolNetFlow, ProtocolSFlow:
 			family = "udp"
 		case "":
-			errs = append(errs, fmt.Errorf("%s: protocol is missing (tcp, udp, tls, netflow or sflow)", where))
+			errs = append(errs, fmt.Errorf("%s: protocol is missing (tcp, udp, tls, netflow, sflow or http)", where))
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown protocol %q (tcp, udp, tls, netflow or sflow)", where, in.Protocol))
+			errs = append(errs, fmt.Errorf("%s: unknown protocol %q (tcp, udp, tls, netflow, sflow or http)", where, in.Protocol))
 		}
 		if in.Port < 1 || in.Port > 65535 {
 			errs = append(errs, fmt.Errorf("%s: port %d is not between 1 and 65535", where, in.Port))
@@ -805,12 +827,12 @@ func validateTLS(in *Intake, where string) []error {
 	if in.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("%s: max_connections must not be negative", where))
 	}
-	if in.Protocol != ProtocolTLS {
+	if in.Protocol != ProtocolTLS && (in.Protocol != ProtocolHTTP || in.PlainHTTP) {
 		if in.TLSClientAuth != "" {
 			errs = append(errs, fmt.Errorf("%s: tls_client_auth applies to tls intakes only", where))
 		}
-		if in.MaxConnections != 0 && in.Protocol != ProtocolTCP {
-			errs = append(errs, fmt.Errorf("%s: max_connections applies to tcp and tls intakes only", where))
+		if in.MaxConnections != 0 && in.Protocol != ProtocolTCP && in.Protocol != ProtocolHTTP {
+			errs = append(errs, fmt.Errorf("%s: max_connections applies to tcp, tls and http intakes only", where))
 		}
 		return errs
 	}

@@ -173,7 +173,10 @@ type valuePlace struct {
 	node       *yaml.Node
 }
 
-var sizeType = reflect.TypeFor[Size]()
+var (
+	sizeType    = reflect.TypeFor[Size]()
+	keyListType = reflect.TypeFor[KeyList]()
+)
 
 // walk checks a mapping against the yaml names of a struct's fields, and
 // what is under each key against the field's type. where names the place
@@ -227,7 +230,7 @@ func (k *keyChecker) value(node *yaml.Node, t reflect.Type, key, where string) {
 		t = t.Elem()
 	}
 	switch {
-	case t == sizeType, t == matchType:
+	case t == sizeType, t == matchType, t == keyListType:
 		// Read by their own UnmarshalYAML, which checks their keys.
 	case t.Kind() == reflect.Struct && node.Kind == yaml.MappingNode:
 		k.walk(node, t, join(key, where))
@@ -356,7 +359,7 @@ func (k *keyChecker) typeErrors(err error) error {
 			where = p.where + ": " + p.key
 		}
 		// A value's own check (a size) says what is wrong with it.
-		if cause := errors.Unwrap(le); p.typ == sizeType && cause != nil {
+		if cause := errors.Unwrap(le); (p.typ == sizeType || p.typ == keyListType) && cause != nil {
 			errs = append(errs, fmt.Errorf("line %d: %s: %w", le.Mark.Line, where, cause))
 			continue
 		}

@@ -150,7 +150,7 @@ intakes:
 		{"max_connections on udp", `
 intakes:
   - {name: a, protocol: udp, port: 514, intake_key: KEY, max_connections: 3}
-`, nil, `max_connections applies to tcp and tls intakes only`},
+`, nil, `max_connections applies to tcp, tls and http intakes only`},
 		{"https URL as syslog endpoint", `
 intakes:
   - name: a

@@ -105,10 +105,16 @@ type Syslog struct {
 // AppendLog writes a syslog message with the sender's PRI, HOSTNAME (its
 // address when it sent none), APP-NAME, PROCID and structured data, the
 // reception time (as the old forwarder did: device clocks and RFC 3164's
-// missing year and zone cannot be trusted), and its MSG.
+// missing year and zone cannot be trusted), and its MSG. An event without
+// a syslog header that came with a timestamp (the local HTTP intake's,
+// given by its client for that purpose) keeps that timestamp instead.
 func (s Syslog) AppendLog(dst []byte, l *pb.Log) []byte {
 	var host [64]byte
-	h := Header{PRI: l.Pri, Time: time.Unix(0, int64(l.TimeReceivedNs)), Hostname: l.Hostname, AppName: l.AppName, ProcID: l.Procid, SD: l.StructuredData}
+	when := int64(l.TimeReceivedNs)
+	if l.Format == pb.LogFormat_UNPARSED && l.TimestampNs != 0 {
+		when = l.TimestampNs
+	}
+	h := Header{PRI: l.Pri, Time: time.Unix(0, when), Hostname: l.Hostname, AppName: l.AppName, ProcID: l.Procid, SD: l.StructuredData}
 	if len(h.Hostname) == 0 {
 		h.Hostname = appendAddr(host[:0], l.Sender)
 	}

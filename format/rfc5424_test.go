@@ -24,6 +24,10 @@ func TestSyslogAppendLog(t *testing.T) {
 			`<13>1 2026-11-23T10:00:00.123456Z 192.0.2.1 - - LOG [SEKOIA@53288 intake_key="KEY-1234567"][x@1 a="b"] m`},
 		{"IPv6 sender", &pb.Log{TimeReceivedNs: uint64(at.UnixNano()), Sender: []byte{0x20, 1, 0xd, 0xb8, 15: 1}, Pri: 13},
 			`<13>1 2026-11-23T10:00:00.123456Z 2001:db8::1 - - LOG [SEKOIA@53288 intake_key="KEY-1234567"] `},
+		{"the timestamp an HTTP client gave", &pb.Log{TimeReceivedNs: uint64(at.UnixNano()), TimestampNs: at.Add(-time.Hour).UnixNano(), Sender: []byte{127, 0, 0, 1}, Pri: 13, Msg: []byte("m")},
+			`<13>1 2026-11-23T09:00:00.123456Z 127.0.0.1 - - LOG [SEKOIA@53288 intake_key="KEY-1234567"] m`},
+		{"a parsed header's own timestamp is not kept", &pb.Log{TimeReceivedNs: uint64(at.UnixNano()), TimestampNs: at.Add(-time.Hour).UnixNano(), Format: pb.LogFormat_RFC3164, Sender: []byte{127, 0, 0, 1}, Pri: 13, Msg: []byte("m")},
+			`<13>1 2026-11-23T10:00:00.123456Z 127.0.0.1 - - LOG [SEKOIA@53288 intake_key="KEY-1234567"] m`},
 		{"fields cut and cleaned", &pb.Log{TimeReceivedNs: uint64(at.UnixNano()), Pri: 200, Hostname: []byte("a b\xff"), AppName: []byte(strings.Repeat("x", 60)), Msg: []byte("m")},
 			`<191>1 2026-11-23T10:00:00.123456Z a_b_ ` + strings.Repeat("x", 48) + ` - LOG [SEKOIA@53288 intake_key="KEY-1234567"] m`},
 	} {

@@ -29,7 +29,7 @@ import (
 type Source struct {
 	// Name is the intake's name, as in the metrics' intake label.
 	Name string
-	// Protocol is tcp, udp, tls, netflow or sflow; empty for a stats
+	// Protocol is tcp, udp, tls, netflow, sflow or http; empty for a stats
 	// intake, which has no input.
 	Protocol string
 	Port     int
@@ -156,7 +156,7 @@ func (r *Reporter) events(m metrics.Values) [][]byte {
 		n := s.Name
 		switch s.Protocol {
 		case "":
-		case "tcp", "tls":
+		case "tcp", "tls", "http":
 			add(imtcp{Name: "input-" + n + "(" + strconv.Itoa(s.Port) + ")", Origin: "imtcp",
 				Submitted: delta(collect.MetricDecodedEventsTotal, n)})
 		default:

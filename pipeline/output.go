@@ -90,7 +90,7 @@ func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (ou
 		enc = syslog.Frame(in.IntakeKey, enc)
 	case config.TransportRELP:
 		enc = relp.Frame(in.IntakeKey, enc)
-	case config.TransportHTTP:
+	case config.TransportHTTP, config.TransportHTTPS:
 		enc = https.Frame(o, enc)
 	}
 	id := OutputID(in)

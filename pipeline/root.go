@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/flowgate/flowgate/enrich"
 	"github.com/flowgate/flowgate/format"
 	"github.com/flowgate/flowgate/monitoring"
+	"github.com/flowgate/flowgate/receiver/httpintake"
 	"github.com/flowgate/flowgate/ship"
 	"github.com/flowgate/flowgate/tlsfiles"
 )
@@ -64,6 +66,8 @@ type Dependencies struct {
 	Transports *Transports
 	// TLS keeps the TLS intakes' files current.
 	TLS *tlsfiles.Set
+	// HTTPIntake counts the http intakes' requests.
+	HTTPIntake *httpintake.Metrics
 	// Geo enriches flows from the AS and country databases (nil: none).
 	Geo *enrich.Geo
 	// Stdout takes debug lines and the file output "-"; it must serialise
@@ -83,9 +87,15 @@ type Intake struct {
 	recv receiver
 	// ships are the shippings of the intake's keys, as Shippings lists
 	// them: its own (absent when it has no key), then one per key its
-	// routes send to, each once per output.
-	ships []*shipping
-	deps  Dependencies
+	// routes send to, each once per output; an http intake's, one per key
+	// and output. An http intake with intake_keys: any adds keys while it
+	// runs: shipsMu guards ships, and shipCtx and failed start the
+	// shippers added.
+	ships   []*shipping
+	shipsMu sync.Mutex
+	shipCtx context.Context
+	failed  func(error)
+	deps    Dependencies
 	// tls are a tls intake's files, watched until its end.
 	tls *tlsfiles.Server
 
@@ -108,10 +118,16 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 			deps.Gatherer, deps.Buffer, deps.Collect.Produced(in.Name), deps.Log)
 	case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
 		it.recv, err = flowReceiver(in, half, deps)
+	case in.Protocol == config.ProtocolHTTP:
+		it.recv, it.tls, err = it.httpReceiver(ctx, c)
 	default: // tcp, udp, tls
 		it.recv, it.tls, err = syslogReceiver(in, deps)
 	}
 	if err != nil {
+		// Nothing is bound (recv holds a typed nil); an http intake may
+		// have opened the shipping of keys.
+		it.recv = nil
+		it.Close()
 		return nil, fmt.Errorf("intake %q: %w", in.Name, err)
 	}
 	// Each output of each key ships as an intake of its own, so that one
@@ -202,18 +218,50 @@ func (it *Intake) Config() config.Intake { return it.cfg }
 
 // Status is the status of its shipper (of its own key, else of the first
 // key its routes send to).
-func (it *Intake) Status() *ship.Status { return it.ships[0].shipper.Status() }
+// Nil for an http intake that has not shipped to any key yet.
+func (it *Intake) Status() *ship.Status {
+	ships := it.shippings()
+	if len(ships) == 0 {
+		return nil
+	}
+	return ships[0].shipper.Status()
+}
+
+// Subjects are the buffer subjects of the keys the intake ships to, by
+// their shippers' names.
+func (it *Intake) Subjects() map[string]string {
+	m := map[string]string{}
+	for _, s := range it.shippings() {
+		m[s.Intake.Name] = s.Subject
+	}
+	return m
+}
+
+// shippings are the intake's shippings as they are now.
+func (it *Intake) shippings() []*shipping {
+	it.shipsMu.Lock()
+	defer it.shipsMu.Unlock()
+	return slices.Clone(it.ships)
+}
 
 // Start runs the receiver and the shipper; failed is told of an error
 // that ends either.
 func (it *Intake) Start(failed func(error)) {
-	var recvCtx, shipCtx context.Context
+	var recvCtx context.Context
 	recvCtx, it.stopRecv = context.WithCancel(context.Background())
-	shipCtx, it.stopShip = context.WithCancel(context.Background())
+	it.shipsMu.Lock()
+	it.shipCtx, it.stopShip = context.WithCancel(context.Background())
+	it.failed = failed
 	for _, s := range it.ships {
-		s.done = goRun(shipCtx, fmt.Sprintf("intake %q: shipper of %s", it.cfg.Name, s.Subject), s.shipper.Run, failed)
+		it.runShipper(s)
 	}
+	it.shipsMu.Unlock()
 	it.recvDone = goRun(recvCtx, fmt.Sprintf("intake %q", it.cfg.Name), it.recv.Run, failed)
+}
+
+// runShipper starts a shipping's shipper; shipsMu is held.
+func (it *Intake) runShipper(s *shipping) {
+	s.done = goRun(it.shipCtx, fmt.Sprintf("intake %q: shipper of %s", it.cfg.Name, s.Subject), s.shipper.Run, it.failed)
 }
 
 func goRun(ctx context.Context, name string, fn func(context.Context) error, failed func(error)) chan struct{} {
@@ -247,7 +295,7 @@ func (it *Intake) Stop() {
 	}
 	it.StopReceiving()
 	it.stopShip()
-	for _, s := range it.ships {
+	for _, s := range it.shippings() {
 		<-s.done
 	}
 	it.Close()
@@ -264,7 +312,7 @@ func (it *Intake) Close() {
 			cancel()
 			_ = it.recv.Run(ctx)
 		}
-		for _, s := range it.ships {
+		for _, s := range it.shippings() {
 			s.close(it.deps)
 		}
 		it.tls.Close()
@@ -278,9 +326,10 @@ func (it *Intake) Ready(stallAfter time.Duration) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range it.ships {
+	ships := it.shippings()
+	for _, s := range ships {
 		if err := s.shipper.Status().Ready(backlog[s.Subject].Messages, stallAfter); err != nil {
-			if len(it.ships) > 1 {
+			if len(ships) > 1 {
 				return fmt.Errorf("%s: %w", s.Intake.Name, err)
 			}
 			return err

@@ -29,7 +29,7 @@ func check(c *config.Config, stdout io.Writer) error {
 		if in.Stats {
 			proto, port = "stats", "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, config.MaskKey(in.IntakeKey), appliance.DescribeOutputs(in))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, in.MaskedKeys(), appliance.DescribeOutputs(in))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -51,7 +51,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
 		if !in.Stats {
 			network := "udp"
-			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS {
+			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS || in.Protocol == config.ProtocolHTTP {
 				network = "tcp"
 			}
 			note, err := tryPort(network, in.Port)
@@ -64,7 +64,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 				bound++
 			}
 		}
-		if in.Protocol == config.ProtocolTLS {
+		if in.Protocol == config.ProtocolTLS || (in.Protocol == config.ProtocolHTTP && !in.PlainHTTP) {
 			require := in.TLSClientAuth == config.ClientAuthRequire
 			if _, err := tlsfiles.NewServer(in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, require); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))

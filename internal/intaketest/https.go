@@ -31,6 +31,8 @@ type Request struct {
 type Event struct {
 	Key   string
 	Event string
+	// Timestamp is the one /array gave it, "" for none.
+	Timestamp string
 }
 
 // HTTPS is a local /jsons intake over TLS; its URL is the base URL to
@@ -91,8 +93,8 @@ func (in *HTTPS) Delay(d time.Duration) {
 }
 
 func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/jsons" {
-		in.problem(w, http.StatusBadRequest, "%s %s: only POST /jsons is served", r.Method, r.URL.Path)
+	if r.Method != http.MethodPost || (r.URL.Path != "/jsons" && r.URL.Path != "/array") {
+		in.problem(w, http.StatusBadRequest, "%s %s: only POST /jsons and /array are served", r.Method, r.URL.Path)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
@@ -114,7 +116,27 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 		body = gz
 	}
 	var events []string
-	if err := json.NewDecoder(body).Decode(&events); err != nil {
+	var keyed []Event
+	if r.URL.Path == "/array" {
+		// [{"intake_key": K, "json": "...", "timestamp": "..."}, ...]
+		var items []struct {
+			IntakeKey string  `json:"intake_key"`
+			JSON      *string `json:"json"`
+			Timestamp string  `json:"timestamp"`
+		}
+		if err := json.NewDecoder(body).Decode(&items); err != nil {
+			in.problem(w, http.StatusBadRequest, "body is not a JSON array of /array items: %v", err)
+			return
+		}
+		for _, it := range items {
+			if it.IntakeKey == "" || it.JSON == nil {
+				in.problem(w, http.StatusBadRequest, "an /array item without intake_key or json")
+				return
+			}
+			events = append(events, *it.JSON)
+			keyed = append(keyed, Event{Key: it.IntakeKey, Event: *it.JSON, Timestamp: it.Timestamp})
+		}
+	} else if err := json.NewDecoder(body).Decode(&events); err != nil {
 		in.problem(w, http.StatusBadRequest, "body is not a JSON array of strings: %v", err)
 		return
 	}
@@ -159,7 +181,13 @@ func (in *HTTPS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	in.mu.Unlock()
-	total := in.record(key, events)
+	if keyed == nil {
+		keyed = make([]Event, len(events))
+		for i, e := range events {
+			keyed[i] = Event{Key: key, Event: e}
+		}
+	}
+	total := in.record(keyed)
 	ids := make([]string, len(events))
 	for i := range events {
 		ids[i] = "id-" + strconv.Itoa(total-len(events)+i+1)

@@ -75,17 +75,17 @@ func (l *Loggly) serve(w http.ResponseWriter, r *http.Request) {
 		l.problem(w, http.StatusBadRequest, "reading the body: %v", err)
 		return
 	}
-	var events []string
+	var events []Event
 	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
 		if len(line) > LogglyMaxEventBytes {
 			l.problem(w, http.StatusRequestEntityTooLarge, "an event of %d bytes, over %d", len(line), LogglyMaxEventBytes)
 			return
 		}
 		if line != "" {
-			events = append(events, line)
+			events = append(events, Event{Key: token, Event: line})
 		}
 	}
-	l.record(token, events)
+	l.record(events)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"response" : "ok"}`)
 }

@@ -73,14 +73,11 @@ func (s *server) Up(t testing.TB) {
 	go func() { _ = s.srv.Config.Serve(s.srv.Listener) }()
 }
 
-// record keeps events accepted with key; it returns how many are kept in
-// all.
-func (s *server) record(key string, events []string) int {
+// record keeps events accepted; it returns how many are kept in all.
+func (s *server) record(events []Event) int {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
-	for _, e := range events {
-		s.events = append(s.events, Event{Key: key, Event: e})
-	}
+	s.events = append(s.events, events...)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return len(s.events)

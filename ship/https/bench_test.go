@@ -49,7 +49,7 @@ func BenchmarkEncodeSekoia(b *testing.B) {
 	var body []byte
 	for b.Loop() {
 		var err error
-		if body, err = bufs.encode(&cfg, batch); err != nil {
+		if body, err = bufs.encode(&cfg, batch, false); err != nil {
 			b.Fatal(err)
 		}
 	}

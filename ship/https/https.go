@@ -61,6 +61,9 @@ type Config struct {
 	// Files, when set, watches CAFile: new connections trust a renewed
 	// one. Nil reads it once.
 	Files *tlsfiles.Set
+	// ArrayURL, when set (Sekoia), is where a batch holding events with a
+	// timestamp goes (/array), each item with ArrayKey (array.go).
+	ArrayURL, ArrayKey string
 	// UserAgent names the sender.
 	UserAgent string
 	// Conns is how many connections may be open at once.
@@ -77,6 +80,9 @@ func FromOutput(o *config.Output, key string) Config {
 	}
 	for k, v := range o.Headers {
 		cfg.Header.Set(k, config.WithKey(v, key))
+	}
+	if u := arrayURL(o); u != "" {
+		cfg.ArrayURL, cfg.ArrayKey = config.WithKey(u, key), key
 	}
 	if o.Success != "" {
 		// Validated when the configuration was loaded.
@@ -156,7 +162,11 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 	}
 	bufs := t.getBuffers()
 	defer t.putBuffers(bufs)
-	body, err := bufs.encode(&t.cfg, b)
+	to, array := t.cfg.URL, t.cfg.ArrayURL != "" && hasItems(b)
+	if array {
+		to = t.cfg.ArrayURL
+	}
+	body, err := bufs.encode(&t.cfg, b, array)
 	if err != nil {
 		return err
 	}
@@ -167,7 +177,7 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 		}
 		return t.Send(ctx, second)
 	}
-	return t.post(ctx, body)
+	return t.post(ctx, to, body)
 }
 
 // gzipChunk is how much framed body is handed to the compressor at once:
@@ -176,11 +186,18 @@ func (t *Transport) Send(ctx context.Context, b *ship.Batch) error {
 // read megabytes back from memory.
 const gzipChunk = 32 << 10
 
-// encode frames the events and compresses them when asked, and returns
-// the body. Uncompressed, the body is the framed buffer itself.
-func (bufs *buffers) encode(cfg *Config, b *ship.Batch) ([]byte, error) {
+// encode frames the events (as /array items when array) and compresses
+// them when asked, and returns the body. Uncompressed, the body is the
+// framed buffer itself.
+func (bufs *buffers) encode(cfg *Config, b *ship.Batch, array bool) ([]byte, error) {
+	framer := func(dst []byte, flush func([]byte) []byte) []byte {
+		if array {
+			return frameArray(dst, cfg.ArrayKey, b, flush)
+		}
+		return frame(dst, cfg, b, flush)
+	}
 	if !cfg.Gzip {
-		bufs.framed = frame(bufs.framed[:0], cfg, b, nil)
+		bufs.framed = framer(bufs.framed[:0], nil)
 		return bufs.framed, nil
 	}
 	bufs.body.Reset()
@@ -193,7 +210,7 @@ func (bufs *buffers) encode(cfg *Config, b *ship.Batch) ([]byte, error) {
 		}
 		return dst
 	}
-	bufs.framed = frame(bufs.framed[:0], cfg, b, flush)
+	bufs.framed = framer(bufs.framed[:0], flush)
 	if err == nil {
 		_, err = bufs.gz.Write(bufs.framed)
 	}
@@ -244,9 +261,9 @@ func frame(dst []byte, cfg *Config, b *ship.Batch, flush func([]byte) []byte) []
 	return dst
 }
 
-// request is a POST of body with the output's headers.
-func (cfg *Config) request(ctx context.Context, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
+// request is a POST of body to to with the output's headers.
+func (cfg *Config) request(ctx context.Context, to string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("intake %s: cannot make a request", cfg.Shown)
 	}
@@ -262,8 +279,8 @@ func (cfg *Config) request(ctx context.Context, body []byte) (*http.Request, err
 	return req, nil
 }
 
-func (t *Transport) post(ctx context.Context, body []byte) error {
-	req, err := t.cfg.request(ctx, body)
+func (t *Transport) post(ctx context.Context, to string, body []byte) error {
+	req, err := t.cfg.request(ctx, to, body)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package https
 
 import (
+	"strings"
+
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
@@ -32,13 +34,26 @@ func Events(o *config.Output) format.IANA {
 }
 
 // Frame makes enc's log events JSON strings where o's framing holds JSON
-// values (json_objects, json_lines): a log is text, not JSON.
+// values (json_objects, json_lines): a log is text, not JSON. For Sekoia,
+// a log with a timestamp of its own becomes an /array item (array.go).
 func Frame(o *config.Output, enc ship.Encoder) ship.Encoder {
-	switch resolved(o).Framing {
-	case config.FramingJSONObjects, config.FramingJSONLines:
+	r := resolved(o)
+	switch {
+	case r.Framing == config.FramingJSONObjects, r.Framing == config.FramingJSONLines:
 		return jsonLogs{enc}
+	case arrayURL(r) != "":
+		return timestamped{enc}
 	}
 	return enc
+}
+
+// arrayURL is the /array endpoint of Sekoia's /jsons (a resolved output
+// with preset sekoia), "" for other outputs.
+func arrayURL(r *config.Output) string {
+	if r.Preset != config.PresetSekoia || !strings.HasSuffix(r.URL, "/jsons") {
+		return ""
+	}
+	return strings.TrimSuffix(r.URL, "/jsons") + "/array"
 }
 
 // jsonLogs writes log events as JSON strings.

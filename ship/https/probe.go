@@ -24,7 +24,7 @@ import (
 func Probe(conn *tls.Conn, o *config.Output, key, userAgent string) (sent, status string, err error) {
 	cfg := FromOutput(resolved(o), key)
 	cfg.UserAgent, cfg.Gzip = userAgent, false // an empty body is not worth compressing
-	req, err := cfg.request(context.Background(), frame(nil, &cfg, ship.NewBatch(), nil))
+	req, err := cfg.request(context.Background(), cfg.URL, frame(nil, &cfg, ship.NewBatch(), nil))
 	if err != nil {
 		return "", "", err
 	}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+)
+
+// DefaultMaxKeys bounds the keys an http intake with intake_keys: any
+// ships to when max_keys is not given.
+const DefaultMaxKeys = 100
+
+// KeyList is an http intake's intake_keys: a list of keys, or any.
+type KeyList struct {
+	// Any accepts every well-formed key, each shipped as it first comes.
+	Any  bool
+	Keys []string
+}
+
+// UnmarshalYAML reads a list of keys or the word any.
+func (k *KeyList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "any" {
+		*k = KeyList{Any: true}
+		return nil
+	}
+	var keys []string
+	if n.Kind != yaml.SequenceNode || n.Decode(&keys) != nil {
+		return errors.New("expected a list of keys or any")
+	}
+	*k = KeyList{Keys: keys}
+	return nil
+}
+
+// CheckKey says what is wrong with an intake key, if anything: what an
+// http intake with intake_keys: any asks of a key before it ships to it.
+func CheckKey(key string) error { return checkKey(key) }
+
+// MaskedKeys says which keys an intake ships to, never in full: its key,
+// or an http intake's keys, or any with its bound.
+func (in *Intake) MaskedKeys() string {
+	switch {
+	case in.Protocol != ProtocolHTTP:
+		return MaskKey(in.IntakeKey)
+	case in.IntakeKeys.Any:
+		return fmt.Sprintf("any (at most %d)", in.MaxKeys)
+	}
+	masked := make([]string, len(in.IntakeKeys.Keys))
+	for i, k := range in.IntakeKeys.Keys {
+		masked[i] = MaskKey(k)
+	}
+	return strings.Join(masked, ",")
+}
+
+// ListenAddr is where an http intake listens: bind and port.
+func (in *Intake) ListenAddr() string {
+	return net.JoinHostPort(in.Bind, strconv.Itoa(in.Port))
+}
+
+// hasHTTPIntakeKeys says whether any key of an http intake is set.
+func (in *Intake) hasHTTPIntakeKeys() bool {
+	return in.IntakeKeys.Any || in.IntakeKeys.Keys != nil || in.MaxKeys != 0 || in.Bind != "" || in.PlainHTTP || in.InsecurePlainHTTP
+}
+
+// validateHTTPIntake checks the keys of an http intake.
+func (in *Intake) validateHTTPIntake(where string) []error {
+	var errs []error
+	if in.IntakeKey != "" {
+		errs = append(errs, fmt.Errorf("%s: an http intake takes intake_keys (a list, or any), not intake_key", where))
+	}
+	switch {
+	case in.IntakeKeys.Any:
+		if in.MaxKeys < 0 {
+			errs = append(errs, fmt.Errorf("%s: max_keys must not be negative", where))
+		}
+	case len(in.IntakeKeys.Keys) == 0:
+		errs = append(errs, fmt.Errorf("%s: intake_keys is missing: the keys the intake accepts, or any", where))
+	case in.MaxKeys != 0:
+		errs = append(errs, fmt.Errorf("%s: max_keys applies to intake_keys: any", where))
+	}
+	seen := map[string]bool{}
+	for i, k := range in.IntakeKeys.Keys {
+		if err := checkKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("%s: intake_keys #%d: %w", where, i+1, err))
+		} else if seen[k] {
+			errs = append(errs, fmt.Errorf("%s: intake_keys #%d: %s given twice", where, i+1, MaskKey(k)))
+		}
+		seen[k] = true
+	}
+	if len(in.Routes) > 0 || in.Aggregate != nil {
+		errs = append(errs, fmt.Errorf("%s: routes and aggregate do not apply to http intakes: the key comes with each request", where))
+	}
+	var bind netip.Addr
+	if in.Bind != "" {
+		var err error
+		if bind, err = netip.ParseAddr(in.Bind); err != nil {
+			errs = append(errs, fmt.Errorf("%s: bind %q is not an IP address", where, in.Bind))
+		}
+	}
+	switch {
+	case in.InsecurePlainHTTP && !in.PlainHTTP:
+		errs = append(errs, fmt.Errorf("%s: insecure_plain_http goes with plain_http: true", where))
+	case in.PlainHTTP && !in.InsecurePlainHTTP && !bind.IsLoopback():
+		errs = append(errs, errors.New(where+": plain_http serves keys and events unencrypted: bind it to a loopback address (bind: 127.0.0.1), or say insecure_plain_http: true"))
+	}
+	return errs
+}
