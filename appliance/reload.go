@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"syscall"
+	"time"
 
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/pipeline"
@@ -77,7 +79,7 @@ func (a *Appliance) Reload(c *config.Config) error {
 	defer cancel()
 	made := map[string]*pipeline.Intake{}
 	for _, in := range adding {
-		it, err := pipeline.New(ctx, pipelineConfig(&next, in), a.deps)
+		it, err := a.newIntake(ctx, &next, in, listens[listenKey(in)])
 		if err != nil {
 			for _, it := range made {
 				it.Close()
@@ -109,6 +111,29 @@ func (a *Appliance) Reload(c *config.Config) error {
 	return nil
 }
 
+// portFreed bounds how long an intake waits for a port that an intake
+// stopped in the same reload held: the kernel may still count the old
+// listener's connections as holding it for a moment.
+const portFreed = 5 * time.Second
+
+// newIntake makes an intake of c; one whose port an intake stopped in this
+// reload held (freed) tries again for portFreed while it is in use.
+func (a *Appliance) newIntake(ctx context.Context, c *config.Config, in config.Intake, freed bool) (*pipeline.Intake, error) {
+	deadline := time.Now().Add(portFreed)
+	for {
+		it, err := pipeline.New(ctx, pipelineConfig(c, in), a.deps)
+		if err == nil || !freed || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return it, err
+		}
+		a.log.Debug("port still held after the reload stopped its intake; trying again", "intake", in.Name, "port", in.Port)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // restore starts again the intakes of the running configuration that a
 // failed reload stopped, and swaps in what runs then.
 func (a *Appliance) restore(ctx context.Context, old *snapshot, stopped []*pipeline.Intake) {
@@ -118,7 +143,7 @@ func (a *Appliance) restore(ctx context.Context, old *snapshot, stopped []*pipel
 	again := map[*pipeline.Intake]*pipeline.Intake{}
 	for _, prev := range stopped {
 		in := prev.Config()
-		it, err := pipeline.New(ctx, pipelineConfig(old.cfg, in), a.deps)
+		it, err := a.newIntake(ctx, old.cfg, in, true)
 		if err != nil {
 			a.log.Error("an intake of the running configuration could not start again", "intake", in.Name, "err", err)
 			a.http.RemoveCheck(checkName(in.Name))
