@@ -4,10 +4,13 @@ package appliancetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +56,12 @@ func StartWith(t testing.TB, path string, opts appliance.Options, env ...string)
 	opts.Stdout, opts.Logger, opts.Version = a.Stdout, log, "test"
 	a.Appliance, err = appliance.New(context.Background(), c, opts)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Which socket holds it, to tell a test's port clash from
+			// another process's.
+			out, _ := exec.Command("ss", "-tuapn").CombinedOutput()
+			t.Logf("sockets:\n%s", out)
+		}
 		t.Fatalf("appliance: %v", err)
 	}
 	a.Monitor = apptest.NewMonitor(t, a.Addr().String())

@@ -422,8 +422,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case l.slots <- struct{}{}:
 			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
 		default:
-			c.Close()
+			// Counted first: a client that sees the close sees the count.
 			l.refused()
+			c.Close()
 		}
 	}
 }
