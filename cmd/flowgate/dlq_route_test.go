@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,18 +17,7 @@ func TestDeadLettersOfARoutedKey(t *testing.T) {
 	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	poison := testtraffic.V5Source(100).String()
-	var mu sync.Mutex
-	refuse := true
-	intake.RefuseEvents(func(events []string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range events {
-			if refuse && strings.Contains(e, `"sourceIPv4Address":"`+poison+`"`) {
-				return 422
-			}
-		}
-		return 0
-	})
+	accept := refuseFrom(intake, poison)
 	port := apptest.FreePort(t, "udp")
 	a := newApp(t, fmt.Sprintf("intakes:\n  - name: Routers\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    output: %s\n    routes:\n      - {name: lab, match: {source: %s}, intake_key: %s}\n",
 		port, testKey, intake.Output(), poison, "LabIntakeKey0123456789abcdefghij"))
@@ -41,9 +29,7 @@ func TestDeadLettersOfARoutedKey(t *testing.T) {
 	}) {
 		t.Fatalf("flowgate_dead_letters_total = %v, want 1 for Routers/lab", a.proc.Metric("flowgate_dead_letters_total"))
 	}
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
+	accept()
 	code, out, errOut := runCLI("dlq", "resend", "--config", a.path, "--intake", "Routers/lab")
 	if code != 0 || !strings.Contains(out, `intake "Routers/lab": dead letters sent again: 1`) {
 		t.Fatalf("dlq resend: exit %d: %s%s", code, out, errOut)

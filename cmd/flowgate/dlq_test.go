@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -225,18 +226,7 @@ func TestDeadLettersOfAnOutput(t *testing.T) {
 	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
 	poison := testtraffic.V5Source(100).String()
-	var mu sync.Mutex
-	refuse := true
-	intake.RefuseEvents(func(events []string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range events {
-			if refuse && strings.Contains(e, `"sourceIPv4Address":"`+poison+`"`) {
-				return 422
-			}
-		}
-		return 0
-	})
+	accept := refuseFrom(intake, poison)
 	port := apptest.FreePort(t, "udp")
 	archive := filepath.Join(t.TempDir(), "archive.jsonl")
 	a := newApp(t, fmt.Sprintf("intakes:\n  - name: Routers\n    protocol: netflow\n    port: %d\n    intake_key: %s\n    outputs:\n      - {transport: file, path: %q}\n      - %s\n",
@@ -256,9 +246,7 @@ func TestDeadLettersOfAnOutput(t *testing.T) {
 	if strings.Contains(out, testKey) {
 		t.Error("dlq list shows the key in full")
 	}
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
+	accept()
 	code, out, errOut = runCLI("dlq", "resend", "--config", a.path)
 	if code != 0 || !strings.Contains(out, `intake "Routers#sekoia": dead letters sent again: 1`) || strings.Contains(out, `intake "Routers":`) {
 		t.Fatalf("dlq resend: exit %d: %s%s", code, out, errOut)
@@ -270,4 +258,20 @@ func TestDeadLettersOfAnOutput(t *testing.T) {
 	if !apptest.Eventually(30*time.Second, func() bool { return a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`) == 1000 }) {
 		t.Fatalf("the file output shipped %v events, want 1000", a.proc.Metric(ship.MetricShippedEventsTotal, `intake="Routers"`))
 	}
+}
+
+// refuseFrom has intake answer 422 to a batch holding a flow from source
+// until the returned accept is called.
+func refuseFrom(intake *intaketest.HTTPS, source string) (accept func()) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	intake.RefuseEvents(func(events []string) int {
+		for _, e := range events {
+			if refuse.Load() && strings.Contains(e, `"sourceIPv4Address":"`+source+`"`) {
+				return 422
+			}
+		}
+		return 0
+	})
+	return func() { refuse.Store(false) }
 }
