@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -98,13 +97,13 @@ func runMain() error {
 	quick := flag.Bool("quick", false, "a quick run: 5 s steps, a coarser search (25%), at most 5 rates per tool, IPFIX only")
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long each step sends")
 	flag.StringVar(&formats, "format", "ipfix,v9,sflow", "flow formats, comma-separated, each searched in turn: v5, v9, ipfix, sflow")
-	flag.IntVar(&cfg.repeats, "repeats", 2, "times in a row a rate must be sustained to count")
+	flag.IntVar(&cfg.repeats, "repeats", 2, "times the rate found must be sustained to count (the climb below it runs each rate once)")
 	flag.IntVar(&cfg.exporters, "exporters", 4, "exporters sending at once")
 	flag.IntVar(&cfg.records, "records", 0, "records per datagram (0: as many as fill 1400 bytes; v5 30)")
 	flag.Float64Var(&cfg.start, "start", 25_000, "first rate tried, in events per second")
 	flag.Float64Var(&cfg.maxRate, "max-rate", 3_200_000, "highest rate tried")
 	flag.Float64Var(&cfg.precision, "precision", 0.10, "the search stops when the failed rate is within this fraction above the sustained one")
-	flag.IntVar(&cfg.maxSteps, "max-steps", 10, "rates tried at most per tool and path (each sustained one runs -repeats times)")
+	flag.IntVar(&cfg.maxSteps, "max-steps", 10, "rates tried at most per tool and path (the rate found then runs until sustained -repeats times)")
 	flag.StringVar(&tools, "tools", "flowgate,goflow2,nfacctd", "tools to measure, comma-separated")
 	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog paths too (TCP and TLS in, HTTPS out) when flowgate has them")
 	flag.Float64Var(&cfg.syslogRate, "syslog-start", 10_000, "first syslog rate tried, in messages per second")
@@ -314,7 +313,10 @@ func (b *bench) measureAll(ctx context.Context) error {
 		if !b.cfg.syslog || !fg {
 			break
 		}
-		_, err := b.search(ctx, tools[report.Flowgate], p.path, p.proto, b.cfg.syslogRate)
+		best, err := b.search(ctx, tools[report.Flowgate], p.path, p.proto, b.cfg.syslogRate)
+		if err == nil {
+			err = b.belowBest(ctx, tools[report.Flowgate], p.path, p.proto, best)
+		}
 		if errors.Is(err, errSkip) {
 			b.skip(fmt.Sprintf("%s (HTTPS out): %v; run again once flowgate has syslog intakes", p.path, err))
 		} else if err != nil {
@@ -348,6 +350,9 @@ func (b *bench) measureFormat(ctx context.Context, tools map[string]*tool, f exp
 		}
 		if name == report.Flowgate {
 			fgBest = best
+			if err := b.belowBest(ctx, t, path, proto, best); err != nil {
+				return err
+			}
 			if profile && best > 0 {
 				if _, err := b.measure(ctx, t, path, proto, best, true); err != nil {
 					return err
@@ -375,58 +380,22 @@ func (b *bench) measured(path, tool string, rate float64) bool {
 	return slices.ContainsFunc(b.run.Steps, func(s report.Step) bool { return s.Path == path && s.Tool == tool && s.Target == rate })
 }
 
-// search finds the highest rate a tool holds: it doubles the rate from
-// start until a step fails (or halves it until one passes), then bisects,
-// within cfg.maxSteps rates. A rate holds when cfg.repeats steps in a row
-// sustain it: at the edge a rate passes one step and misses the next, and
-// a search that took the first pass would land on a rate that does not
-// hold. A step where the generator fell short runs again (twice at most
-// per rate) and counts neither way. It returns the best rate, 0 when none
-// held.
-func (b *bench) search(ctx context.Context, t *tool, path, proto string, start float64) (float64, error) {
-	lo, hi := 0.0, math.Inf(1)
-	rate := start
-	const minRate = 500
-	for range b.cfg.maxSteps {
-		counted := 0
-		for tries := 0; counted < b.cfg.repeats && tries < b.cfg.repeats+2; tries++ {
-			s, err := b.measure(ctx, t, path, proto, rate, false)
-			if err != nil {
-				return lo, err
-			}
-			if s.GeneratorShort() {
-				continue
-			}
-			if !s.Sustained {
-				break
-			}
-			counted++
-		}
-		held := counted == b.cfg.repeats
-		if held {
-			lo = rate
-		} else {
-			hi = rate
-		}
-		switch {
-		case math.IsInf(hi, 1):
-			rate *= 2
-		case lo == 0:
-			rate /= 2
-		default:
-			rate = roundRate((lo + hi) / 2)
-		}
-		if rate > b.cfg.maxRate || rate < minRate || (lo > 0 && hi/lo <= 1+b.cfg.precision) || rate == lo || rate == hi {
-			break
-		}
+// belowBest runs a step at report.Fraction of the best rate, unless one
+// ran: the latency a user sees with headroom left.
+func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best float64) error {
+	rate := report.RoundRate(report.Fraction * best)
+	if best == 0 || b.run.At(path, t.name, rate) != nil {
+		return nil
 	}
-	return lo, nil
+	_, err := b.measure(ctx, t, path, proto, rate, false)
+	return err
 }
 
-// roundRate keeps three significant digits, for rates a reader can compare.
-func roundRate(r float64) float64 {
-	unit := math.Pow(10, math.Floor(math.Log10(r))-2)
-	return math.Round(r/unit) * unit
+// search finds the highest rate a tool holds on a path (searcher.search).
+func (b *bench) search(ctx context.Context, t *tool, path, proto string, start float64) (float64, error) {
+	s := searcher{maxRate: b.cfg.maxRate, precision: b.cfg.precision, maxSteps: b.cfg.maxSteps, repeats: b.cfg.repeats,
+		step: func(rate float64) (report.Step, error) { return b.measure(ctx, t, path, proto, rate, false) }}
+	return s.search(start)
 }
 
 // measure runs one step: the tool fresh, the generator at rate for the

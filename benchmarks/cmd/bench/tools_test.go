@@ -73,14 +73,6 @@ flowgate_template_missing_total 7
 	}
 }
 
-func TestRoundRate(t *testing.T) {
-	for in, want := range map[float64]float64{187_500: 188_000, 12_345: 12_300, 1_562.5: 1_560, 150_000: 150_000} {
-		if got := roundRate(in); got != want {
-			t.Errorf("roundRate(%v) = %v, want %v", in, got, want)
-		}
-	}
-}
-
 func TestNextPrime(t *testing.T) {
 	for in, want := range map[int]int{16411: 16411, 16412: 16417, 24000: 24001, 2: 2, 0: 2} {
 		if got := nextPrime(in); got != want {

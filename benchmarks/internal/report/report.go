@@ -7,6 +7,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,7 +98,7 @@ type Run struct {
 	Exporters int
 	Records   int
 	Duration  time.Duration
-	// Repeats is how many times in a row a rate must be sustained to count.
+	// Repeats is how many times a rate must be sustained to count.
 	Repeats int
 	Steps   []Step
 	// ProfileFile is the CPU profile of flowgate at its best rate (a file
@@ -169,17 +170,37 @@ func (r *Run) Best(path, tool string) *Step {
 	return best
 }
 
-// AtLeast is the first step at the lowest rate at or above rate that a
-// tool held: where the targets on CPU and memory "at that rate" are read.
+// AtLeast is the first sustained step at the lowest rate at or above rate,
+// up to the highest rate the tool held: where the targets "at that rate"
+// are read. A rate of the climb below the best one ran once: the rate held
+// above it vouches for it.
 func (r *Run) AtLeast(path, tool string, rate float64) *Step {
+	best := r.Best(path, tool)
+	if best == nil {
+		return nil
+	}
 	var at *Step
-	for _, s := range r.held(path, tool) {
-		if s.Target >= rate && (at == nil || s.Target < at.Target) {
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		if s.Path == path && s.Tool == tool && s.Sustained && !s.Profiled && s.Target >= rate && s.Target <= best.Target &&
+			(at == nil || s.Target < at.Target) {
 			at = s
 		}
 	}
 	return at
 }
+
+// At is the first sustained step of a tool at exactly rate, or nil.
+func (r *Run) At(path, tool string, rate float64) *Step {
+	if at := r.AtLeast(path, tool, rate); at != nil && at.Target == rate {
+		return at
+	}
+	return nil
+}
+
+// Fraction is the share of the best rate at which flowgate runs one more
+// step, for its latency below the edge.
+const Fraction = 0.8
 
 // held is the first step of each rate a tool held.
 func (r *Run) held(path, tool string) []*Step {
@@ -195,13 +216,19 @@ func (r *Run) held(path, tool string) []*Step {
 }
 
 // Targets are what flowgate aims for on a 2-core machine with generator and
-// receiver on the same box (issue 7).
+// receiver on the same box (issue 7; the peer targets of issue 16 below).
 const (
 	TargetFlows       = 150_000
 	TargetVsGoflow    = 20
 	TargetCPUPerFlow  = 5
 	TargetRSSBytes    = 300 << 20
 	targetsFormatName = "ipfix"
+
+	TargetVsPeer      = 1.5
+	TargetCPUVsPeer   = 1.0
+	TargetCPUVsPeerAt = 200_000
+	TargetP99EdgeMs   = 2000
+	TargetP99BelowMs  = 1000
 )
 
 // WriteFiles writes the report and its plot into dir, named after the
@@ -243,7 +270,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	for _, f := range r.Formats {
 		formats = append(formats, strings.TrimPrefix(FlowPath(f), "flows "))
 	}
-	p.f("Flow traffic: %s from %d exporters, %s, %s per step; a rate counts as sustained when it held %d times in a row; "+
+	p.f("Flow traffic: %s from %d exporters, %s, %s per step; a rate counts as sustained when it held %d times; "+
 		"generator, tools and receiving end on this one machine, traffic over loopback.\n\n",
 		strings.Join(formats, ", "), r.Exporters, records, r.Duration, max(r.Repeats, 1))
 
@@ -273,7 +300,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 			if tool != Flowgate && fg != nil {
 				ratios = fmt.Sprintf("%s | %s | %s", ratio(fg.Target, b.Target), ratio(fg.CPUPerEvent, b.CPUPerEvent), ratio(float64(fg.PeakRSS), float64(b.PeakRSS)))
 			}
-			p.f("| %s | %s | %s | %.2f | %s | %s | %s | %s |\n", path, tool, count(b.Target), b.CPUPerEvent, mib(b.PeakRSS), latency(b),
+			p.f("| %s | %s | %s | %.2f | %s | %s | %s | %s |\n", path, PeerName(path, tool), count(b.Target), b.CPUPerEvent, mib(b.PeakRSS), latency(b),
 				spread(r.Repeated(path, tool, b.Target)), ratios)
 		}
 	}
@@ -283,6 +310,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	if slices.Contains(r.Paths(), FlowPath(targetsFormatName)) {
 		writeTargets(p, r)
 	}
+	writePeerTargets(p, r)
 	if plot != "" {
 		p.f("![Delivered against offered load, and loss](%s)\n\n", plot)
 	}
@@ -324,11 +352,13 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   carries its own identity, so both are exact.
 - *sustained*: nothing lost or duplicated, the generator reached 97% of the rate asked, and the
   last event came out within 2 s plus a tenth of the step's duration after the generator stopped
-  (no backlog growing during the step). A rate counts only when it was sustained every time it
-  ran, and it runs again once sustained: one pass at the edge followed by a miss is not a rate
-  held. A step where the generator fell short of 97% says nothing of the tool: it runs again
-  and counts neither way. The highest rate is found by doubling the rate, then bisecting between the last held and
-  the first failed rate.
+  (no backlog growing during the step). The highest rate is found by doubling the rate, then
+  bisecting between the highest rate passed and the lowest failed, one step per rate; the rate
+  found then runs again, and counts only when it was sustained every time it ran: one pass at the
+  edge followed by a miss is not a rate held, and the search goes on below it. The rates of the
+  climb below it ran once: the rate held above them vouches for them. A step where the generator
+  fell short of 97% says nothing of the tool: it runs again and counts neither way. flowgate
+  runs one more step at 80% of its best rate, for its latency with headroom left.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
@@ -348,12 +378,6 @@ func writeTargets(p *printer, r *Run) {
 	fg, gf := r.Best(flows, Flowgate), r.Best(flows, "goflow2")
 	p.f("## Targets (flowgate, IPFIX, 2 cores, generator and receiver on the same box)\n\n")
 	p.f("| target | aim | reached | met |\n|---|---|---:|---|\n")
-	met := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "**no**"
-	}
 	if fg == nil {
 		p.f("| zero-loss IPFIX flows/s end to end | ≥ %s | none | **no** |\n\n", count(TargetFlows))
 		return
@@ -373,6 +397,67 @@ func writeTargets(p *printer, r *Run) {
 	}
 	p.f("| appliance CPU per flow, at %s flows/s | ≤ %d µs | %.2f µs (%.2f µs at %s) | %s |\n", count(at.Target), TargetCPUPerFlow, at.CPUPerEvent, fg.CPUPerEvent, count(fg.Target), met(at.CPUPerEvent <= TargetCPUPerFlow))
 	p.f("| peak RSS at %s flows/s | ≤ %s | %s (%s at %s) | %s |\n\n", count(at.Target), mib(TargetRSSBytes), mib(at.PeakRSS), mib(fg.PeakRSS), count(fg.Target), met(at.PeakRSS <= TargetRSSBytes))
+}
+
+// writePeerTargets gives, for each path, flowgate against its peer
+// (nfacctd, sfacctd for sFlow) in this run, and its latency at and below
+// its best rate.
+func writePeerTargets(p *printer, r *Run) {
+	var rows []string
+	row := func(path, target, aim, reached string, ok bool) {
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s |", path, target, aim, reached, met(ok)))
+	}
+	for _, path := range r.Paths() {
+		fg := r.Best(path, Flowgate)
+		if fg == nil {
+			continue
+		}
+		peerName := PeerName(path, "nfacctd")
+		if peer := r.Best(path, "nfacctd"); peer != nil {
+			x := fg.Target / peer.Target
+			row(path, "zero-loss rate ÷ "+peerName+"'s", fmt.Sprintf("≥ %.1f×", TargetVsPeer), fmt.Sprintf("%.2f× (%s ÷ %s)", x, count(fg.Target), count(peer.Target)), x >= TargetVsPeer)
+			if a, b := r.At(path, Flowgate, TargetCPUVsPeerAt), r.At(path, "nfacctd", TargetCPUVsPeerAt); a != nil && b != nil {
+				x := a.CPUPerEvent / b.CPUPerEvent
+				row(path, fmt.Sprintf("CPU per event ÷ %s's, both at %s/s", peerName, count(TargetCPUVsPeerAt)), fmt.Sprintf("≤ %.2f", TargetCPUVsPeer),
+					fmt.Sprintf("%.2f (%.2f ÷ %.2f µs)", x, a.CPUPerEvent, b.CPUPerEvent), x <= TargetCPUVsPeer)
+			}
+			x = fg.CPUPerEvent / peer.CPUPerEvent
+			row(path, fmt.Sprintf("CPU per event ÷ %s's, each at its best rate", peerName), fmt.Sprintf("≤ %.2f", TargetCPUVsPeer),
+				fmt.Sprintf("%.2f (%.2f ÷ %.2f µs)", x, fg.CPUPerEvent, peer.CPUPerEvent), x <= TargetCPUVsPeer)
+		}
+		if fg.P99Ms < 0 {
+			continue
+		}
+		below := RoundRate(Fraction * fg.Target)
+		if at := r.At(path, Flowgate, below); at != nil {
+			row(path, fmt.Sprintf("p99 receipt → intake at %.0f%% of the best rate (%s/s)", 100*Fraction, count(below)), fmt.Sprintf("≤ %d ms", TargetP99BelowMs),
+				fmt.Sprintf("%d ms", at.P99Ms), at.P99Ms <= TargetP99BelowMs)
+		}
+		row(path, fmt.Sprintf("p99 receipt → intake at the best rate (%s/s)", count(fg.Target)), fmt.Sprintf("≤ %d ms", TargetP99EdgeMs),
+			fmt.Sprintf("%d ms", fg.P99Ms), fg.P99Ms <= TargetP99EdgeMs)
+		row(path, "peak RSS at the best rate", "≤ "+mib(TargetRSSBytes), mib(fg.PeakRSS), fg.PeakRSS <= TargetRSSBytes)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p.f("## Targets against the peers and for latency (flowgate, every path)\n\n")
+	p.f("| path | target | aim | reached | met |\n|---|---|---|---:|---|\n%s\n\n", strings.Join(rows, "\n"))
+}
+
+// PeerName is how a peer is called on a path: pmacct's daemon for sFlow is
+// sfacctd.
+func PeerName(path, tool string) string {
+	if tool == "nfacctd" && path == FlowPath("sflow") {
+		return "sfacctd"
+	}
+	return tool
+}
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
 }
 
 // WriteIndex rewrites dir/README.md: every report in dir, newest first.
@@ -472,4 +557,10 @@ func count(v float64) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// RoundRate keeps three significant digits, for rates a reader can compare.
+func RoundRate(r float64) float64 {
+	unit := math.Pow(10, math.Floor(math.Log10(r))-2)
+	return math.Round(r/unit) * unit
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"math"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/report"
+)
+
+// searcher finds the highest rate a tool holds with zero loss.
+type searcher struct {
+	maxRate, precision float64
+	// maxSteps bounds the rates tried; repeats is how many times the rate
+	// found must be sustained to count.
+	maxSteps, repeats int
+	// step runs one step at a rate.
+	step func(rate float64) (report.Step, error)
+}
+
+// minRate is the lowest rate a search goes down to.
+const minRate = 500
+
+// search doubles the rate from start until a step fails (or halves it
+// until one passes), then bisects between the highest rate passed and the
+// lowest failed, one step per rate. The rate it lands on then runs until
+// it was sustained s.repeats times: at the edge a rate passes once and
+// misses the next time, and only a rate sustained every time it ran
+// counts. A miss makes it the failed bound, and the search goes on below
+// it from the rate passed before. The lower rates of the climb run once
+// each: the rate found above them vouches for them, and a full run takes
+// half the steps it would if every rate ran twice. It returns the rate
+// held, 0 when none was.
+func (s *searcher) search(start float64) (float64, error) {
+	// passed are the rates sustained once, ascending, all below hi.
+	var passed []float64
+	hi := math.Inf(1)
+	rate := start
+	for tried := 0; ; {
+		for tried < s.maxSteps && !s.converged(rate, highest(passed), hi) {
+			ok, err := s.sustains(rate)
+			if err != nil {
+				return 0, err
+			}
+			tried++
+			if ok {
+				passed = append(passed, rate)
+			} else {
+				hi = rate
+			}
+			rate = s.next(rate, highest(passed), hi)
+		}
+		lo := highest(passed)
+		if lo == 0 {
+			return 0, nil
+		}
+		held := true
+		for i := 1; i < s.repeats && held; i++ {
+			ok, err := s.sustains(lo)
+			if err != nil {
+				return 0, err
+			}
+			held = ok
+		}
+		if held {
+			return lo, nil
+		}
+		passed, hi = passed[:len(passed)-1], lo
+		rate = s.next(lo, highest(passed), hi)
+	}
+}
+
+// highest is the last of rates, 0 when there is none.
+func highest(rates []float64) float64 {
+	if len(rates) == 0 {
+		return 0
+	}
+	return rates[len(rates)-1]
+}
+
+// next is the rate to try after one at rate, with lo the highest passed
+// (0: none) and hi the lowest failed (+Inf: none).
+func (s *searcher) next(rate, lo, hi float64) float64 {
+	switch {
+	case math.IsInf(hi, 1):
+		return rate * 2
+	case lo == 0:
+		return report.RoundRate(hi / 2)
+	default:
+		return report.RoundRate((lo + hi) / 2)
+	}
+}
+
+// converged says the search has nothing more to learn from trying rate.
+func (s *searcher) converged(rate, lo, hi float64) bool {
+	return rate > s.maxRate || rate < minRate || (lo > 0 && hi/lo <= 1+s.precision) || rate == lo || rate == hi
+}
+
+// sustains runs a step at rate and says whether it was sustained. A step
+// where the generator fell short runs again (twice at most) and counts
+// neither way; when it never reaches the rate, the rate is not sustained.
+func (s *searcher) sustains(rate float64) (bool, error) {
+	for range 3 {
+		st, err := s.step(rate)
+		if err != nil {
+			return false, err
+		}
+		if !st.GeneratorShort() {
+			return st.Sustained, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/report"
+)
+
+// tool is a tool under a search: it sustains every rate up to limit, and
+// the rates in flaky only the first time they run.
+type fakeTool struct {
+	limit float64
+	flaky map[float64]bool
+	// short rates leave the generator short of the rate this many times.
+	short map[float64]int
+	ran   []float64
+}
+
+func (f *fakeTool) step(rate float64) (report.Step, error) {
+	f.ran = append(f.ran, rate)
+	s := report.Step{Target: rate, Offered: rate, Sustained: rate <= f.limit}
+	if f.short[rate] > 0 {
+		f.short[rate]--
+		s.Offered = rate / 2
+		return s, nil
+	}
+	if f.flaky[rate] {
+		if slices.Index(f.ran, rate) != len(f.ran)-1 {
+			s.Sustained = false
+		}
+	}
+	return s, nil
+}
+
+func search(t *testing.T, f *fakeTool, start float64) float64 {
+	t.Helper()
+	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, step: f.step}
+	best, err := s.search(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return best
+}
+
+func TestSearchClimbsOnceAndConfirmsTheRateFound(t *testing.T) {
+	f := &fakeTool{limit: 350_000}
+	best := search(t, f, 25_000)
+	want := []float64{25_000, 50_000, 100_000, 200_000, 400_000, 300_000, 350_000, 375_000, 350_000}
+	if best != 350_000 || !slices.Equal(f.ran, want) {
+		t.Fatalf("best %.0f after %v, want 350000 after %v", best, f.ran, want)
+	}
+}
+
+func TestSearchGoesBelowARateThatPassedOnce(t *testing.T) {
+	// 350k passes once and misses its repeat: the search goes on between
+	// 300k and 350k, and 300k must be sustained again before it counts.
+	f := &fakeTool{limit: 350_000, flaky: map[float64]bool{350_000: true}}
+	best := search(t, f, 25_000)
+	if best != 325_000 {
+		t.Fatalf("best %.0f after %v", best, f.ran)
+	}
+	if n := count(f.ran, 325_000); n != 2 {
+		t.Fatalf("325k ran %d times: %v", n, f.ran)
+	}
+	// The climb stops at -max-rate; the highest rate passed misses its
+	// repeat, and the search bisects below it.
+	f = &fakeTool{limit: 1e9, flaky: map[float64]bool{200_000: true}}
+	s := searcher{maxRate: 250_000, precision: 0.10, maxSteps: 10, repeats: 2, step: f.step}
+	best, err := s.search(25_000)
+	if err != nil || best != 188_000 || count(f.ran, 200_000) != 2 || count(f.ran, 188_000) != 2 {
+		t.Fatalf("best %.0f (%v) after %v, want 188000", best, err, f.ran)
+	}
+}
+
+func TestSearchHalvesFromAStartTooHigh(t *testing.T) {
+	f := &fakeTool{limit: 14_000}
+	best := search(t, f, 25_000)
+	if best < 12_500 || best > 14_000 || count(f.ran, best) != 2 {
+		t.Fatalf("best %.0f after %v", best, f.ran)
+	}
+	if best := search(t, &fakeTool{limit: 100}, 25_000); best != 0 {
+		t.Fatalf("a tool that sustains nothing held %.0f", best)
+	}
+}
+
+func TestSearchRunsAgainWhereTheGeneratorFellShort(t *testing.T) {
+	// Short twice at 200k counts neither way; short three times fails the rate.
+	f := &fakeTool{limit: 350_000, short: map[float64]int{200_000: 2}}
+	if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != 3 {
+		t.Fatalf("best %.0f after %v", best, f.ran)
+	}
+	f = &fakeTool{limit: 350_000, short: map[float64]int{200_000: 3}}
+	if best := search(t, f, 25_000); best >= 200_000 {
+		t.Fatalf("best %.0f after %v: a rate the generator never reached counted", best, f.ran)
+	}
+}
+
+func count(rates []float64, rate float64) int {
+	n := 0
+	for _, r := range rates {
+		if r == rate {
+			n++
+		}
+	}
+	return n
+}
