@@ -75,11 +75,23 @@ func (in *Intake) ListenAddr() string {
 	return net.JoinHostPort(in.HTTP.Bind, strconv.Itoa(in.Port))
 }
 
-// resolve fills in the bound of intake_keys: any.
-func (h *HTTPIntake) resolve() {
+// resolveHTTPIntake fills in the bound of intake_keys: any, and drops
+// the TLS block of an intake served without TLS.
+func (in *Intake) resolveHTTPIntake(where string) []error {
+	h := in.HTTP
 	if h.IntakeKeys.Any && h.MaxKeys == 0 {
 		h.MaxKeys = DefaultMaxKeys
 	}
+	if !h.PlainHTTP {
+		return nil
+	}
+	var errs []error
+	if in.TLS.ClientAuth != "" {
+		// No TLS, so no client certificate to ask for.
+		errs = append(errs, fmt.Errorf("%s: tls_client_auth applies to tls intakes and http intakes without plain_http only", where))
+	}
+	in.TLS = nil
+	return errs
 }
 
 // validateHTTPIntake checks the blocks of an http intake.

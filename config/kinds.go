@@ -129,15 +129,11 @@ func kindList(kinds []Kind, and string) string {
 // resolve resolves the intake's kind and fills in its blocks' defaults.
 func (in *Intake) resolve(certsDir, where string) []error {
 	errs := in.resolveKind(where)
+	if in.Kind == "" {
+		return errs // its blocks are what the file says: not read
+	}
 	if in.HTTP != nil {
-		in.HTTP.resolve()
-		if in.HTTP.PlainHTTP {
-			// Served without TLS: a client certificate cannot be asked for.
-			if in.TLS.ClientAuth != "" {
-				errs = append(errs, fmt.Errorf("%s: tls_client_auth applies to tls intakes and http intakes without plain_http only", where))
-			}
-			in.TLS = nil
-		}
+		errs = append(errs, in.resolveHTTPIntake(where)...)
 	}
 	if in.TLS != nil {
 		in.TLS.resolve(certsDir)

@@ -97,6 +97,18 @@ func TestPlainHTTPClientAuth(t *testing.T) {
 	}
 }
 
+// TestNoKind: an intake without a known protocol is refused whatever
+// blocks of keys it holds.
+func TestNoKind(t *testing.T) {
+	for _, protocol := range []string{"", "bogus"} {
+		file := "intakes:\n  - {name: K, protocol: '" + protocol + "', port: 1, bind: 127.0.0.1, plain_http: true, workers: 2}\n"
+		_, err := Parse([]byte(file), "k.yaml", t.TempDir(), noEnv)
+		if err == nil || !strings.Contains(err.Error(), `line 2: intake "K": `) || !strings.Contains(err.Error(), "protocol") {
+			t.Errorf("protocol %q: %v", protocol, err)
+		}
+	}
+}
+
 // kindFile is an intakes.yaml of one intake "K" of the protocol (or a
 // stats intake) with the extra key.
 func kindFile(protocol, extra string) string {
