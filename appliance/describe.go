@@ -50,9 +50,4 @@ func DescribeOutput(o *config.Output) string {
 }
 
 // ProtocolName is an intake's protocol, "stats" for a stats intake.
-func ProtocolName(in config.Intake) string {
-	if in.Stats {
-		return "stats"
-	}
-	return in.Protocol
-}
+func ProtocolName(in config.Intake) string { return string(in.Kind) }

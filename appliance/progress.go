@@ -168,12 +168,10 @@ func (a *Appliance) logChanges(old, next *config.Config) {
 // configuration key, with the old and new values.
 func intakeChanges(a, b config.Intake) []string {
 	var out []string
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	t := va.Type()
-	for i := range t.NumField() {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		fa, fb := va.Field(i).Interface(), vb.Field(i).Interface()
-		if key == "-" || key == "" || reflect.DeepEqual(fa, fb) {
+	sa, sb := settings(reflect.ValueOf(a)), settings(reflect.ValueOf(b))
+	for i, fa := range sa {
+		key, va, vb := fa.key, fa.v, sb[i].v
+		if reflect.DeepEqual(va.Interface(), vb.Interface()) {
 			continue
 		}
 		switch key {
@@ -193,11 +191,38 @@ func intakeChanges(a, b config.Intake) []string {
 			// As check prints them: the keys masked.
 			out = append(out, fmt.Sprintf("routes [%s] → [%s]", describeRules(a), describeRules(b)))
 		default:
-			out = append(out, fmt.Sprintf("%s %s → %s", key, show(va.Field(i)), show(vb.Field(i))))
+			out = append(out, fmt.Sprintf("%s %s → %s", key, show(va), show(vb)))
 		}
 	}
 	if len(out) == 0 {
 		out = append(out, "TLS files")
+	}
+	return out
+}
+
+// setting is one key of an intake's configuration and its value.
+type setting struct {
+	key string
+	v   reflect.Value
+}
+
+// settings lists the keys of the intake v, those of its blocks of keys
+// (inline in the file) included, a block it has not as zero values: the
+// same keys in the same order for any two intakes.
+func settings(v reflect.Value) []setting {
+	var out []setting
+	t := v.Type()
+	for i := range t.NumField() {
+		key, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		switch f := v.Field(i); {
+		case key == "" && opts == "inline":
+			if f.IsNil() {
+				f = reflect.New(f.Type().Elem())
+			}
+			out = append(out, settings(f.Elem())...)
+		case key != "" && key != "-":
+			out = append(out, setting{key, f})
+		}
 	}
 	return out
 }

@@ -182,11 +182,9 @@ func sameIntake(a, b config.Intake) bool {
 // listenKey names what an intake binds: its port in its family (tcp and
 // tls and http share TCP ports; udp, netflow and sflow UDP ones).
 func listenKey(in config.Intake) string {
-	switch in.Protocol {
-	case "":
+	network := in.Kind.Network()
+	if network == "" {
 		return "" // a stats intake binds nothing
-	case config.ProtocolTCP, config.ProtocolTLS, config.ProtocolHTTP:
-		return fmt.Sprintf("tcp/%d", in.Port)
 	}
-	return fmt.Sprintf("udp/%d", in.Port)
+	return fmt.Sprintf("%s/%d", network, in.Port)
 }

@@ -7,7 +7,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -88,10 +87,14 @@ type Config struct {
 	lines outputLines
 }
 
-// Intake is one port mapped to one intake key.
+// Intake is one port mapped to one intake key. After loading, Kind says
+// what it is and it holds the blocks of keys of its kind, and no other.
 type Intake struct {
-	Name      string `yaml:"name"`
+	Name string `yaml:"name"`
+	// Protocol and Stats are what the file says the intake is; Kind is
+	// that, resolved.
 	Protocol  string `yaml:"protocol"`
+	Stats     bool   `yaml:"stats"`
 	Port      int    `yaml:"port"`
 	IntakeKey string `yaml:"intake_key"`
 	// Debug prints what comes in and what goes out to stdout, key masked.
@@ -99,23 +102,6 @@ type Intake struct {
 	// QueueSize bounds this intake's events held in memory; 0 takes a share
 	// of buffer.memory_messages.
 	QueueSize int `yaml:"queue_size"`
-	// Stats makes the intake ship the appliance's own counters, every
-	// Interval, in the shapes of rsyslog's impstats.
-	Stats bool `yaml:"stats"`
-	// Interval is how often a stats intake reports (default 60s).
-	Interval time.Duration `yaml:"interval"`
-	// TLS files under the certs directory (tls intakes), as in the old
-	// forwarder: a name means <certs_dir>/<name>.key or .crt, an absolute
-	// path is used as given.
-	TLSKeyName  string `yaml:"tls_key_name"`
-	TLSCertName string `yaml:"tls_cert_name"`
-	TLSCAName   string `yaml:"tls_ca_name"`
-	// TLSClientAuth is "require" to accept only senders with a certificate
-	// signed by the CA file; "none" (the default) does not ask for one.
-	TLSClientAuth string `yaml:"tls_client_auth"`
-	// MaxConnections bounds a tcp or tls intake's open connections; 0 is
-	// the default.
-	MaxConnections int `yaml:"max_connections"`
 	// Output, when the file gives one, replaces the top-level output for
 	// this intake. After loading it is always set: the output this intake
 	// ships to, resolved.
@@ -124,84 +110,25 @@ type Intake struct {
 	// for this intake: each event goes to every one. After loading it is
 	// always set: the resolved outputs, Output being the first.
 	Outputs []Output `yaml:"outputs"`
-
-	// TLSKeyFile, TLSCertFile and TLSCAFile are the TLS files' paths.
-	TLSKeyFile  string `yaml:"-"`
-	TLSCertFile string `yaml:"-"`
-	TLSCAFile   string `yaml:"-"`
-	// Format is how flow events are written (netflow and sflow intakes):
-	// ipfix, keys named after IANA IPFIX elements (the default), or
-	// goflow2, goflow2's JSON for pipelines built on it.
-	Format string `yaml:"format"`
-
-	// Receive path of UDP intakes (udp, netflow, sflow).
-	// ReceiveBuffer is the socket receive buffer (SO_RCVBUF) asked for, per
-	// socket; 0 is decoder/udp's default.
-	ReceiveBuffer Size `yaml:"receive_buffer"`
-	// Sockets is how many SO_REUSEPORT sockets share the port; 0: one per CPU.
-	Sockets int `yaml:"sockets"`
-
-	// Flow intakes (netflow, sflow).
-	// Workers decode in parallel, each exporter on one; 0: one per CPU.
-	Workers int `yaml:"workers"`
-	// ScaleSampling multiplies bytes and packets of sampled flows by the
-	// sampling rate; on unless set to false (see Scaling).
-	ScaleSampling *bool `yaml:"scale_sampling"`
-	// Exporters are per-router settings, by address.
-	Exporters []Exporter `yaml:"exporters"`
-
 	// Routes send the records they match to intake keys of their own, or
 	// drop them; the first that matches takes a record. Without an
 	// IntakeKey, what no route takes is dropped and counted.
 	Routes []Route `yaml:"routes"`
 	// Table is Routes compiled, nil without routes.
 	Table *route.Table `yaml:"-"`
-	// Aggregate, on a flow intake, sums the flows that share its keys
-	// over its window into one event.
-	Aggregate *Aggregate `yaml:"aggregate"`
 
-	// HTTP intakes (protocol http, httpintake.go). IntakeKeys are the
-	// keys it accepts, or any key; MaxKeys bounds how many any takes.
-	IntakeKeys KeyList `yaml:"intake_keys"`
-	MaxKeys    int     `yaml:"max_keys"`
-	// Bind is the address it listens on (default: every address).
-	Bind string `yaml:"bind"`
-	// PlainHTTP serves it without TLS: on a loopback Bind only, unless
-	// InsecurePlainHTTP says the network on the way is trusted.
-	PlainHTTP         bool `yaml:"plain_http"`
-	InsecurePlainHTTP bool `yaml:"insecure_plain_http"`
+	Kind Kind `yaml:"-"`
+	// The blocks of keys only some kinds take, written inline in the
+	// intake's mapping; the kinds tag names the kinds that take each (see
+	// kinds.go). A block is set when the intake's kind takes it, else nil.
+	Stream *Stream     `yaml:",inline" kinds:"tcp,tls,http"`
+	TLS    *TLS        `yaml:",inline" kinds:"tls,http"`
+	UDP    *UDP        `yaml:",inline" kinds:"udp,netflow,sflow"`
+	Flow   *Flow       `yaml:",inline" kinds:"netflow,sflow"`
+	Report *Report     `yaml:",inline" kinds:"stats"`
+	HTTP   *HTTPIntake `yaml:",inline" kinds:"http"`
 
 	// Line is where the intake starts in the file, for messages.
-	Line int `yaml:"-"`
-}
-
-// IsLog says whether the intake receives syslog (tcp, udp or tls).
-func (in *Intake) IsLog() bool {
-	return in.Protocol == ProtocolTCP || in.Protocol == ProtocolUDP || in.Protocol == ProtocolTLS
-}
-
-// Scaling says whether sampled flows are scaled up by their rate.
-func (in *Intake) Scaling() bool { return in.ScaleSampling == nil || *in.ScaleSampling }
-
-// Exporter is what the configuration says about one router exporting to
-// a flow intake. Events of its flows carry the names.
-type Exporter struct {
-	// Address is the exporter's address, as its datagrams come from (for
-	// sFlow, the agent address).
-	Address string `yaml:"address"`
-	// Name is written in the events as exporterName.
-	Name string `yaml:"name"`
-	// SamplingRate is used when the exporter states no rate (one packet in
-	// SamplingRate), or always with SamplingOverride.
-	SamplingRate uint64 `yaml:"sampling_rate"`
-	// SamplingOverride makes SamplingRate win over what the exporter says.
-	SamplingOverride bool `yaml:"sampling_override"`
-	// Interfaces names the exporter's interfaces by ifIndex.
-	Interfaces map[uint32]string `yaml:"interfaces"`
-
-	// Addr is Address, parsed.
-	Addr netip.Addr `yaml:"-"`
-	// Line is where the exporter starts in the file, for messages.
 	Line int `yaml:"-"`
 }
 
@@ -342,20 +269,11 @@ const (
 	defaultMemoryMessages = 1_000_000
 	defaultHTTPListen     = "127.0.0.1:9740"
 	defaultStallAfter     = 2 * time.Minute
-	defaultStatsInterval  = time.Minute
-	minStatsInterval      = time.Second
 	defaultShutdownGrace  = 10 * time.Second
 	defaultShutdownTime   = 30 * time.Second
 	maxReplicas           = 5
 	minDiskSpace          = Size(64 << 20)
 	defaultCertsDir       = "/certs"
-	defaultTLSName        = "server"
-)
-
-// Client certificate policies of tls intakes.
-const (
-	ClientAuthNone    = "none"
-	ClientAuthRequire = "require"
 )
 
 // Env reads an environment variable; tests pass their own.
@@ -404,7 +322,8 @@ func Parse(data []byte, source, dir string, env Env) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	c.applyDefaults(dir)
-	if err := c.validate(c.resolveOutputs(top, dir)); err != nil {
+	errs := c.resolveKinds()
+	if err := c.validate(append(errs, c.resolveOutputs(top, dir)...)); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return c, nil
@@ -486,34 +405,6 @@ func (c *Config) applyDefaults(dir string) {
 		c.CertsDir = defaultCertsDir
 	}
 	c.CertsDir = inDir(dir, c.CertsDir)
-	for i := range c.Intakes {
-		in := &c.Intakes[i]
-		in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
-		in.TLSClientAuth = strings.ToLower(strings.TrimSpace(in.TLSClientAuth))
-		in.Format = strings.ToLower(strings.TrimSpace(in.Format))
-		if in.IntakeKeys.Any && in.MaxKeys == 0 {
-			in.MaxKeys = DefaultMaxKeys
-		}
-		if in.Stats && in.Interval == 0 {
-			in.Interval = defaultStatsInterval
-		}
-		if in.Format == "" && (in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow) {
-			in.Format = FormatIPFIX
-		}
-		if in.Protocol == ProtocolTLS || (in.Protocol == ProtocolHTTP && !in.PlainHTTP) {
-			for _, name := range []*string{&in.TLSKeyName, &in.TLSCertName, &in.TLSCAName} {
-				if *name == "" {
-					*name = defaultTLSName
-				}
-			}
-			in.TLSKeyFile = certFile(c.CertsDir, in.TLSKeyName, ".key")
-			in.TLSCertFile = certFile(c.CertsDir, in.TLSCertName, ".crt")
-			in.TLSCAFile = certFile(c.CertsDir, in.TLSCAName, ".crt")
-			if in.TLSClientAuth == "" {
-				in.TLSClientAuth = ClientAuthNone
-			}
-		}
-	}
 }
 
 // inDir takes a relative path from the configuration file's folder.
@@ -522,15 +413,6 @@ func inDir(dir, path string) string {
 		return path
 	}
 	return filepath.Join(dir, path)
-}
-
-// certFile is the old forwarder's naming: a name is <dir>/<name><ext>, an
-// absolute path is used as given.
-func certFile(dir, name, ext string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(dir, name+ext)
 }
 
 // resolveOutputs sets each intake's Outputs (and Output, the first) from
@@ -619,9 +501,8 @@ func (c *Config) validate(resolveErrs []error) error {
 	outputErrs := map[string]bool{}
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
-		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
+		where := in.where(i)
 		if in.Name == "" {
-			where = fmt.Sprintf("line %d: intake #%d", in.Line, i+1)
 			errs = append(errs, fmt.Errorf("%s: name is missing", where))
 		} else if prev, dup := names[in.Name]; dup {
 			errs = append(errs, fmt.Errorf("%s: name already used by the intake at line %d", where, prev))
@@ -629,9 +510,9 @@ func (c *Config) validate(resolveErrs []error) error {
 			names[in.Name] = in.Line
 		}
 		switch {
-		case in.Protocol == ProtocolHTTP:
-			errs = append(errs, in.validateHTTPIntake(where)...)
-		case in.IntakeKey == "" && len(in.Routes) > 0 && !in.Stats:
+		case in.Kind == KindHTTP:
+			// Its keys come with each request: validateHTTPIntake.
+		case in.IntakeKey == "" && len(in.Routes) > 0 && in.Kind != KindStats:
 			// What no route takes is dropped.
 		case in.IntakeKey == "":
 			errs = append(errs, fmt.Errorf("%s: intake_key is missing", where))
@@ -641,7 +522,6 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 		errs = append(errs, in.validateRoutes(where)...)
-		errs = append(errs, in.validateAggregate(where)...)
 		if in.QueueSize < 0 {
 			errs = append(errs, fmt.Errorf("%s: queue_size must not be negative", where))
 		}
@@ -662,42 +542,11 @@ func (c *Config) validate(resolveErrs []error) error {
 			}
 		}
 		errs = append(errs, c.validateOutputList(i)...)
-		errs = append(errs, in.validateFlow(where)...)
-		if in.Stats {
-			if in.Protocol != "" || in.Port != 0 || in.Format != "" {
-				errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))
-			}
-			if in.Interval < minStatsInterval {
-				errs = append(errs, fmt.Errorf("%s: interval %s is below the minimum of %s", where, in.Interval, minStatsInterval))
-			}
+		errs = append(errs, in.validateKind(where)...)
+		if in.Kind == KindStats {
 			continue
 		}
-		if in.Interval != 0 {
-			errs = append(errs, fmt.Errorf("%s: interval applies to stats intakes only", where))
-		}
-		errs = append(errs, validateTLS(in, where)...)
-		if in.Protocol != ProtocolHTTP && in.hasHTTPIntakeKeys() {
-			errs = append(errs, fmt.Errorf("%s: intake_keys, max_keys, bind, plain_http and insecure_plain_http apply to http intakes only", where))
-		}
-		switch {
-		case in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow:
-			if in.Format != "" {
-				errs = append(errs, fmt.Errorf("%s: format applies to netflow and sflow intakes only", where))
-			}
-		case in.Format != FormatIPFIX && in.Format != FormatGoFlow2:
-			errs = append(errs, fmt.Errorf("%s: unknown format %q (ipfix or goflow2)", where, in.Format))
-		}
-		family := ""
-		switch in.Protocol {
-		case ProtocolTCP, ProtocolTLS, ProtocolHTTP:
-			family = "tcp"
-		case ProtocolUDP, ProtocolNetFlow, ProtocolSFlow:
-			family = "udp"
-		case "":
-			errs = append(errs, fmt.Errorf("%s: protocol is missing (tcp, udp, tls, netflow, sflow or http)", where))
-		default:
-			errs = append(errs, fmt.Errorf("%s: unknown protocol %q (tcp, udp, tls, netflow, sflow or http)", where, in.Protocol))
-		}
+		family := in.Kind.Network()
 		if in.Port < 1 || in.Port > 65535 {
 			errs = append(errs, fmt.Errorf("%s: port %d is not between 1 and 65535", where, in.Port))
 		} else if family != "" {
@@ -816,38 +665,6 @@ func validateOutput(o *Output) []error {
 		errs = append(errs, errors.New("output.cert_file and output.key_file go together"))
 	} else if o.CertFile != "" && o.Transport != TransportSyslog && o.Transport != TransportRELP {
 		errs = append(errs, errors.New("output.cert_file applies to transports syslog and relp"))
-	}
-	return errs
-}
-
-// validateTLS checks the TLS keys of an intake: files that exist for a tls
-// intake, no TLS policy on others.
-func validateTLS(in *Intake, where string) []error {
-	var errs []error
-	if in.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("%s: max_connections must not be negative", where))
-	}
-	if in.Protocol != ProtocolTLS && (in.Protocol != ProtocolHTTP || in.PlainHTTP) {
-		if in.TLSClientAuth != "" {
-			errs = append(errs, fmt.Errorf("%s: tls_client_auth applies to tls intakes only", where))
-		}
-		if in.MaxConnections != 0 && in.Protocol != ProtocolTCP && in.Protocol != ProtocolHTTP {
-			errs = append(errs, fmt.Errorf("%s: max_connections applies to tcp, tls and http intakes only", where))
-		}
-		return errs
-	}
-	files := []struct{ key, path string }{{"tls_key_name", in.TLSKeyFile}, {"tls_cert_name", in.TLSCertFile}}
-	switch in.TLSClientAuth {
-	case ClientAuthNone:
-	case ClientAuthRequire:
-		files = append(files, struct{ key, path string }{"tls_ca_name", in.TLSCAFile})
-	default:
-		errs = append(errs, fmt.Errorf("%s: tls_client_auth %q is not none or require", where, in.TLSClientAuth))
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s: %w (set certs_dir, or give an absolute path)", where, f.key, err))
-		}
 	}
 	return errs
 }

@@ -79,10 +79,10 @@ func TestOldForwarderFileLoadsUnchanged(t *testing.T) {
 		t.Fatalf("%d intakes", len(c.Intakes))
 	}
 	in := c.Intakes[2]
-	if in.Name != "Techno3" || in.Protocol != "tls" || in.Port != 20518 || in.TLSCAName != "ca" || in.TLSKeyName != "server" || in.Line != 13 {
+	if in.Name != "Techno3" || in.Protocol != "tls" || in.Port != 20518 || in.TLS.CAName != "ca" || in.TLS.KeyName != "server" || in.Line != 13 {
 		t.Fatalf("tls intake: %+v", in)
 	}
-	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats || c.Intakes[3].Interval != time.Minute {
+	if !c.Intakes[1].Debug || c.Intakes[1].QueueSize != 100000 || !c.Intakes[3].Stats || c.Intakes[3].Report.Interval != time.Minute {
 		t.Fatalf("intakes: %+v", c.Intakes)
 	}
 	if c.HTTP.StallAfter != 2*time.Minute {
@@ -264,7 +264,7 @@ func TestEmbeddedDefaultRunsOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := c.Intakes[0].Output; o.Transport != TransportFile || o.Path != "-" || len(c.Intakes) != 2 || c.Intakes[0].Protocol != ProtocolNetFlow || c.Intakes[1].Protocol != ProtocolSFlow {
+	if o := c.Intakes[0].Output; o.Transport != TransportFile || o.Path != "-" || len(c.Intakes) != 2 || c.Intakes[0].Kind != KindNetFlow || c.Intakes[1].Kind != KindSFlow {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -398,6 +398,7 @@ func TestEditDistance(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{oldForwarderFile, sekoiaExample, "", "intakes: [\n", "intakes:\n  -\n", "intakes: [a, b]\n",
 		"a: &x {b: 1}\nintakes:\n  - <<: *x\n    name: A\n", "intakes:\n  - {name: R, protocol: netflow, port: 2055, intake_key: ABCDEFGH12345678, exporters: [~, {address: 10.0.0.1, interfaces: {x: y}}]}\n",
+		"intakes:\n  - {name: A, protocol: http, port: 514, plain_http: true, tls_client_auth: x, workers: 2, <<: {interval: 5s, intake_keys: any}}\n",
 		"intakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, outputs: [{transport: relp}, {name: b, transport: file, path: x}]}\noutputs: [~, {}]\n",
 		"o: &o [{transport: relp}, ~]\nintakes:\n  - {name: A, protocol: tcp, port: 514, intake_key: ABCDEFGH12345678, output: {}, outputs: *o}\n  - {name: 'A#2', protocol: udp, port: 514, intake_key: ABCDEFGH12345678}\noutputs:\n"} {
 		f.Add(seed)

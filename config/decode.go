@@ -59,8 +59,8 @@ func decode(data []byte, c *Config) error {
 		in := &c.Intakes[i]
 		in.Line = item.Line
 		for j, e := range sequenceItems(item, "exporters") {
-			if j < len(in.Exporters) {
-				in.Exporters[j].Line = e.Line
+			if in.Flow != nil && j < len(in.Flow.Exporters) {
+				in.Flow.Exporters[j].Line = e.Line
 			}
 		}
 		for j, r := range sequenceItems(item, "routes") {
@@ -184,12 +184,7 @@ var (
 // of intake "Firewall"`.
 func (k *keyChecker) walk(node *yaml.Node, t reflect.Type, where string) {
 	fields := map[string]reflect.Type{}
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if f.IsExported() && name != "" && name != "-" {
-			fields[name] = f.Type
-		}
-	}
+	keysOf(t, fields)
 	seen := map[string]int{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key, value := node.Content[i], node.Content[i+1]
@@ -212,6 +207,21 @@ func (k *keyChecker) walk(node *yaml.Node, t reflect.Type, where string) {
 		}
 		seen[key.Value] = key.Line
 		k.value(value, ft, key.Value, where)
+	}
+}
+
+// keysOf adds the yaml names of a struct's fields, and those of the
+// structs it inlines (an intake's blocks), to fields.
+func keysOf(t reflect.Type, fields map[string]reflect.Type) {
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case !f.IsExported():
+		case name == "" && opts == "inline":
+			keysOf(f.Type.Elem(), fields) // the blocks are pointers
+		case name != "" && name != "-":
+			fields[name] = f.Type
+		}
 	}
 }
 

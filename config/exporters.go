@@ -7,46 +7,30 @@ import (
 	"slices"
 )
 
-// Bounds on the receive-path and exporter settings.
-const (
-	maxReceiveBuffer = Size(1<<31 - 1) // SO_RCVBUF takes an int
-	maxSockets       = 256
-	maxWorkers       = 1024
-	maxNameBytes     = 256
-)
+// Exporter is what the configuration says about one router exporting to
+// a flow intake. Events of its flows carry the names.
+type Exporter struct {
+	// Address is the exporter's address, as its datagrams come from (for
+	// sFlow, the agent address).
+	Address string `yaml:"address"`
+	// Name is written in the events as exporterName.
+	Name string `yaml:"name"`
+	// SamplingRate is used when the exporter states no rate (one packet in
+	// SamplingRate), or always with SamplingOverride.
+	SamplingRate uint64 `yaml:"sampling_rate"`
+	// SamplingOverride makes SamplingRate win over what the exporter says.
+	SamplingOverride bool `yaml:"sampling_override"`
+	// Interfaces names the exporter's interfaces by ifIndex.
+	Interfaces map[uint32]string `yaml:"interfaces"`
 
-// validateFlow checks the receive-path settings (UDP intakes) and the
-// flow settings (netflow, sflow) of an intake, and parses exporter
-// addresses.
-func (in *Intake) validateFlow(where string) []error {
-	var errs []error
-	flow := in.Protocol == ProtocolNetFlow || in.Protocol == ProtocolSFlow
-	udp := flow || in.Protocol == ProtocolUDP
-	onlyFor := func(key string, set bool, ok bool, kinds string) {
-		if set && !ok {
-			errs = append(errs, fmt.Errorf("%s: %s applies to %s intakes only", where, key, kinds))
-		}
-	}
-	onlyFor("receive_buffer", in.ReceiveBuffer != 0, udp, "udp, netflow and sflow")
-	onlyFor("sockets", in.Sockets != 0, udp, "udp, netflow and sflow")
-	onlyFor("workers", in.Workers != 0, flow, "netflow and sflow")
-	onlyFor("scale_sampling", in.ScaleSampling != nil, flow, "netflow and sflow")
-	onlyFor("exporters", len(in.Exporters) > 0, flow, "netflow and sflow")
-	if in.ReceiveBuffer > maxReceiveBuffer {
-		errs = append(errs, fmt.Errorf("%s: receive_buffer %s is above the most a socket takes (%s)", where, in.ReceiveBuffer, maxReceiveBuffer))
-	}
-	if in.Sockets < 0 || in.Sockets > maxSockets {
-		errs = append(errs, fmt.Errorf("%s: sockets %d is not between 1 and %d", where, in.Sockets, maxSockets))
-	}
-	if in.Workers < 0 || in.Workers > maxWorkers {
-		errs = append(errs, fmt.Errorf("%s: workers %d is not between 1 and %d", where, in.Workers, maxWorkers))
-	}
-	seen := map[netip.Addr]int{}
-	for i := range in.Exporters {
-		errs = append(errs, in.Exporters[i].validate(in, i, seen)...)
-	}
-	return errs
+	// Addr is Address, parsed.
+	Addr netip.Addr `yaml:"-"`
+	// Line is where the exporter starts in the file, for messages.
+	Line int `yaml:"-"`
 }
+
+// maxNameBytes bounds the names of an exporter and its interfaces.
+const maxNameBytes = 256
 
 func (e *Exporter) validate(in *Intake, i int, seen map[netip.Addr]int) []error {
 	var errs []error

@@ -41,23 +41,23 @@ func TestExporters(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := c.Intakes[0]
-	if in.Scaling() || in.ReceiveBuffer != 64<<20 || in.Sockets != 4 || in.Workers != 3 || len(in.Exporters) != 3 {
+	if in.Flow.Scaling() || in.UDP.ReceiveBuffer != 64<<20 || in.UDP.Sockets != 4 || in.Flow.Workers != 3 || len(in.Flow.Exporters) != 3 {
 		t.Fatalf("intake %+v", in)
 	}
-	e := in.Exporters[0]
+	e := in.Flow.Exporters[0]
 	if e.Addr != netip.MustParseAddr("192.0.2.1") || e.Name != "edge-paris-1" || e.SamplingRate != 1000 || e.SamplingOverride ||
 		e.Interfaces[1] != "ge-0/0/1" || e.Interfaces[2] != "ge-0/0/2" || e.Line != 11 {
 		t.Fatalf("first exporter %+v", e)
 	}
-	if e := in.Exporters[1]; !e.SamplingOverride || e.SamplingRate != 64 || e.Line != 15 {
+	if e := in.Flow.Exporters[1]; !e.SamplingOverride || e.SamplingRate != 64 || e.Line != 15 {
 		t.Fatalf("second exporter %+v", e)
 	}
-	if e := in.Exporters[2]; e.Addr != netip.MustParseAddr("192.0.2.9") {
+	if e := in.Flow.Exporters[2]; e.Addr != netip.MustParseAddr("192.0.2.9") {
 		t.Fatalf("a v4-mapped address is the IPv4 exporter: %v", e.Addr)
 	}
 
 	c, err = Parse([]byte(flowFile("netflow", "")), "test", "/", noEnv)
-	if err != nil || !c.Intakes[0].Scaling() {
+	if err != nil || !c.Intakes[0].Flow.Scaling() {
 		t.Fatalf("scaling is on by default: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ func TestIntakeFormat(t *testing.T) {
 		{"    protocol: netflow\n    port: 2055\n    format: ipfix\n", FormatIPFIX, ""},
 		{"    protocol: sflow\n    port: 6343\n    format: nfdump\n", "", `line 2: intake "A": unknown format "nfdump" (ipfix or goflow2)`},
 		{"    protocol: udp\n    port: 514\n    format: goflow2\n", "", `line 2: intake "A": format applies to netflow and sflow intakes only`},
-		{"    stats: true\n    format: goflow2\n", "", `takes no protocol, port or format`},
+		{"    stats: true\n    format: goflow2\n", "", `line 2: intake "A": format applies to netflow and sflow intakes only`},
 	} {
 		c, err := parse(tc.intake)
 		switch {
@@ -27,8 +27,8 @@ func TestIntakeFormat(t *testing.T) {
 			t.Errorf("%q: error %v, want %q", tc.intake, err, tc.err)
 		case tc.err == "" && err != nil:
 			t.Errorf("%q: %v", tc.intake, err)
-		case tc.err == "" && c.Intakes[0].Format != tc.want:
-			t.Errorf("%q: format %q, want %q", tc.intake, c.Intakes[0].Format, tc.want)
+		case tc.err == "" && c.Intakes[0].Flow.Format != tc.want:
+			t.Errorf("%q: format %q, want %q", tc.intake, c.Intakes[0].Flow.Format, tc.want)
 		}
 	}
 }

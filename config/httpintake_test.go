@@ -18,13 +18,13 @@ certs_dir: certs
 		t.Fatal(err)
 	}
 	tls, local, lan := c.Intakes[0], c.Intakes[1], c.Intakes[2]
-	if tls.TLSCertFile != filepath.Join(dir, "certs", "server.crt") || tls.IntakeKeys.Any || len(tls.IntakeKeys.Keys) != 2 {
+	if tls.TLS.CertFile != filepath.Join(dir, "certs", "server.crt") || tls.HTTP.IntakeKeys.Any || len(tls.HTTP.IntakeKeys.Keys) != 2 {
 		t.Errorf("tls intake: %+v", tls)
 	}
 	if tls.ListenAddr() != ":8443" || local.ListenAddr() != "127.0.0.1:8080" {
 		t.Errorf("listen on %q and %q", tls.ListenAddr(), local.ListenAddr())
 	}
-	if !local.IntakeKeys.Any || local.MaxKeys != DefaultMaxKeys || local.TLSCertFile != "" || lan.MaxKeys != 5 {
+	if !local.HTTP.IntakeKeys.Any || local.HTTP.MaxKeys != DefaultMaxKeys || local.TLS != nil || lan.HTTP.MaxKeys != 5 {
 		t.Errorf("any intakes: %+v, %+v", local, lan)
 	}
 	if got := tls.MaskedKeys(); got != "Test*****************89,Othe************89" || strings.Contains(got, key) {
@@ -47,9 +47,9 @@ func TestHTTPIntakeRefusals(t *testing.T) {
 		{`{name: a, protocol: http, port: 80, intake_keys: [KEY], bind: 0.0.0.0, plain_http: true}`, "bind it to a loopback address"},
 		{`{name: a, protocol: http, port: 80, intake_keys: [KEY], bind: localhost}`, "not an IP address"},
 		{`{name: a, protocol: http, port: 80, intake_keys: [KEY], insecure_plain_http: true}`, "goes with plain_http"},
-		{`{name: a, protocol: http, port: 80, intake_keys: [KEY], routes: [{name: r, match: {hostname: x}, intake_key: KEY}]}`, "routes and aggregate do not apply"},
-		{`{name: a, protocol: tcp, port: 80, intake_key: KEY, intake_keys: [KEY]}`, "apply to http intakes only"},
-		{`{name: a, protocol: tcp, port: 80, intake_key: KEY, bind: 127.0.0.1}`, "apply to http intakes only"},
+		{`{name: a, protocol: http, port: 80, intake_keys: [KEY], routes: [{name: r, match: {hostname: x}, intake_key: KEY}]}`, "routes do not apply"},
+		{`{name: a, protocol: tcp, port: 80, intake_key: KEY, intake_keys: [KEY]}`, `line 2: intake "a": intake_keys applies to http intakes only`},
+		{`{name: a, protocol: tcp, port: 80, intake_key: KEY, bind: 127.0.0.1}`, `line 2: intake "a": bind applies to http intakes only`},
 	} {
 		_, _, err := load(t, "intakes:\n  - "+c.yaml+"\ncerts_dir: certs\n", nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -116,7 +116,7 @@ certs_dir: certs
 		{certs + "/other.key", certs + "/server.crt", certs + "/ca.crt", ClientAuthRequire},
 	} {
 		in := c.Intakes[i]
-		if got := [4]string{in.TLSKeyFile, in.TLSCertFile, in.TLSCAFile, in.TLSClientAuth}; got != want {
+		if got := [4]string{in.TLS.KeyFile, in.TLS.CertFile, in.TLS.CAFile, in.TLS.ClientAuth}; got != want {
 			t.Errorf("intake %s: %q, want %q", in.Name, got, want)
 		}
 	}
@@ -146,7 +146,7 @@ certs_dir: certs
 		{"client auth on tcp", `
 intakes:
   - {name: a, protocol: tcp, port: 6514, intake_key: KEY, tls_client_auth: require}
-`, nil, `line 3: intake "a": tls_client_auth applies to tls intakes only`},
+`, nil, `line 3: intake "a": tls_client_auth applies to tls and http intakes only`},
 		{"max_connections on udp", `
 intakes:
   - {name: a, protocol: udp, port: 514, intake_key: KEY, max_connections: 3}

@@ -113,7 +113,7 @@ func (in *Intake) validateRoutes(where string) []error {
 	if len(in.Routes) == 0 {
 		return nil
 	}
-	if in.Stats {
+	if in.Kind == KindStats {
 		return []error{fmt.Errorf("%s: routes (and drop rules) apply to intakes that receive, not to a stats intake", where)}
 	}
 	var errs []error
@@ -188,14 +188,11 @@ const (
 	maxAggregateWindow = time.Hour
 )
 
-// validateAggregate checks an intake's aggregate block.
-func (in *Intake) validateAggregate(where string) []error {
-	a := in.Aggregate
+// validateAggregate checks a flow intake's aggregate block.
+func (f *Flow) validateAggregate(where string) []error {
+	a := f.Aggregate
 	if a == nil {
 		return nil
-	}
-	if in.Protocol != ProtocolNetFlow && in.Protocol != ProtocolSFlow {
-		return []error{fmt.Errorf("%s: aggregate applies to netflow and sflow intakes only", where)}
 	}
 	var errs []error
 	if a.Window < minAggregateWindow || a.Window > maxAggregateWindow {

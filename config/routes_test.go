@@ -144,7 +144,7 @@ func TestAggregateRefusals(t *testing.T) {
 	}
 	ok := "intakes:\n  - name: R\n    intake_key: CATCHALL_KEY_0001\n    protocol: sflow\n    port: 6343\n    aggregate: {window: 1m, keys: [sourceIPv4Address, destinationIPv4Address]}\n"
 	c, err := Parse([]byte(ok), "a.yaml", t.TempDir(), env())
-	if err != nil || c.Intakes[0].Aggregate.Window != time.Minute {
+	if err != nil || c.Intakes[0].Flow.Aggregate.Window != time.Minute {
 		t.Errorf("a good aggregate block: %v", err)
 	}
 }

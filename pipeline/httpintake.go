@@ -27,9 +27,9 @@ func (it *Intake) httpReceiver(ctx context.Context, c Config) (*httpintake.Intak
 	for _, k := range RouteKeys(in) {
 		keys.subjects[k.Intake.IntakeKey] = destination(keyShippings(k, false))
 	}
-	if in.IntakeKeys.Any {
+	if in.HTTP.IntakeKeys.Any {
 		// The intake's memory is shared by the keys it may ship to.
-		keys.c.MemoryEvents = c.MemoryEvents / max(in.MaxKeys, 1)
+		keys.c.MemoryEvents = c.MemoryEvents / max(in.HTTP.MaxKeys, 1)
 		known, err := keys.load(ctx)
 		if err != nil {
 			return nil, nil, err
@@ -41,13 +41,13 @@ func (it *Intake) httpReceiver(ctx context.Context, c Config) (*httpintake.Intak
 		}
 	}
 	hc := httpintake.DefaultConfig(in.Name, in.ListenAddr())
-	if in.MaxConnections > 0 {
-		hc.MaxConnections = in.MaxConnections
+	if in.Stream.MaxConnections > 0 {
+		hc.MaxConnections = in.Stream.MaxConnections
 	}
 	var files *tlsfiles.Server
-	if !in.PlainHTTP {
+	if t := in.TLS; t != nil { // nil with plain_http
 		var err error
-		files, err = deps.TLS.Server(in.Name, in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
+		files, err = deps.TLS.Server(in.Name, t.CertFile, t.KeyFile, t.CAFile, t.RequireClientCert())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -86,12 +86,12 @@ func (h *httpKeys) Subject(ctx context.Context, key string) (string, error) {
 	}
 	in := h.c.Intake
 	switch {
-	case !in.IntakeKeys.Any:
+	case !in.HTTP.IntakeKeys.Any:
 		return "", httpintake.ErrUnknownKey
 	case config.CheckKey(key) != nil:
 		return "", httpintake.ErrMalformedKey
-	case len(h.subjects) >= in.MaxKeys:
-		return "", fmt.Errorf("%w (%d)", httpintake.ErrMaxKeys, in.MaxKeys)
+	case len(h.subjects) >= in.HTTP.MaxKeys:
+		return "", fmt.Errorf("%w (%d)", httpintake.ErrMaxKeys, in.HTTP.MaxKeys)
 	}
 	// Remembered before its first event is stored: a restart finds it.
 	if err := h.kv.Save(ctx, kvKey(in.Name, key), []byte(key)); err != nil {
@@ -139,7 +139,10 @@ func httpKey(in config.Intake, key string) RouteKey {
 	ki := in
 	ki.Name = in.Name + "/" + config.MaskKey(key)
 	ki.IntakeKey = key
-	ki.IntakeKeys = config.KeyList{}
+	// Its own keys are not the key's: a copy of the block without them.
+	h := *in.HTTP
+	h.IntakeKeys = config.KeyList{}
+	ki.HTTP = &h
 	return RouteKey{Intake: ki, Subject: RouteSubject(in.Name, key)}
 }
 

@@ -82,7 +82,7 @@ func (ts *Transports) acquire(in config.Intake, conns int, stdout io.Writer) (ou
 		events = https.Events(o)
 	}
 	var enc ship.Encoder = events
-	if in.Format == config.FormatGoFlow2 {
+	if in.Flow != nil && in.Flow.Format == config.FormatGoFlow2 {
 		enc = format.GoFlow2{IANA: events}
 	}
 	switch o.Transport {
@@ -182,8 +182,8 @@ func HostPort(o *config.Output) (host, port string, err error) {
 // reports.
 func StatsSource(in config.Intake) monitoring.Source {
 	src := monitoring.Source{Name: in.Name, Port: in.Port}
-	if !in.Stats {
-		src.Protocol = in.Protocol
+	if in.Kind != config.KindStats {
+		src.Protocol = string(in.Kind)
 	}
 	if host, port, err := HostPort(in.Output); err == nil {
 		src.Host = host

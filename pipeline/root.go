@@ -113,12 +113,12 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 	it := &Intake{cfg: in, deps: deps}
 	var err error
 	switch {
-	case in.Stats:
-		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: ownDestination(in), Interval: in.Interval, Sources: deps.Sources},
+	case in.Kind == config.KindStats:
+		it.recv = monitoring.New(monitoring.Config{Intake: in.Name, Subject: ownDestination(in), Interval: in.Report.Interval, Sources: deps.Sources},
 			deps.Gatherer, deps.Buffer, deps.Collect.Produced(in.Name), deps.Log)
-	case in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow:
+	case in.Kind.IsFlow():
 		it.recv, err = flowReceiver(in, half, deps)
-	case in.Protocol == config.ProtocolHTTP:
+	case in.Kind == config.KindHTTP:
 		it.recv, it.tls, err = it.httpReceiver(ctx, c)
 	default: // tcp, udp, tls
 		it.recv, it.tls, err = syslogReceiver(in, deps)
@@ -150,11 +150,11 @@ func New(ctx context.Context, c Config, deps Dependencies) (*Intake, error) {
 // flowReceiver binds a netflow or sflow intake.
 func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowIntake, error) {
 	fc := collect.DefaultFlowConfig(in.Name, in.Port)
-	fc.Subject, fc.Routes, fc.Aggregate = ownDestination(in), collectRoutes(in), in.Aggregate
-	fc.Protocol = in.Protocol
-	fc.ReceiveBuffer, fc.Sockets = int(in.ReceiveBuffer), in.Sockets
-	if in.Workers > 0 {
-		fc.Workers = in.Workers
+	fc.Subject, fc.Routes, fc.Aggregate = ownDestination(in), collectRoutes(in), in.Flow.Aggregate
+	fc.Protocol = string(in.Kind)
+	fc.ReceiveBuffer, fc.Sockets = int(in.UDP.ReceiveBuffer), in.UDP.Sockets
+	if in.Flow.Workers > 0 {
+		fc.Workers = in.Flow.Workers
 	}
 	fc.QueueDatagrams = min(fc.QueueDatagrams, max(half/2/fc.Workers/recordsPerDatagram, 64))
 	return collect.NewFlowIntake(fc, deps.Templates, enrich.New(enrichConfig(in, deps.Geo)), deps.Buffer, deps.Collect, deps.Log)
@@ -163,15 +163,15 @@ func flowReceiver(in config.Intake, half int, deps Dependencies) (*collect.FlowI
 // syslogReceiver binds a tcp, udp or tls intake; a tls intake's files are
 // watched until the intake closes them.
 func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake, *tlsfiles.Server, error) {
-	sc := collect.DefaultSyslogConfig(in.Name, in.Protocol, in.Port)
+	sc := collect.DefaultSyslogConfig(in.Name, string(in.Kind), in.Port)
 	sc.Subject, sc.Routes = ownDestination(in), collectRoutes(in)
-	if in.MaxConnections > 0 {
-		sc.MaxConnections = in.MaxConnections
+	if in.Stream != nil && in.Stream.MaxConnections > 0 {
+		sc.MaxConnections = in.Stream.MaxConnections
 	}
 	var files *tlsfiles.Server
-	if in.Protocol == config.ProtocolTLS {
+	if t := in.TLS; t != nil {
 		var err error
-		files, err = deps.TLS.Server(in.Name, in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, in.TLSClientAuth == config.ClientAuthRequire)
+		files, err = deps.TLS.Server(in.Name, t.CertFile, t.KeyFile, t.CAFile, t.RequireClientCert())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -202,11 +202,11 @@ func inputDebug(w io.Writer, masked string) func(frame []byte) {
 
 // enrichConfig is what enrichment applies to an intake's flows.
 func enrichConfig(in config.Intake, geo *enrich.Geo) enrich.Config {
-	cfg := enrich.Config{ScaleSampling: in.Scaling(), Geo: geo}
-	if len(in.Exporters) > 0 {
-		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Exporters))
+	cfg := enrich.Config{ScaleSampling: in.Flow.Scaling(), Geo: geo}
+	if len(in.Flow.Exporters) > 0 {
+		cfg.Exporters = make(map[netip.Addr]enrich.Exporter, len(in.Flow.Exporters))
 	}
-	for _, e := range in.Exporters {
+	for _, e := range in.Flow.Exporters {
 		cfg.Exporters[e.Addr] = enrich.Exporter{Name: e.Name, SamplingRate: e.SamplingRate,
 			SamplingOverride: e.SamplingOverride, Interfaces: e.Interfaces}
 	}

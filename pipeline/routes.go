@@ -29,8 +29,10 @@ type RouteKey struct {
 // intake and the masked key ("Apps/AAAA****zz").
 func RouteKeys(in config.Intake) []RouteKey {
 	var keys []RouteKey
-	for _, k := range in.IntakeKeys.Keys {
-		keys = append(keys, httpKey(in, k))
+	if in.HTTP != nil {
+		for _, k := range in.HTTP.IntakeKeys.Keys {
+			keys = append(keys, httpKey(in, k))
+		}
 	}
 	seen := map[string]bool{in.IntakeKey: true}
 	for _, r := range in.Routes {

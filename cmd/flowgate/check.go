@@ -25,9 +25,9 @@ func check(c *config.Config, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tPROTOCOL\tPORT\tINTAKE KEY\tOUTPUT")
 	for _, in := range c.Intakes {
-		proto, port := in.Protocol, strconv.Itoa(in.Port)
-		if in.Stats {
-			proto, port = "stats", "-"
+		proto, port := string(in.Kind), strconv.Itoa(in.Port)
+		if in.Kind == config.KindStats {
+			port = "-"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", in.Name, proto, port, in.MaskedKeys(), appliance.DescribeOutputs(in))
 	}
@@ -49,11 +49,7 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 	outputsRead := map[string]bool{}
 	for _, in := range c.Intakes {
 		where := fmt.Sprintf("line %d: intake %q", in.Line, in.Name)
-		if !in.Stats {
-			network := "udp"
-			if in.Protocol == config.ProtocolTCP || in.Protocol == config.ProtocolTLS || in.Protocol == config.ProtocolHTTP {
-				network = "tcp"
-			}
+		if network := in.Kind.Network(); network != "" {
 			note, err := tryPort(network, in.Port)
 			switch {
 			case err != nil:
@@ -64,9 +60,9 @@ func checkStart(c *config.Config, stdout io.Writer) error {
 				bound++
 			}
 		}
-		if in.Protocol == config.ProtocolTLS || (in.Protocol == config.ProtocolHTTP && !in.PlainHTTP) {
-			require := in.TLSClientAuth == config.ClientAuthRequire
-			if _, err := tlsfiles.NewServer(in.TLSCertFile, in.TLSKeyFile, in.TLSCAFile, require); err != nil {
+		if t := in.TLS; t != nil {
+			require := t.RequireClientCert()
+			if _, err := tlsfiles.NewServer(t.CertFile, t.KeyFile, t.CAFile, require); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 			tlsFiles += 2
@@ -213,7 +209,8 @@ const tcpListen = "0A"
 // where what none takes goes, and how its flows are aggregated.
 func printRoutes(c *config.Config, stdout io.Writer) {
 	for _, in := range c.Intakes {
-		if a := in.Aggregate; a != nil {
+		if in.Flow != nil && in.Flow.Aggregate != nil {
+			a := in.Flow.Aggregate
 			fmt.Fprintf(stdout, "intake %q sums its flows over %s by %s\n", in.Name, a.Window, strings.Join(a.Keys, ", "))
 		}
 		if in.Table == nil {

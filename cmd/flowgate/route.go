@@ -113,7 +113,7 @@ func flowDryRun(c *config.Config, name string, r io.Reader, w io.Writer) error {
 	enricher := pipeline.Enricher(*in, geo)
 	dec := flow.NewDecoder(flow.NewTemplates())
 	decode := dec.Decode
-	if in.Protocol == config.ProtocolSFlow {
+	if in.Kind == config.KindSFlow {
 		decode = dec.DecodeSFlow
 	}
 	rules := in.Table.Rules()
@@ -156,8 +156,8 @@ func flowDryRun(c *config.Config, name string, r io.Reader, w io.Writer) error {
 	if elsewhere > 0 {
 		fmt.Fprintf(w, "%d datagrams to other ports skipped\n", elsewhere)
 	}
-	if in.Aggregate != nil {
-		fmt.Fprintf(w, "the flows left to the intake's own key are then summed by %s over %s\n", strings.Join(in.Aggregate.Keys, ", "), in.Aggregate.Window)
+	if a := in.Flow.Aggregate; a != nil {
+		fmt.Fprintf(w, "the flows left to the intake's own key are then summed by %s over %s\n", strings.Join(a.Keys, ", "), a.Window)
 	}
 	return nil
 }
@@ -195,7 +195,7 @@ func routedIntake(c *config.Config, name string, flows bool) (*config.Intake, er
 	var found []*config.Intake
 	for i := range c.Intakes {
 		in := &c.Intakes[i]
-		if (name == "" && in.Table != nil && isFlow(in) == flows) || (name != "" && in.Name == name) {
+		if (name == "" && in.Table != nil && in.Kind.IsFlow() == flows) || (name != "" && in.Name == name) {
 			found = append(found, in)
 		}
 	}
@@ -213,9 +213,9 @@ func routedIntake(c *config.Config, name string, flows bool) (*config.Intake, er
 	}
 	in := found[0]
 	switch {
-	case flows && !isFlow(in):
-		return nil, errors.New("intake " + in.Name + " receives " + in.Protocol + ", not flows: give it syslog lines, not a capture")
-	case !flows && isFlow(in):
+	case flows && !in.Kind.IsFlow():
+		return nil, errors.New("intake " + in.Name + " receives " + string(in.Kind) + ", not flows: give it syslog lines, not a capture")
+	case !flows && in.Kind.IsFlow():
 		return nil, errors.New("intake " + in.Name + " receives flows: give it a capture of its exports (pcap or pcapng), not lines")
 	case !flows && !in.IsLog():
 		return nil, errors.New("intake " + in.Name + " has no routes to try")
@@ -233,11 +233,6 @@ func routedIntake(c *config.Config, name string, flows bool) (*config.Intake, er
 		}
 	}
 	return in, nil
-}
-
-// isFlow says whether the intake receives flows.
-func isFlow(in *config.Intake) bool {
-	return in.Protocol == config.ProtocolNetFlow || in.Protocol == config.ProtocolSFlow
 }
 
 // destination says what rule i (route.None: none) of in does with an
