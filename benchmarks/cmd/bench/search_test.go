@@ -7,7 +7,7 @@ import (
 	"github.com/flowgate/flowgate/benchmarks/internal/report"
 )
 
-// tool is a tool under a search: it sustains every rate up to limit, and
+// fakeTool is a tool under a search: it sustains every rate up to limit, and
 // the rates in flaky only the first time they run.
 type fakeTool struct {
 	limit float64

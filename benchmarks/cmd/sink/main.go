@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -45,7 +46,20 @@ func run() error {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	caOut := flag.String("ca-out", "sink-ca.pem", "where to write the certificate to trust")
 	keyOut := flag.String("key-out", "", "where to write its key too (for a syslog TLS intake under test), if set")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sink to this file, until it stops")
 	flag.Parse()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	cert, err := selfSigned(*caOut, *keyOut)
 	if err != nil {

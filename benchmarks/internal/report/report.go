@@ -363,6 +363,9 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
   sum of their PSS sampled during the step, so that memory they share counts once.
+- *receiving end* (flowgate's steps, in the note): the CPU the local stand-in for the intake
+  spent per event, decompressing and counting: it shares the box with flowgate, as the real
+  intake, remote, does not; the peers write files and have no receiving end.
 - *latency*: from the appliance's receipt of a flow (its collectionTimeMilliseconds) or the
   generator's sending of a message (syslog) to its arrival at the receiving end; goflow2 and
   nfacctd write files, whose latency is not measured.
