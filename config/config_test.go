@@ -185,7 +185,7 @@ func TestRefusals(t *testing.T) {
 		{"duplicate name", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n", nil, `line 3: intake "A": name already used by the intake at line 2`},
 		{"duplicate udp port", "intakes:\n  - {name: A, protocol: udp, port: 514, intake_key: " + ok + "}\n  - {name: B, protocol: netflow, port: 514, intake_key: " + ok + "}\n", nil, "UDP port 514 already used by the intake at line 2"},
 		{"duplicate tcp port", "intakes:\n  - {name: A, protocol: tcp, port: 601, intake_key: " + ok + "}\n  - {name: B, protocol: tls, port: 601, intake_key: " + ok + "}\n", nil, "TCP port 601 already used"},
-		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol, port or format"},
+		{"stats with a port", intake("{name: S, stats: true, port: 1, intake_key: " + ok + "}"), nil, "a stats intake takes no protocol or port"},
 		{"stats interval too short", intake("{name: S, stats: true, interval: 10ms, intake_key: " + ok + "}"), nil, "interval 10ms is below the minimum of 1s"},
 		{"interval on a flow intake", intake("{name: A, protocol: netflow, port: 2055, interval: 5s, intake_key: " + ok + "}"), nil, "interval applies to stats intakes only"},
 		{"interval not a duration", intake("{name: S, stats: true, interval: often, intake_key: " + ok + "}"), nil, `line 2: intake "S": interval: expected a duration such as 30s, 5m or 1h, not "often"`},

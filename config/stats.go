@@ -21,7 +21,7 @@ const (
 func (in *Intake) validateStats(where string) []error {
 	var errs []error
 	if in.Protocol != "" || in.Port != 0 {
-		errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol, port or format: it ships the appliance's own counters", where))
+		errs = append(errs, fmt.Errorf("%s: a stats intake takes no protocol or port: it ships the appliance's own counters", where))
 	}
 	if in.Report.Interval < minStatsInterval {
 		errs = append(errs, fmt.Errorf("%s: interval %s is below the minimum of %s", where, in.Report.Interval, minStatsInterval))
