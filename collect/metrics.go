@@ -360,6 +360,13 @@ func (m *intakeMetrics) refused(reason string) {
 	m.parent.refused.WithLabelValues(m.intake, reason).Inc()
 }
 
+// The reasons of flowgate_refused_connections_total.
+const (
+	refusedMaxConnections   = "max_connections"
+	refusedTLSHandshake     = "tls_handshake"
+	refusedTLSHandshakeSlow = "tls_handshake_slow"
+)
+
 // The reasons of flowgate_aborted_connections_total.
 const (
 	abortedReset = "reset"
@@ -374,7 +381,7 @@ func (m *intakeMetrics) watchAborted() {
 	for _, r := range []string{abortedReset, abortedTLS, abortedError} {
 		m.parent.aborted.WithLabelValues(m.intake, r)
 	}
-	for _, r := range []string{"max_connections", "tls_handshake", "tls_handshake_slow"} {
+	for _, r := range []string{refusedMaxConnections, refusedTLSHandshake, refusedTLSHandshakeSlow} {
 		m.parent.refused.WithLabelValues(m.intake, r)
 	}
 }
@@ -400,13 +407,13 @@ func (m *intakeMetrics) published(records int, err error) {
 	}
 }
 
-// RefusedConnections returns how a listener of another package (the local
-// HTTP intake's) counts the connections it closed at once, by reason
-// (flowgate_refused_connections_total); max_connections is served from
+// MaxConnectionsRefused returns how a listener of another package (the
+// local HTTP intake's) counts a connection it closed at once for being
+// over max_connections (flowgate_refused_connections_total), served from
 // the start, at 0.
-func (m *Metrics) RefusedConnections(intake string) func(reason string) {
-	m.refused.WithLabelValues(intake, "max_connections")
-	return func(reason string) { m.refused.WithLabelValues(intake, reason).Inc() }
+func (m *Metrics) MaxConnectionsRefused(intake string) func() {
+	c := m.refused.WithLabelValues(intake, refusedMaxConnections)
+	return c.Inc
 }
 
 // Produced returns how an intake that makes its own events (a stats

@@ -172,7 +172,7 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 		select {
 		case slots <- struct{}{}:
 		default:
-			si.m.refused("max_connections")
+			si.m.refused(refusedMaxConnections)
 			if refusedWarn.allow() {
 				si.log.Warn("connection refused: the intake has max_connections open", "from", conn.RemoteAddr(), "max_connections", si.cfg.MaxConnections)
 			}
@@ -199,7 +199,7 @@ func (si *SyslogIntake) runStream(ctx context.Context) error {
 			// Counted here, in the order of acceptance, not when its
 			// goroutine first runs: the one abandoned is the oldest.
 			if oldest := hs.add(tc); oldest != nil {
-				si.m.refused("tls_handshake_slow")
+				si.m.refused(refusedTLSHandshakeSlow)
 				oldest.Close()
 			}
 		}
@@ -234,7 +234,7 @@ func (si *SyslogIntake) handshake(ctx context.Context, tc *tls.Conn, hs *handsha
 		si.log.Debug("connection closed before the TLS handshake", "from", tc.RemoteAddr().String())
 		return false
 	}
-	si.m.refused("tls_handshake")
+	si.m.refused(refusedTLSHandshake)
 	si.log.Warn("TLS handshake failed", "from", tc.RemoteAddr().String(), "err", err)
 	return false
 }

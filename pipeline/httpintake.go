@@ -54,7 +54,7 @@ func (it *Intake) httpReceiver(ctx context.Context, c Config) (*httpintake.Intak
 		hc.TLS = files.Config()
 	}
 	hi, err := httpintake.New(hc, httpintake.Dependencies{Keys: keys, Store: deps.Buffer, Metrics: deps.HTTPIntake,
-		Produced: deps.Collect.Produced(in.Name), Refused: deps.Collect.RefusedConnections(in.Name), Log: deps.Log})
+		Produced: deps.Collect.Produced(in.Name), OverMaxConnections: deps.Collect.MaxConnectionsRefused(in.Name), Log: deps.Log})
 	if err != nil {
 		files.Close()
 		return nil, nil, err

@@ -93,10 +93,10 @@ type Dependencies struct {
 	// Produced counts the events decoded, then stored or not
 	// (collect.Metrics.Produced).
 	Produced func(events int, err error)
-	// Refused counts connections closed at once, by reason
-	// (collect.Metrics.RefusedConnections).
-	Refused func(reason string)
-	Log     *slog.Logger
+	// OverMaxConnections counts a connection closed at once for being
+	// over MaxConnections (collect.Metrics.MaxConnectionsRefused).
+	OverMaxConnections func()
+	Log                *slog.Logger
 }
 
 const (
@@ -127,8 +127,7 @@ func New(cfg Config, deps Dependencies) (*Intake, error) {
 		return nil, fmt.Errorf("tcp %s: %w", cfg.Addr, err)
 	}
 	it := &Intake{cfg: cfg, deps: deps, m: deps.Metrics.forIntake(cfg.Intake), log: deps.Log.With("intake", cfg.Intake)}
-	it.ln = &limitListener{Listener: ln, slots: make(chan struct{}, max(cfg.MaxConnections, 1)),
-		refused: func() { deps.Refused("max_connections") }}
+	it.ln = &limitListener{Listener: ln, slots: make(chan struct{}, max(cfg.MaxConnections, 1)), refused: deps.OverMaxConnections}
 	if cfg.TLS != nil {
 		it.ln = tls.NewListener(it.ln, cfg.TLS)
 	}

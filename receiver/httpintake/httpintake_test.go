@@ -54,7 +54,7 @@ func (c *counting) PublishAll(_ context.Context, msgs []buffer.Message) error {
 func newTestIntake(t testing.TB, store Store) *Intake {
 	t.Helper()
 	it, err := New(DefaultConfig("Apps", "127.0.0.1:0"), Dependencies{Keys: oneKey(reqKey), Store: store,
-		Metrics: NewMetrics(prometheus.NewRegistry()), Produced: func(int, error) {}, Refused: func(string) {}, Log: slog.New(slog.DiscardHandler)})
+		Metrics: NewMetrics(prometheus.NewRegistry()), Produced: func(int, error) {}, OverMaxConnections: func() {}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestMaxConnections(t *testing.T) {
 	cfg := DefaultConfig("Apps", "127.0.0.1:0")
 	cfg.MaxConnections = 1
 	it, err := New(cfg, Dependencies{Keys: oneKey(reqKey), Store: &counting{}, Metrics: NewMetrics(prometheus.NewRegistry()),
-		Produced: func(int, error) {}, Refused: func(string) { refused.Add(1) }, Log: slog.New(slog.DiscardHandler)})
+		Produced: func(int, error) {}, OverMaxConnections: func() { refused.Add(1) }, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
