@@ -93,6 +93,15 @@ func (b *Buffer) copies(subjects []string, data []byte) []*nats.Msg {
 	return ms
 }
 
+// messagesTo is data as the messages to store for a destination: one, or
+// a copy for each of its subjects.
+func (b *Buffer) messagesTo(dest string, data []byte) []*nats.Msg {
+	if strings.Contains(dest, destinationSep) {
+		return b.copies(subjectsOf(dest), data)
+	}
+	return []*nats.Msg{newMsg(dest, data)}
+}
+
 // Publish hands one message of records to the store (a copy for each
 // subject of the destination). It blocks only while the publish window
 // is full of messages waiting for the store.
@@ -159,11 +168,7 @@ func (p *Publisher) settle(pa pending) error {
 // senders while the buffer is full. A store that cannot answer is asked
 // again until ctx ends.
 func (b *Buffer) Publish(ctx context.Context, dest string, data []byte) error {
-	ms := []*nats.Msg{newMsg(dest, data)}
-	if strings.Contains(dest, destinationSep) {
-		ms = b.copies(subjectsOf(dest), data)
-	}
-	for _, m := range ms {
+	for _, m := range b.messagesTo(dest, data) {
 		if err := b.publish(ctx, m); err != nil {
 			return b.classify(err)
 		}

@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,11 +29,7 @@ func (b *Buffer) PublishAll(ctx context.Context, msgs []Message) error {
 	}
 	all := make([]sent, 0, len(msgs))
 	for _, msg := range msgs {
-		ms := []*nats.Msg{newMsg(msg.Subject, msg.Data)}
-		if strings.Contains(msg.Subject, destinationSep) {
-			ms = b.copies(subjectsOf(msg.Subject), msg.Data)
-		}
-		for _, m := range ms {
+		for _, m := range b.messagesTo(msg.Subject, msg.Data) {
 			ack, err := b.js.PublishMsgAsync(m)
 			all = append(all, sent{m, ack, err})
 		}
