@@ -346,7 +346,7 @@ func (a *Appliance) intakeInfo() []httpd.IntakeInfo {
 	info := make([]httpd.IntakeInfo, 0, len(s.intakes))
 	for _, it := range s.intakes {
 		in := it.Config()
-		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: ProtocolName(in), Port: in.Port,
+		info = append(info, httpd.IntakeInfo{Name: in.Name, Protocol: string(in.Kind), Port: in.Port,
 			Output: DescribeOutput(in.Output), Ship: it.Status(), Drain: a.drainOf(in.Name)})
 		// Its other outputs, a row each.
 		ships := it.Ships()
@@ -364,7 +364,7 @@ func (a *Appliance) logStart(c *config.Config) {
 	a.log.Info("flowgate started", "version", a.opts.Version, "config", c.Source, "intakes", len(c.Intakes),
 		"buffer", DescribeBuffer(c), "http", a.http.Addr().String())
 	for _, in := range c.Intakes {
-		a.log.Info("intake", "name", in.Name, "protocol", ProtocolName(in), "port", in.Port, "key", in.MaskedKeys(), "output", DescribeOutputs(in))
+		a.log.Info("intake", "name", in.Name, "protocol", string(in.Kind), "port", in.Port, "key", in.MaskedKeys(), "output", DescribeOutputs(in))
 	}
 	a.logWaiting(c)
 }

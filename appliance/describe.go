@@ -48,6 +48,3 @@ func DescribeOutput(o *config.Output) string {
 	}
 	return o.Transport + " " + o.Endpoint
 }
-
-// ProtocolName is an intake's protocol, "stats" for a stats intake.
-func ProtocolName(in config.Intake) string { return string(in.Kind) }

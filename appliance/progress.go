@@ -149,7 +149,7 @@ func (a *Appliance) logChanges(old, next *config.Config) {
 		delete(before, in.Name)
 		switch {
 		case !ok:
-			a.log.Info(fmt.Sprintf("intake %q added: %s port %d, output %s", in.Name, ProtocolName(in), in.Port, DescribeOutputs(in)),
+			a.log.Info(fmt.Sprintf("intake %q added: %s port %d, output %s", in.Name, string(in.Kind), in.Port, DescribeOutputs(in)),
 				"intake", in.Name, "change", "added")
 		case !sameIntake(prev, in):
 			a.log.Info(fmt.Sprintf("intake %q changed: %s", in.Name, strings.Join(intakeChanges(prev, in), ", ")),
@@ -158,7 +158,7 @@ func (a *Appliance) logChanges(old, next *config.Config) {
 	}
 	for _, in := range old.Intakes {
 		if _, gone := before[in.Name]; gone {
-			a.log.Info(fmt.Sprintf("intake %q removed (was %s port %d)", in.Name, ProtocolName(in), in.Port),
+			a.log.Info(fmt.Sprintf("intake %q removed (was %s port %d)", in.Name, string(in.Kind), in.Port),
 				"intake", in.Name, "change", "removed")
 		}
 	}

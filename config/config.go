@@ -444,7 +444,7 @@ func (c *Config) resolveOutput(in *Intake, o *Output, dir string) []error {
 	o.Transport = strings.ToLower(strings.TrimSpace(o.Transport))
 	if o.Transport == "" {
 		o.Transport = TransportHTTPS
-		if in.IsLog() {
+		if in.Kind.IsLog() {
 			o.Transport = TransportSyslog
 			if c.relp {
 				o.Transport = TransportRELP

@@ -45,9 +45,6 @@ func (k Kind) Network() string {
 	return ""
 }
 
-// IsLog says whether the intake receives syslog (tcp, udp or tls).
-func (in *Intake) IsLog() bool { return in.Kind.IsLog() }
-
 // block is one block field of Intake: an inline pointer to the struct of
 // keys some kinds take, with those kinds in its tag.
 type block struct {

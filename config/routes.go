@@ -148,7 +148,7 @@ func (in *Intake) validateRoutes(where string) []error {
 		errs = append(errs, fmt.Errorf("%s: intake_key is missing, and no route sends anywhere: the intake would ship nothing", where))
 	}
 	kind := route.Syslog
-	if !in.IsLog() {
+	if !in.Kind.IsLog() {
 		kind = route.Flow
 	}
 	table, cerrs := route.Compile(kind, rules)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/flowgate/flowgate/buffer"
@@ -157,7 +158,7 @@ func (h *httpKeys) load(ctx context.Context) ([]string, error) {
 	var keys []string
 	prefix := kvKey(h.c.Intake.Name, "")
 	err = h.kv.Watch(cctx, func(k string, v []byte) {
-		if v != nil && len(k) > len(prefix) && k[:len(prefix)] == prefix {
+		if v != nil && len(k) > len(prefix) && strings.HasPrefix(k, prefix) {
 			keys = append(keys, string(v))
 		}
 	})

@@ -25,6 +25,7 @@ type RouteKey struct {
 
 // RouteKeys are the distinct keys an intake's routes send to, other than
 // the intake's own, in the order of their first rule.
+//
 // An http intake's intake_keys are its keys, each named after the
 // intake and the masked key ("Apps/AAAA****zz").
 func RouteKeys(in config.Intake) []RouteKey {

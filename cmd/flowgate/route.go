@@ -217,7 +217,7 @@ func routedIntake(c *config.Config, name string, flows bool) (*config.Intake, er
 		return nil, errors.New("intake " + in.Name + " receives " + string(in.Kind) + ", not flows: give it syslog lines, not a capture")
 	case !flows && in.Kind.IsFlow():
 		return nil, errors.New("intake " + in.Name + " receives flows: give it a capture of its exports (pcap or pcapng), not lines")
-	case !flows && !in.IsLog():
+	case !flows && !in.Kind.IsLog():
 		return nil, errors.New("intake " + in.Name + " has no routes to try")
 	}
 	if in.Table == nil {
