@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -362,5 +363,62 @@ func TestHTTPIntakeReload(t *testing.T) {
 	}
 	if got["before"] != httpKey1 || got["after"] != httpKey2 || len(got) != 2 {
 		t.Errorf("received %v", got)
+	}
+}
+
+// TestHTTPIntakeCurl: curl as the README shows it, a JSON array with the
+// key in the header, then a file of lines with the key as the Basic
+// password; curl sends each on a connection of its own and closes it once
+// answered. Every event arrives once, under its key.
+func TestHTTPIntakeCurl(t *testing.T) {
+	t.Parallel()
+	peers.Require(t, "curl")
+	out := intaketest.NewHTTPS(t)
+	certs := peers.NewCerts(t)
+	port := apptest.FreePort(t, "tcp")
+	newApp(t, fmt.Sprintf("certs_dir: %s\nintakes:\n  - {name: Apps, protocol: http, port: %d, intake_keys: [%s, %s], output: %s}\n",
+		certs.Dir, port, httpKey1, httpKey2, out.Output()))
+	base := fmt.Sprintf("https://localhost:%d", port)
+	lines := t.TempDir() + "/app.log"
+	if err := os.WriteFile(lines, []byte("line one\r\nline two\n\nline three\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	curl := func(args ...string) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "curl", append([]string{"--silent", "--show-error", "--fail-with-body", "--cacert", certs.CA}, args...)...)
+		answer, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("curl %v: %v: %s", args, err, answer)
+		}
+		var ids struct {
+			EventIDs []string `json:"event_ids"`
+		}
+		if err := json.Unmarshal(answer, &ids); err != nil {
+			t.Fatalf("curl %v answered %s: %v", args, answer, err)
+		}
+		return ids.EventIDs
+	}
+	if ids := curl("-H", "X-SEKOIAIO-INTAKE-KEY: "+httpKey1, "-H", "Content-Type: application/json",
+		"--data", `["first event", "second event"]`, base+"/jsons"); len(ids) != 2 {
+		t.Errorf("/jsons: %d event ids for 2 events", len(ids))
+	}
+	if ids := curl("-u", ":"+httpKey2, "--data-binary", "@"+lines, base+"/plain/batch"); len(ids) != 3 {
+		t.Errorf("/plain/batch: %d event ids for 3 lines", len(ids))
+	}
+	want := map[string]string{"first event": httpKey1, "second event": httpKey1,
+		"line one": httpKey2, "line two": httpKey2, "line three": httpKey2}
+	got := map[string]int{}
+	for _, e := range out.WaitEvents(t, len(want), 60*time.Second) {
+		got[e.Event]++
+		if k, ok := want[e.Event]; !ok || e.Key != k {
+			t.Errorf("%q arrived under key %q, want %q", e.Event, e.Key, k)
+		}
+	}
+	for e := range want {
+		if got[e] != 1 {
+			t.Errorf("%q arrived %d times", e, got[e])
+		}
 	}
 }

@@ -23,7 +23,7 @@ func Require(t testing.TB, programs ...string) {
 	t.Helper()
 	pkg := map[string]string{
 		"softflowd": "softflowd", "softflowctl": "softflowd", "tshark": "tshark",
-		"pmacctd": "pmacct", "nfacctd": "pmacct", "logger": "bsdutils", "rsyslogd": "rsyslog", "chromium": "chromium",
+		"pmacctd": "pmacct", "nfacctd": "pmacct", "logger": "bsdutils", "rsyslogd": "rsyslog", "chromium": "chromium", "curl": "curl",
 	}
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
