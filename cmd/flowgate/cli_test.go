@@ -125,9 +125,9 @@ func TestHelpOfEachCommand(t *testing.T) {
 		args      []string
 		want, not []string
 	}{
-		{[]string{"help", "run"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  ", "SIGHUP", "Example:\n  REGION=FRA2 DISK_SPACE=180g flowgate run --config "}, configEnv...), nil},
+		{[]string{"help", "run"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "GOMEMLIMIT  ", "GOGC  ", "SIGHUP", "Example:\n  REGION=FRA2 DISK_SPACE=180g flowgate run --config "}, configEnv...), nil},
 		{[]string{"run", "--help"}, append([]string{"Usage: flowgate run [--config FILE]", "  --config FILE  ", "  --log-level LEVEL  ", "  --log-format FORMAT  ", "GOMEMLIMIT  "}, configEnv...), nil},
-		{[]string{"check", "-h"}, append([]string{"Usage: flowgate check [--config FILE] [--probe]", "  --probe  ", "Example:\n  flowgate check --config"}, configEnv...), []string{"GOMEMLIMIT"}},
+		{[]string{"check", "-h"}, append([]string{"Usage: flowgate check [--config FILE] [--probe]", "  --probe  ", "Example:\n  flowgate check --config"}, configEnv...), []string{"GOMEMLIMIT", "GOGC"}},
 		{[]string{"healthcheck", "--help"}, append([]string{"Usage: flowgate healthcheck [--config FILE]", "Example:\n  flowgate healthcheck"}, configEnv...), nil},
 		{[]string{"dlq", "--help"}, []string{"Usage: flowgate dlq list|resend", "  --intake NAME  ", "  --progress N  ", "(default 10000)", "Example:\n  flowgate dlq resend"}, nil},
 		{[]string{"dlq", "resend", "--help"}, []string{"Usage: flowgate dlq list|resend", "  --progress N  "}, nil},

@@ -161,7 +161,7 @@ func TestKillUnderLoadLosesNothingAccepted(t *testing.T) {
 }
 
 // MEMORY_MESSAGES sets the Go runtime's memory limit, unless GOMEMLIMIT
-// is set.
+// is set; the collector's target is gcPercent, unless GOGC is set.
 func TestMemoryMessagesSetsTheMemoryLimit(t *testing.T) {
 	t.Parallel()
 	intake := intaketest.NewHTTPS(t)
@@ -170,12 +170,18 @@ func TestMemoryMessagesSetsTheMemoryLimit(t *testing.T) {
 	if got, want := a.proc.Metric("go_gc_gomemlimit_bytes"), float64(memoryBaseBytes+100000*memoryPerEventBytes); got != want {
 		t.Errorf("memory limit %v with MEMORY_MESSAGES=100000, want %v", got, want)
 	}
+	if got := a.proc.Metric("go_gc_gogc_percent"); got != gcPercent {
+		t.Errorf("GOGC %v, want %d", got, gcPercent)
+	}
 	if err := a.proc.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	a.restart(t, "MEMORY_MESSAGES=100000", "GOMEMLIMIT=300MiB")
+	a.restart(t, "MEMORY_MESSAGES=100000", "GOMEMLIMIT=300MiB", "GOGC=80")
 	if got := a.proc.Metric("go_gc_gomemlimit_bytes"); got != 300<<20 {
 		t.Errorf("memory limit %v with GOMEMLIMIT=300MiB", got)
+	}
+	if got := a.proc.Metric("go_gc_gogc_percent"); got != 80 {
+		t.Errorf("GOGC %v with GOGC=80", got)
 	}
 	a.waitLog(t, `msg="memory limit from GOMEMLIMIT" limit=300MiB`, time.Second)
 }

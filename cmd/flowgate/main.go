@@ -63,6 +63,7 @@ var envHelp = map[string]string{
 	"MEMORY_MESSAGES": "events held in memory over all intakes (wins over buffer.memory_messages)",
 	"RELP_OUTPUT":     "when set, log intakes ship over RELP-TLS (port 11514) instead of syslog-TLS",
 	"GOMEMLIMIT":      "Go's soft memory limit, e.g. 2GiB; by default set from MEMORY_MESSAGES",
+	"GOGC":            "Go's garbage collector target, in percent of the live heap; 50 by default",
 }
 
 func configFlag(fs *flag.FlagSet, o *options) {
@@ -79,7 +80,7 @@ flows in on UDP 2055 (NetFlow, IPFIX) and 6343 (sFlow), events out to stdout.
 
 SIGTERM and SIGINT stop it (what is in flight is shipped first); SIGHUP
 reads the configuration file again.`,
-		env:     append(slices.Clone(configEnv), "GOMEMLIMIT"),
+		env:     append(slices.Clone(configEnv), "GOMEMLIMIT", "GOGC"),
 		example: "REGION=FRA2 DISK_SPACE=180g flowgate run --config /etc/flowgate/intakes.yaml --log-format json",
 		flags: func(fs *flag.FlagSet, o *options) {
 			configFlag(fs, o)
@@ -274,7 +275,7 @@ func overview(w io.Writer) {
 	}
 	fmt.Fprint(tw, "  help COMMAND\tthe command's flags, the environment it reads and an example\n")
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nEnvironment: %s, GOMEMLIMIT (flowgate help run says what each does).\n", strings.Join(configEnv, ", "))
+	fmt.Fprintf(w, "\nEnvironment: %s, GOMEMLIMIT, GOGC (flowgate help run says what each does).\n", strings.Join(configEnv, ", "))
 }
 
 // commandHelp prints a command's usage, what it does, its flags, the

@@ -121,9 +121,21 @@ func reload(a *appliance.Appliance, path string, log *slog.Logger) {
 	_ = a.Reload(c) // the appliance logs why it refused
 }
 
+// gcPercent is the garbage collector's target unless GOGC is set: the hot
+// paths reuse their buffers, so the collector runs seldom (1.4% of CPU at
+// 650 000 flows/s), and a heap that may grow half its live size rather than
+// all of it cuts the resident memory by a fifth at no CPU that the
+// benchmark can tell (sFlow at 350 000/s: 268/329 → 226/246 MiB, 2.88/3.23
+// → 2.88/3.26 µs per flow).
+const gcPercent = 50
+
 // setMemoryLimit sets the Go runtime's soft memory limit from
-// MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise.
+// MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise, and the collector's
+// target, unless GOGC does.
 func setMemoryLimit(c *config.Config, log *slog.Logger) {
+	if v := os.Getenv("GOGC"); v == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	if v := os.Getenv("GOMEMLIMIT"); v != "" {
 		log.Info("memory limit from GOMEMLIMIT", "limit", v)
 		return
