@@ -58,6 +58,10 @@ type tool struct {
 	delivered func(e *stepEnv, final bool) (delivery, error)
 	// forks is true for a tool of several processes.
 	forks bool
+	// writeEvery is how long the tool holds what it decoded before it
+	// writes it out, by its configuration: the drain may take that
+	// much longer.
+	writeEvery time.Duration
 }
 
 // waitFor polls cond until it is true, the tool exits or timeout passes.
@@ -212,9 +216,11 @@ func (b *bench) goflowTool() *tool {
 // large pipe to the plugin in buffered chunks, and a cache that holds a
 // second of distinct flows (its buckets hold about 10 entries each).
 func (b *bench) pmacctTool() *tool {
+	const refresh = time.Second
 	return &tool{
-		name:  "nfacctd",
-		forks: true,
+		name:       "nfacctd",
+		forks:      true,
+		writeEvery: refresh,
 		launch: func(ctx context.Context, e *stepEnv) error {
 			daemon, prefix := b.nfacctd, "nfacctd"
 			if e.proto == "sflow" {
@@ -232,11 +238,11 @@ aggregate: src_host, dst_host, src_port, dst_port, proto
 print_output: json
 print_output_file: %[4]s
 print_output_file_append: true
-print_refresh_time: 1
+print_refresh_time: %[6]d
 print_cache_entries: %[5]d
 plugin_pipe_size: 67108864
 plugin_buffer_size: 65536
-`, prefix, e.port, filepath.Join(e.dir, prefix+".log"), out, nextPrime(max(16411, int(e.rate*1.2/10))))
+`, prefix, e.port, filepath.Join(e.dir, prefix+".log"), out, nextPrime(max(16411, int(e.rate*1.2/10))), int(refresh.Seconds()))
 			path := filepath.Join(e.dir, prefix+".conf")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				return err

@@ -67,7 +67,10 @@ type Step struct {
 	Sustained bool
 	// Profiled steps ran with the CPU profiler on; they do not count for the best rate.
 	Profiled bool
-	Note     string
+	// Box is the box's speed just before the step, against the run's
+	// first step's (1.10: a tenth faster); 0 when not measured.
+	Box  float64
+	Note string
 }
 
 // GeneratorShort says the generator did not reach 97% of the rate asked
@@ -316,8 +319,8 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	}
 
 	p.f("## Every step\n\n")
-	p.f("| path | tool | asked/s | offered/s | delivered/s | sent | delivered | lost | dup | kernel drops | CPU µs/event | peak RSS | p50 ms | p99 ms | drain s | sustained | note |\n")
-	p.f("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	p.f("| path | tool | asked/s | offered/s | delivered/s | sent | delivered | lost | dup | kernel drops | CPU µs/event | peak RSS | p50 ms | p99 ms | drain s | sustained | box speed | note |\n")
+	p.f("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, s := range r.Steps {
 		verdict := "no"
 		if s.Sustained {
@@ -326,9 +329,9 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		if s.Profiled {
 			verdict += " (profiled)"
 		}
-		p.f("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %.2f | %s | %s | %s | %.1f | %s | %s |\n",
+		p.f("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %.2f | %s | %s | %s | %.1f | %s | %s | %s |\n",
 			s.Path, s.Tool, count(s.Target), count(s.Offered), count(s.DeliveredRate), s.Sent, s.Delivered, s.Loss(), s.Duplicates,
-			s.KernelDrops, s.CPUPerEvent, mib(s.PeakRSS), ms(s.P50Ms), ms(s.P99Ms), s.Drain.Seconds(), verdict, s.Note)
+			s.KernelDrops, s.CPUPerEvent, mib(s.PeakRSS), ms(s.P50Ms), ms(s.P99Ms), s.Drain.Seconds(), verdict, box(s.Box), s.Note)
 	}
 	p.f("\n")
 	if r.ProfileTop != "" {
@@ -351,14 +354,19 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
 - *lost* = sent − distinct events out; *dup* are events that came out more than once. Every event
   carries its own identity, so both are exact.
 - *sustained*: nothing lost or duplicated, the generator reached 97% of the rate asked, and the
-  last event came out within 2 s plus a tenth of the step's duration after the generator stopped
-  (no backlog growing during the step). The highest rate is found by doubling the rate, then
+  last event came out within 2 s after the generator stopped, plus the time the tool holds events
+  by design before writing them (nfacctd's print_refresh_time, 1 s): no backlog grew during the
+  step. The highest rate is found by doubling the rate, then
   bisecting between the highest rate passed and the lowest failed, one step per rate; the rate
   found then runs again, and counts only when it was sustained every time it ran: one pass at the
   edge followed by a miss is not a rate held, and the search goes on below it. The rates of the
   climb below it ran once: the rate held above them vouches for them. A step where the generator
   fell short of 97% says nothing of the tool: it runs again and counts neither way. flowgate
   runs one more step at 80% of its best rate, for its latency with headroom left.
+- *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
+  just before the step, against the run's first step: 0.90 means the box ran a tenth slower. On a
+  shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
+  its CPU per event less.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
@@ -512,9 +520,12 @@ func spread(steps []*Step) string {
 	if len(steps) < 2 {
 		return "–"
 	}
-	var cpu, rate, p99 []string
+	var cpu, rate, p99, speed []string
 	for _, s := range steps {
 		cpu = append(cpu, fmt.Sprintf("%.2f", s.CPUPerEvent))
+		if s.Box > 0 {
+			speed = append(speed, box(s.Box))
+		}
 		rate = append(rate, count(s.DeliveredRate))
 		if s.P99Ms >= 0 {
 			p99 = append(p99, fmt.Sprint(s.P99Ms))
@@ -524,7 +535,18 @@ func spread(steps []*Step) string {
 	if len(p99) > 0 {
 		out += fmt.Sprintf("; p99 %s ms", strings.Join(p99, ", "))
 	}
+	if len(speed) > 0 {
+		out += fmt.Sprintf("; box speed %s", strings.Join(speed, ", "))
+	}
 	return out
+}
+
+// box writes a step's box speed.
+func box(speed float64) string {
+	if speed == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", speed)
 }
 
 func latency(s *Step) string {

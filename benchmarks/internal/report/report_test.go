@@ -56,6 +56,7 @@ func sample() *Run {
 		}
 	}
 	r.Steps[3].P99Ms = 1300
+	r.Steps[2].Box, r.Steps[3].Box = 1, 0.9
 	for i := range r.Steps {
 		if r.Steps[i].Target == 160_000 {
 			r.Steps[i].P99Ms = 800
@@ -78,7 +79,7 @@ func TestMarkdown(t *testing.T) {
 		"| CPU | cores | memory |", "| Test CPU | 2 | 24576 MiB |",
 		// Best rates: the profiled step, the failed 400k and the 300k
 		// that failed its repeat do not count.
-		"| flows IPFIX | flowgate | 200 000 | 3.50 | 250 MiB | 400 / 1100 ms | 3.50, 3.60 µs; 193 548, 193 548 /s; p99 1100, 1300 ms |  | |  |",
+		"| flows IPFIX | flowgate | 200 000 | 3.50 | 250 MiB | 400 / 1100 ms | 3.50, 3.60 µs; 193 548, 193 548 /s; p99 1100, 1300 ms; box speed 1.00, 0.90 |  | |  |",
 		"| flows IPFIX | goflow2 | 10 000 | 90.00 | 60 MiB | 400 / 1100 ms | 90.00, 91.00 µs; 9 677, 9 677 /s; p99 1100, 1100 ms | 20.00× | 0.04× | 4.17× |",
 		"| syslog | flowgate | 50 000 | 6.00 | 150 MiB | not measured | 6.00, 6.00 µs; 48 387, 48 387 /s |",
 		"held 2 times;",
