@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +104,8 @@ func checkReceived(t *testing.T, got []peers.Received, msgs []string, input, app
 // TestSyslogReachesTheReceiver: logger sends RFC 5424 over TCP with
 // octet counting and RFC 3164 over UDP; one intake ships over syslog-TLS,
 // the other over RELP; rsyslogd receives every line once with the SEKOIA
-// structured data and the sender's APP-NAME and HOSTNAME.
+// structured data and the sender's APP-NAME and HOSTNAME. The UDP intake's
+// sockets and receive buffer are those its configuration asks for.
 func TestSyslogReachesTheReceiver(t *testing.T) {
 	t.Parallel()
 	s := newSyslogSetup(t)
@@ -115,8 +120,15 @@ func TestSyslogReachesTheReceiver(t *testing.T) {
     protocol: udp
     port: %d
     intake_key: %s
+    sockets: 3
+    receive_buffer: 1m
     output: {{RELP}}
 `, tcpPort, tlsKey, udpPort, relpKey))
+	// ss shows twice SO_RCVBUF, the kernel's bookkeeping.
+	want := 2 * 1 << 20
+	if got := udpReceiveBuffers(t, udpPort); len(got) != 3 || slices.ContainsFunc(got, func(rb int) bool { return rb != want && granted(want) }) {
+		t.Errorf("port %d: UDP sockets with receive buffers %v, want 3 of %d", udpPort, got, want)
+	}
 	fw, sw := messages("firewall", 400), messages("switch", 400)
 	peers.Logger(t, tcpPort, peers.LoggerOptions{Format: "rfc5424", TCP: true, OctetCount: true, Tag: "fw-app"}, fw...)
 	peers.Logger(t, udpPort, peers.LoggerOptions{Format: "rfc3164", Tag: "postfix/smtpd"}, sw...)
@@ -145,6 +157,32 @@ func TestSyslogReachesTheReceiver(t *testing.T) {
 	if strings.Contains(out, "switch 1:") {
 		t.Errorf("an intake without debug printed its events")
 	}
+}
+
+// udpReceiveBuffers lists ss's rb of each UDP socket bound to port.
+func udpReceiveBuffers(t *testing.T, port int) []int {
+	t.Helper()
+	out, err := exec.Command("ss", "-Huanm", fmt.Sprintf("sport = :%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	var rbs []int
+	for _, m := range regexp.MustCompile(`skmem:\(r\d+,rb(\d+),`).FindAllStringSubmatch(string(out), -1) {
+		rb, _ := strconv.Atoi(m[1])
+		rbs = append(rbs, rb)
+	}
+	return rbs
+}
+
+// granted says whether a socket gets rb, twice the SO_RCVBUF asked: as root
+// always (SO_RCVBUFFORCE), otherwise up to net.core.rmem_max.
+func granted(rb int) bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	max, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && 2*max >= rb
 }
 
 func tail(s string, n int) string {

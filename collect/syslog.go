@@ -48,8 +48,9 @@ type SyslogConfig struct {
 	MaxLogsPerMessage  int
 	MaxBytesPerMessage int
 	FlushInterval      time.Duration
-	// ReceiveBuffer is the UDP socket buffer asked for (0: udp's default).
-	ReceiveBuffer int
+	// ReceiveBuffer is the UDP socket buffer asked for, per socket, and
+	// Sockets how many share the port (0: udp's defaults).
+	ReceiveBuffer, Sockets int
 	// Debug, when set, is given each frame received, for the intake's
 	// debug line; it is called from every connection at once and must not
 	// keep frame.
@@ -104,7 +105,7 @@ func NewSyslogIntake(cfg SyslogConfig, buf *buffer.Buffer, m *Metrics, log *slog
 	si := &SyslogIntake{cfg: cfg, buf: buf, m: im, router: newRouter(cfg.Subject, cfg.Routes, im), log: log.With("intake", cfg.Intake)}
 	switch cfg.Protocol {
 	case "udp":
-		l, err := udp.Listen(udp.Config{Addr: cfg.Addr, ReceiveBuffer: cfg.ReceiveBuffer}, si.log)
+		l, err := udp.Listen(udp.Config{Addr: cfg.Addr, ReceiveBuffer: cfg.ReceiveBuffer, Sockets: cfg.Sockets}, si.log)
 		if err != nil {
 			return nil, err
 		}

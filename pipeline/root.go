@@ -168,6 +168,9 @@ func syslogReceiver(in config.Intake, deps Dependencies) (*collect.SyslogIntake,
 	if in.Stream != nil && in.Stream.MaxConnections > 0 {
 		sc.MaxConnections = in.Stream.MaxConnections
 	}
+	if in.UDP != nil {
+		sc.ReceiveBuffer, sc.Sockets = int(in.UDP.ReceiveBuffer), in.UDP.Sockets
+	}
 	var files *tlsfiles.Server
 	if t := in.TLS; t != nil {
 		var err error
