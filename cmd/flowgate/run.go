@@ -133,7 +133,7 @@ const gcPercent = 50
 // MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise, and the collector's
 // target, unless GOGC does.
 func setMemoryLimit(c *config.Config, log *slog.Logger) {
-	if v := os.Getenv("GOGC"); v == "" {
+	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
 	if v := os.Getenv("GOMEMLIMIT"); v != "" {

@@ -11,7 +11,10 @@ import (
 // as text, then compressed) on one core, the best of five. On a shared
 // VM the box's speed drifts by tens of percent within minutes; each step
 // notes this figure against the run's first, so that two steps, or two
-// runs, can be told apart from a box that ran slower.
+// runs, can be told apart from a box that ran slower. Its 8 MiB stay in
+// the caches: it sees the core's speed, not all of the memory's, which
+// drifts too (the receiving end's CPU per event, in flowgate's steps'
+// notes, is the other witness).
 func calibrate() time.Duration {
 	var out bytes.Buffer
 	w, _ := flate.NewWriter(&out, flate.BestSpeed)

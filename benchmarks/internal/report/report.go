@@ -366,7 +366,8 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
 - *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
   just before the step, against the run's first step: 0.90 means the box ran a tenth slower. On a
   shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
-  its CPU per event less.
+  its CPU per event less. It sees the core's speed, not all of the memory's, which drifts too: the
+  receiving end's CPU per event, in flowgate's steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
