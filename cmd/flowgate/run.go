@@ -46,7 +46,7 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	setMemoryLimit(c, log)
+	setMemoryTargets(c, log)
 
 	var notify *sdnotify.Notifier
 	var stopTimer *time.Timer
@@ -129,10 +129,10 @@ func reload(a *appliance.Appliance, path string, log *slog.Logger) {
 // → 2.88/3.26 µs per flow).
 const gcPercent = 50
 
-// setMemoryLimit sets the Go runtime's soft memory limit from
+// setMemoryTargets sets the Go runtime's soft memory limit from
 // MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise, and the collector's
 // target, unless GOGC does.
-func setMemoryLimit(c *config.Config, log *slog.Logger) {
+func setMemoryTargets(c *config.Config, log *slog.Logger) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}

@@ -26,8 +26,8 @@ const minRate = 500
 // misses the next time, and only a rate sustained every time it ran
 // counts. A miss makes it the failed bound, and the search goes on below
 // it from the rate passed before. The lower rates of the climb run once
-// each: the rate found above them vouches for them (the full run of
-// 2026-12-04 took 125 steps where every rate run twice would have taken
+// each: the rate found above them vouches for them (the full run
+// 2026-12-04-1217 took 125 steps where every rate run twice would have taken
 // about 178). It returns the rate held, 0 when none was.
 func (s *searcher) search(start float64) (float64, error) {
 	// passed are the rates sustained once, ascending, all below hi.
