@@ -10,7 +10,7 @@ import (
 // calibrate times a fixed piece of work like flowgate's (numbers written
 // as text, then compressed) on one core, the best of five. On a shared
 // VM the box's speed drifts by tens of percent within minutes; each step
-// notes this figure against the run's first, so that two steps, or two
+// notes this figure against the steps' before, so that two steps, or two
 // runs, can be told apart from a box that ran slower. Its 8 MiB stay in
 // the caches: it sees the core's speed, not all of the memory's, which
 // drifts too (the receiving end's CPU per event, in flowgate's steps'

@@ -95,15 +95,16 @@ func (s *searcher) converged(rate, lo, hi float64) bool {
 }
 
 // sustains runs a step at rate and says whether it was sustained. A step
-// where the generator fell short runs again (twice at most) and counts
-// neither way; when it never reaches the rate, the rate is not sustained.
+// that does not count (the generator fell short, or it failed on a slow
+// box: report.Step.Counts) runs again, twice at most; when none counts,
+// the rate is not sustained.
 func (s *searcher) sustains(rate float64) (bool, error) {
 	for range 3 {
 		st, err := s.step(rate)
 		if err != nil {
 			return false, err
 		}
-		if !st.GeneratorShort() {
+		if st.Counts() {
 			return st.Sustained, nil
 		}
 	}

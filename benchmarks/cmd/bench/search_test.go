@@ -12,9 +12,10 @@ import (
 type fakeTool struct {
 	limit float64
 	flaky map[float64]bool
-	// short rates leave the generator short of the rate this many times.
-	short map[float64]int
-	ran   []float64
+	// short rates leave the generator short of the rate this many times;
+	// slow rates fail on a slow box this many times.
+	short, slow map[float64]int
+	ran         []float64
 }
 
 func (f *fakeTool) step(rate float64) (report.Step, error) {
@@ -23,6 +24,11 @@ func (f *fakeTool) step(rate float64) (report.Step, error) {
 	if f.short[rate] > 0 {
 		f.short[rate]--
 		s.Offered = rate / 2
+		return s, nil
+	}
+	if f.slow[rate] > 0 {
+		f.slow[rate]--
+		s.Sustained, s.Box = false, report.SlowBox-0.1
 		return s, nil
 	}
 	if f.flaky[rate] {
@@ -93,6 +99,20 @@ func TestSearchRunsAgainWhereTheGeneratorFellShort(t *testing.T) {
 	f = &fakeTool{limit: 350_000, short: map[float64]int{200_000: 3}}
 	if best := search(t, f, 25_000); best >= 200_000 {
 		t.Fatalf("best %.0f after %v: a rate the generator never reached counted", best, f.ran)
+	}
+}
+
+func TestSearchRunsAgainWhatFailedOnASlowBox(t *testing.T) {
+	// 350k fails twice on a slow box, then holds: it counts, as nothing
+	// that counted failed there.
+	f := &fakeTool{limit: 350_000, slow: map[float64]int{350_000: 2}}
+	if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 350_000) != 4 {
+		t.Fatalf("best %.0f after %v", best, f.ran)
+	}
+	// Slow every time it runs: the rate is not sustained.
+	f = &fakeTool{limit: 350_000, slow: map[float64]int{300_000: 3}}
+	if best := search(t, f, 25_000); best >= 300_000 {
+		t.Fatalf("best %.0f after %v: a rate that never ran on a steady box counted", best, f.ran)
 	}
 }
 

@@ -67,8 +67,8 @@ type Step struct {
 	Sustained bool
 	// Profiled steps ran with the CPU profiler on; they do not count for the best rate.
 	Profiled bool
-	// Box is the box's speed just before the step, against the run's
-	// first step's (1.10: a tenth faster); 0 when not measured.
+	// Box is the box's speed just before the step, against the median of
+	// the steps' before (1.10: a tenth faster); 0 when not measured.
 	Box  float64
 	Note string
 }
@@ -77,6 +77,17 @@ type Step struct {
 // (the box was busy elsewhere): such a step says nothing of the tool, and
 // does not count for or against its rate.
 func (s *Step) GeneratorShort() bool { return s.Offered < 0.97*s.Target }
+
+// SlowBox is the box speed below which a step that failed says more of the
+// VM's neighbours than of the tool.
+const SlowBox = 0.9
+
+// Counts says whether a step counts for or against its rate: not when the
+// generator fell short, nor when it failed on a box running slow. A step
+// sustained on a slow box counts: the tool held the rate all the same.
+func (s *Step) Counts() bool {
+	return !s.GeneratorShort() && (s.Sustained || s.Box == 0 || s.Box >= SlowBox)
+}
 
 // Loss is how many sent events never came out.
 func (s *Step) Loss() int64 { return int64(s.Sent) - int64(s.Delivered) }
@@ -134,12 +145,12 @@ func (r *Run) Tools(path string) []string {
 	return tools
 }
 
-// Repeated are a tool's unprofiled steps at one rate where the generator
-// reached the rate, in the order they ran.
+// Repeated are a tool's unprofiled steps at one rate that count (Counts),
+// in the order they ran.
 func (r *Run) Repeated(path, tool string, rate float64) []*Step {
 	var steps []*Step
 	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled && !s.GeneratorShort() {
+		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled && s.Counts() {
 			steps = append(steps, s)
 		}
 	}
@@ -162,7 +173,9 @@ func (r *Run) Held(path, tool string, rate float64) bool {
 	return true
 }
 
-// Best is the first step at the highest rate a tool held, or nil.
+// Best is the highest rate a tool held, with the median of its repeats'
+// figures (CPU, memory, latency, delivered rate), or nil: one step at the
+// edge can land a fifth off its repeat, the median of them less.
 func (r *Run) Best(path, tool string) *Step {
 	var best *Step
 	for _, s := range r.held(path, tool) {
@@ -170,7 +183,34 @@ func (r *Run) Best(path, tool string) *Step {
 			best = s
 		}
 	}
-	return best
+	if best == nil {
+		return nil
+	}
+	m := *best
+	steps := r.Repeated(path, tool, best.Target)
+	m.CPUPerEvent = median(steps, func(s *Step) float64 { return s.CPUPerEvent })
+	m.DeliveredRate = median(steps, func(s *Step) float64 { return s.DeliveredRate })
+	m.PeakRSS = uint64(median(steps, func(s *Step) float64 { return float64(s.PeakRSS) }))
+	if m.P50Ms >= 0 {
+		m.P50Ms = int64(math.Round(median(steps, func(s *Step) float64 { return float64(s.P50Ms) })))
+		m.P99Ms = int64(math.Round(median(steps, func(s *Step) float64 { return float64(s.P99Ms) })))
+	}
+	return &m
+}
+
+// median is the median of a figure over steps (the mean of the middle two
+// for an even count).
+func median(steps []*Step, figure func(*Step) float64) float64 {
+	v := make([]float64, len(steps))
+	for i, s := range steps {
+		v[i] = figure(s)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // AtLeast is the first sustained step at the lowest rate at or above rate,
@@ -307,7 +347,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 				spread(r.Repeated(path, tool, b.Target)), ratios)
 		}
 	}
-	p.f("\nThe figures are the first step's at the rate; the spread gives every repeat's. " +
+	p.f("\nThe figures are the median of the repeats at the rate; the spread gives every repeat's. " +
 		"Throughput ratio above 1 and CPU or RSS ratios below 1 favour flowgate.\n\n")
 
 	if slices.Contains(r.Paths(), FlowPath(targetsFormatName)) {
@@ -345,15 +385,16 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		}
 		p.f("\n")
 	}
-	p.f("## How to read it\n\n%s\n", howToRead)
+	p.f("## How to read it\n\n"+howToRead+"\n", SlowBox, SlowBox)
 	return p.err
 }
 
+// howToRead is a format: SlowBox fills its two %.2f.
 const howToRead = `- *asked* is the rate the generator was given, *offered* what it reached, *delivered* the
   distinct events that came out divided by the time from the first send to the last arrival.
 - *lost* = sent − distinct events out; *dup* are events that came out more than once. Every event
   carries its own identity, so both are exact.
-- *sustained*: nothing lost or duplicated, the generator reached 97% of the rate asked, and the
+- *sustained*: nothing lost or duplicated, the generator reached 97%% of the rate asked, and the
   last event came out within 2 s after the generator stopped, plus the time the tool holds events
   by design before writing them (nfacctd's print_refresh_time, 1 s): no backlog grew during the
   step. The highest rate is found by doubling the rate, then
@@ -361,13 +402,16 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   found then runs again, and counts only when it was sustained every time it ran: one pass at the
   edge followed by a miss is not a rate held, and the search goes on below it. The rates of the
   climb below it ran once: the rate held above them vouches for them. A step where the generator
-  fell short of 97% says nothing of the tool: it runs again and counts neither way. flowgate
-  runs one more step at 80% of its best rate, for its latency with headroom left.
+  fell short of 97%% says nothing of the tool: it runs again and counts neither way; so does a step
+  that failed while the box ran below %.2f of its speed (below). flowgate
+  runs one more step at 80%% of its best rate, for its latency with headroom left.
 - *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
-  just before the step, against the run's first step: 0.90 means the box ran a tenth slower. On a
+  just before the step, against the median of the steps before: 0.90 means the box ran a tenth
+  slower. On a
   shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
-  its CPU per event less. It sees the core's speed, not all of the memory's, which drifts too: the
-  receiving end's CPU per event, in flowgate's steps' notes, is the other witness.
+  its CPU per event less. Below %.2f the step waits, up to a minute, for the box to come back. It
+  sees the core's speed, not all of the memory's, which drifts too: the receiving end's CPU per
+  event, in flowgate's steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest

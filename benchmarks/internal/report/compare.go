@@ -1,0 +1,214 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ReadMarkdown reads back what WriteMarkdown wrote: the run's start, the
+// repeats asked and every step, enough to give its headline figures again
+// and to compare two runs. It reads the step table by its column names,
+// so reports written before a column existed read too (the column's
+// figure left at its zero).
+func ReadMarkdown(r io.Reader) (*Run, error) {
+	run := &Run{Repeats: 1}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	var cols map[string]int
+	inSteps := false
+	for line := 0; sc.Scan(); {
+		line++
+		text := sc.Text()
+		switch {
+		case strings.HasPrefix(text, "# Benchmark run of "):
+			t, err := time.Parse("2006-01-02 15:04 MST", strings.TrimPrefix(text, "# Benchmark run of "))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			run.Started = t
+		case heldTimes.MatchString(text):
+			run.Repeats, _ = strconv.Atoi(heldTimes.FindStringSubmatch(text)[1])
+		case strings.HasPrefix(text, "## "):
+			inSteps = text == "## Every step"
+			cols = nil
+		case inSteps && strings.HasPrefix(text, "|") && !strings.HasPrefix(text, "|---"):
+			cells := splitRow(text)
+			if cols == nil {
+				cols = map[string]int{}
+				for i, c := range cells {
+					cols[c] = i
+				}
+				for _, c := range []string{"path", "tool", "asked/s", "sustained"} {
+					if _, ok := cols[c]; !ok {
+						return nil, fmt.Errorf("line %d: the step table has no column %q", line, c)
+					}
+				}
+				continue
+			}
+			s, err := readStep(cells, cols)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			run.Steps = append(run.Steps, s)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(run.Steps) == 0 {
+		return nil, fmt.Errorf("no step table (## Every step)")
+	}
+	return run, nil
+}
+
+var heldTimes = regexp.MustCompile(`a rate counts as sustained when it held (\d+) times`)
+
+func splitRow(text string) []string {
+	cells := strings.Split(strings.Trim(strings.TrimSpace(text), "|"), "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
+}
+
+// readStep reads one row of the step table.
+func readStep(cells []string, cols map[string]int) (Step, error) {
+	s := Step{P50Ms: -1, P99Ms: -1}
+	var err error
+	cell := func(name string) string {
+		if i, ok := cols[name]; ok && i < len(cells) {
+			return cells[i]
+		}
+		return ""
+	}
+	// number reads a figure as written by count, mib or ms ("–": none).
+	number := func(name, unit string) float64 {
+		v := strings.TrimSpace(strings.TrimSuffix(cell(name), unit))
+		if v == "" || v == "–" || err != nil {
+			return -1
+		}
+		f, e := strconv.ParseFloat(strings.ReplaceAll(v, " ", ""), 64)
+		if e != nil {
+			err = fmt.Errorf("column %q: %w", name, e)
+		}
+		return f
+	}
+	s.Path, s.Tool = cell("path"), cell("tool")
+	s.Target, s.Offered, s.DeliveredRate = number("asked/s", ""), number("offered/s", ""), number("delivered/s", "")
+	s.Sent, s.Delivered = uint64(max(number("sent", ""), 0)), uint64(max(number("delivered", ""), 0))
+	s.Duplicates, s.KernelDrops = uint64(max(number("dup", ""), 0)), uint64(max(number("kernel drops", ""), 0))
+	s.CPUPerEvent = number("CPU µs/event", "")
+	s.PeakRSS = uint64(max(number("peak RSS", "MiB"), 0) * (1 << 20))
+	s.P50Ms, s.P99Ms = int64(number("p50 ms", "")), int64(number("p99 ms", ""))
+	s.Drain = time.Duration(max(number("drain s", ""), 0) * float64(time.Second))
+	s.Box = max(number("box speed", ""), 0)
+	verdict := cell("sustained")
+	s.Sustained, s.Profiled = strings.HasPrefix(verdict, "yes"), strings.HasSuffix(verdict, "(profiled)")
+	s.Note = cell("note")
+	if s.Target <= 0 && err == nil {
+		err = fmt.Errorf("no rate asked")
+	}
+	return s, err
+}
+
+// figure is one headline figure of a run: the best rates and what they
+// cost, the ratios against the peers, and the latency and CPU the
+// targets read below the best rate.
+type figure struct {
+	path, tool, name string
+	value            float64
+}
+
+// headline lists a run's headline figures.
+func headline(r *Run) []figure {
+	var out []figure
+	add := func(path, tool, name string, v float64) { out = append(out, figure{path, tool, name, v}) }
+	for _, path := range r.Paths() {
+		fg := r.Best(path, Flowgate)
+		for _, tool := range r.Tools(path) {
+			b := r.Best(path, tool)
+			if b == nil {
+				continue
+			}
+			add(path, tool, "events/s", b.Target)
+			add(path, tool, "CPU µs/event", b.CPUPerEvent)
+			add(path, tool, "peak RSS MiB", float64(b.PeakRSS)/(1<<20))
+			if b.P50Ms >= 0 {
+				add(path, tool, "p50 ms", float64(b.P50Ms))
+				add(path, tool, "p99 ms", float64(b.P99Ms))
+			}
+			if tool != Flowgate && fg != nil {
+				add(path, tool, "throughput ÷ tool", fg.Target/b.Target)
+				add(path, tool, "CPU ÷ tool", fg.CPUPerEvent/b.CPUPerEvent)
+				add(path, tool, "RSS ÷ tool", float64(fg.PeakRSS)/float64(b.PeakRSS))
+				if a, p := r.At(path, Flowgate, TargetCPUVsPeerAt), r.At(path, tool, TargetCPUVsPeerAt); a != nil && p != nil {
+					add(path, tool, fmt.Sprintf("CPU ÷ tool at %s/s", count(TargetCPUVsPeerAt)), a.CPUPerEvent/p.CPUPerEvent)
+				}
+			}
+			if tool == Flowgate {
+				if at := r.At(path, tool, TargetCPUVsPeerAt); at != nil {
+					add(path, tool, fmt.Sprintf("CPU µs/event at %s/s", count(TargetCPUVsPeerAt)), at.CPUPerEvent)
+				}
+				if at := r.At(path, tool, RoundRate(Fraction*b.Target)); at != nil && at.P99Ms >= 0 {
+					add(path, tool, fmt.Sprintf("p99 ms at %.0f%% of the best rate", 100*Fraction), float64(at.P99Ms))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// WriteComparison writes the headline figures of two runs side by side,
+// with how far b is from a, and returns how many are further apart than
+// tolerance (0.10: a tenth) or are in one run only.
+func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
+	p := &printer{w: w}
+	p.f("| path | tool | figure | %s | %s | change | within %.0f%% |\n|---|---|---|---:|---:|---:|---|\n",
+		a.Started.UTC().Format("2006-01-02 15:04"), b.Started.UTC().Format("2006-01-02 15:04"), 100*tolerance)
+	fa, fb := headline(a), headline(b)
+	apart := 0
+	find := func(fs []figure, f figure) (float64, bool) {
+		for _, g := range fs {
+			if g.path == f.path && g.tool == f.tool && g.name == f.name {
+				return g.value, true
+			}
+		}
+		return 0, false
+	}
+	for _, f := range fa {
+		vb, ok := find(fb, f)
+		if !ok {
+			apart++
+			p.f("| %s | %s | %s | %s | – | | **no** |\n", f.path, PeerName(f.path, f.tool), f.name, figureValue(f.value))
+			continue
+		}
+		change := vb/f.value - 1
+		within := math.Abs(change) <= tolerance
+		if !within {
+			apart++
+		}
+		p.f("| %s | %s | %s | %s | %s | %+.1f%% | %s |\n", f.path, PeerName(f.path, f.tool), f.name, figureValue(f.value), figureValue(vb), 100*change, met(within))
+	}
+	for _, f := range fb {
+		if _, ok := find(fa, f); !ok {
+			apart++
+			p.f("| %s | %s | %s | – | %s | | **no** |\n", f.path, PeerName(f.path, f.tool), f.name, figureValue(f.value))
+		}
+	}
+	return apart, p.err
+}
+
+// figureValue writes a figure as the report does: whole ones (rates,
+// milliseconds) with thin thousands separators, the rest with two decimals.
+func figureValue(v float64) string {
+	if v == math.Trunc(v) {
+		return count(v)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
