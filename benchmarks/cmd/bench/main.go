@@ -384,20 +384,30 @@ func (b *bench) measured(path, tool string, rate float64) bool {
 }
 
 // belowBest runs a step at report.Fraction of the best rate, unless one
-// ran: the latency a user sees with headroom left.
+// ran: the latency a user sees with headroom left. It runs once more when
+// that step was not sustained: below a rate held twice, a miss is the
+// box's (in the full run 2026-12-04-1744, IPFIX at 440 000/s, the
+// receiving end at 1.72 µs per event where it took 1.30 at 550 000/s).
 func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best float64) error {
 	rate := report.RoundRate(report.Fraction * best)
-	if best == 0 || b.run.At(path, t.name, rate) != nil {
-		return nil
+	for range 2 {
+		if best == 0 || b.run.At(path, t.name, rate) != nil {
+			return nil
+		}
+		if _, err := b.measure(ctx, t, path, proto, rate, false); err != nil {
+			return err
+		}
 	}
-	_, err := b.measure(ctx, t, path, proto, rate, false)
-	return err
+	return nil
 }
 
 // search finds the highest rate a tool holds on a path (searcher.search).
 func (b *bench) search(ctx context.Context, t *tool, path, proto string, start float64) (float64, error) {
 	s := searcher{maxRate: b.cfg.maxRate, precision: b.cfg.precision, maxSteps: b.cfg.maxSteps, repeats: b.cfg.repeats,
-		step: func(rate float64) (report.Step, error) { return b.measure(ctx, t, path, proto, rate, false) }}
+		step: func(rate float64) (report.Step, error) { return b.measure(ctx, t, path, proto, rate, false) },
+		unsettled: func(lo, hi float64) {
+			b.skip(fmt.Sprintf("%s, %s: the rates between %.0f/s (held) and %.0f/s (missed), after -max-steps %d", t.name, path, lo, hi, b.cfg.maxSteps))
+		}}
 	return s.search(start)
 }
 

@@ -125,3 +125,24 @@ func count(rates []float64, rate float64) int {
 	}
 	return n
 }
+
+func TestSearchGoesOnBelowAMissWhenTheStepsRanOut(t *testing.T) {
+	// The full run 2026-12-04-1744's sFlow: the climb and bisection take
+	// all 10 steps (25k…400k, 800k, 600k, 500k, 450k, 425k), 400k misses
+	// its repeat; the search goes on between 200k and 400k.
+	f := &fakeTool{limit: 400_000, flaky: map[float64]bool{400_000: true}}
+	var unsettled []float64
+	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, step: f.step,
+		unsettled: func(lo, hi float64) { unsettled = append(unsettled, lo, hi) }}
+	best, err := s.search(25_000)
+	if err != nil || best < 350_000 || best >= 400_000 || unsettled != nil {
+		t.Fatalf("best %.0f (%v), unsettled %v after %v", best, err, unsettled, f.ran)
+	}
+	// Out of steps for good: the report is told what was not searched.
+	f = &fakeTool{limit: 3_000_000}
+	s = searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 3, repeats: 2, step: f.step,
+		unsettled: func(lo, hi float64) { unsettled = append(unsettled, lo, hi) }}
+	if best, err := s.search(25_000); err != nil || best != 100_000 || len(unsettled) != 2 || unsettled[0] != 100_000 {
+		t.Fatalf("best %.0f (%v), unsettled %v after %v", best, err, unsettled, f.ran)
+	}
+}

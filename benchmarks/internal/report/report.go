@@ -472,10 +472,15 @@ func writePeerTargets(p *printer, r *Run) {
 		if peer := r.Best(path, "nfacctd"); peer != nil {
 			x := fg.Target / peer.Target
 			row(path, "zero-loss rate ÷ "+peerName+"'s", fmt.Sprintf("≥ %.1f×", TargetVsPeer), fmt.Sprintf("%.2f× (%s ÷ %s)", x, count(fg.Target), count(peer.Target)), x >= TargetVsPeer)
-			if a, b := r.At(path, Flowgate, TargetCPUVsPeerAt), r.At(path, "nfacctd", TargetCPUVsPeerAt); a != nil && b != nil {
+			at := fmt.Sprintf("CPU per event ÷ %s's, both at %s/s", peerName, count(TargetCPUVsPeerAt))
+			switch a, b := r.At(path, Flowgate, TargetCPUVsPeerAt), r.At(path, "nfacctd", TargetCPUVsPeerAt); {
+			case a != nil && b != nil:
 				x := a.CPUPerEvent / b.CPUPerEvent
-				row(path, fmt.Sprintf("CPU per event ÷ %s's, both at %s/s", peerName, count(TargetCPUVsPeerAt)), fmt.Sprintf("≤ %.2f", TargetCPUVsPeer),
-					fmt.Sprintf("%.2f (%.2f ÷ %.2f µs)", x, a.CPUPerEvent, b.CPUPerEvent), x <= TargetCPUVsPeer)
+				row(path, at, fmt.Sprintf("≤ %.2f", TargetCPUVsPeer), fmt.Sprintf("%.2f (%.2f ÷ %.2f µs)", x, a.CPUPerEvent, b.CPUPerEvent), x <= TargetCPUVsPeer)
+			case a != nil:
+				// A rate the peer did not hold has no CPU per event to
+				// compare: what it spent went partly on flows it lost.
+				rows = append(rows, fmt.Sprintf("| %s | %s | ≤ %.2f | %s did not hold %s/s | |", path, at, TargetCPUVsPeer, peerName, count(TargetCPUVsPeerAt)))
 			}
 			x = fg.CPUPerEvent / peer.CPUPerEvent
 			row(path, fmt.Sprintf("CPU per event ÷ %s's, each at its best rate", peerName), fmt.Sprintf("≤ %.2f", TargetCPUVsPeer),
