@@ -223,3 +223,19 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 		t.Error("a report without steps read")
 	}
 }
+
+func TestMarkdownSaysTheStepBelowTheBestMissed(t *testing.T) {
+	r := sample()
+	for i := range r.Steps {
+		if r.Steps[i].Target == 160_000 {
+			r.Steps[i].Sustained = false
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, r, ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| flows IPFIX | p99 receipt → intake at 80% of the best rate (160 000/s) | ≤ 1000 ms | not sustained there | **no** |"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q", want)
+	}
+}
