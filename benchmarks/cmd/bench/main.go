@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -406,7 +407,11 @@ func (b *bench) search(ctx context.Context, t *tool, path, proto string, start f
 	s := searcher{maxRate: b.cfg.maxRate, precision: b.cfg.precision, maxSteps: b.cfg.maxSteps, repeats: b.cfg.repeats,
 		step: func(rate float64) (report.Step, error) { return b.measure(ctx, t, path, proto, rate, false) },
 		unsettled: func(lo, hi float64) {
-			b.skip(fmt.Sprintf("%s, %s: the rates between %.0f/s (held) and %.0f/s (missed), after -max-steps %d", t.name, path, lo, hi, b.cfg.maxSteps))
+			above := fmt.Sprintf("between %.0f/s (held) and %.0f/s (missed)", lo, hi)
+			if math.IsInf(hi, 1) {
+				above = fmt.Sprintf("above %.0f/s (held)", lo)
+			}
+			b.skip(fmt.Sprintf("%s, %s: the rates %s, after -max-steps %d", t.name, path, above, b.cfg.maxSteps))
 		}}
 	return s.search(start)
 }
