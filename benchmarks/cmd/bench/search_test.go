@@ -90,29 +90,29 @@ func TestSearchHalvesFromAStartTooHigh(t *testing.T) {
 	}
 }
 
-func TestSearchRunsAgainWhereTheGeneratorFellShort(t *testing.T) {
-	// Short twice at 200k counts neither way; short three times fails the rate.
-	f := &fakeTool{limit: 350_000, short: map[float64]int{200_000: 2}}
-	if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != 3 {
-		t.Fatalf("best %.0f after %v", best, f.ran)
-	}
-	f = &fakeTool{limit: 350_000, short: map[float64]int{200_000: 3}}
-	if best := search(t, f, 25_000); best >= 200_000 {
-		t.Fatalf("best %.0f after %v: a rate the generator never reached counted", best, f.ran)
-	}
-}
-
-func TestSearchRunsAgainWhatFailedOnASlowBox(t *testing.T) {
-	// 350k fails twice on a slow box, then holds: it counts, as nothing
-	// that counted failed there.
-	f := &fakeTool{limit: 350_000, slow: map[float64]int{350_000: 2}}
-	if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 350_000) != 4 {
-		t.Fatalf("best %.0f after %v", best, f.ran)
-	}
-	// Slow every time it runs: the rate is not sustained.
-	f = &fakeTool{limit: 350_000, slow: map[float64]int{300_000: 3}}
-	if best := search(t, f, 25_000); best >= 300_000 {
-		t.Fatalf("best %.0f after %v: a rate that never ran on a steady box counted", best, f.ran)
+func TestSearchRunsAgainWhatDoesNotCount(t *testing.T) {
+	// A step where the generator fell short, or that failed on a slow box,
+	// counts neither way: twice at a rate, and the third step decides;
+	// three times, and the rate is not sustained.
+	for _, c := range []struct {
+		name string
+		tool func(rate float64, times int) *fakeTool
+	}{
+		{"generator short", func(rate float64, n int) *fakeTool {
+			return &fakeTool{limit: 350_000, short: map[float64]int{rate: n}}
+		}},
+		{"slow box", func(rate float64, n int) *fakeTool {
+			return &fakeTool{limit: 350_000, slow: map[float64]int{rate: n}}
+		}},
+	} {
+		f := c.tool(200_000, 2)
+		if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != 3 {
+			t.Errorf("%s: best %.0f after %v", c.name, best, f.ran)
+		}
+		f = c.tool(200_000, 3)
+		if best := search(t, f, 25_000); best >= 200_000 {
+			t.Errorf("%s: best %.0f after %v: a rate that never ran on a step that counts held", c.name, best, f.ran)
+		}
 	}
 }
 
