@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowgate/flowgate/benchmarks/internal/report"
 )
@@ -13,14 +14,26 @@ type fakeTool struct {
 	limit float64
 	flaky map[float64]bool
 	// short rates leave the generator short of the rate this many times;
-	// slow rates fail on a slow box this many times.
-	short, slow map[float64]int
-	ran         []float64
+	// slow rates fail on a slow box this many times; near rates miss by a
+	// little backlog this many times.
+	short, slow, near map[float64]int
+	ran               []float64
 }
+
+// Drains of the fake's misses: above the limit a backlog grew far.
+const (
+	nearDrain = 3 * time.Second
+	farDrain  = 10 * time.Second
+)
+
+func nearMiss(s report.Step) bool { return s.Drain <= nearDrain }
 
 func (f *fakeTool) step(rate float64) (report.Step, error) {
 	f.ran = append(f.ran, rate)
 	s := report.Step{Target: rate, Offered: rate, Sustained: rate <= f.limit}
+	if !s.Sustained {
+		s.Drain = farDrain
+	}
 	if f.short[rate] > 0 {
 		f.short[rate]--
 		s.Offered = rate / 2
@@ -31,9 +44,14 @@ func (f *fakeTool) step(rate float64) (report.Step, error) {
 		s.Sustained, s.Box = false, report.SlowBox-0.1
 		return s, nil
 	}
+	if f.near[rate] > 0 {
+		f.near[rate]--
+		s.Sustained, s.Drain = false, nearDrain
+		return s, nil
+	}
 	if f.flaky[rate] {
 		if slices.Index(f.ran, rate) != len(f.ran)-1 {
-			s.Sustained = false
+			s.Sustained, s.Drain = false, farDrain
 		}
 	}
 	return s, nil
@@ -41,7 +59,7 @@ func (f *fakeTool) step(rate float64) (report.Step, error) {
 
 func search(t *testing.T, f *fakeTool, start float64) float64 {
 	t.Helper()
-	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, step: f.step}
+	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, step: f.step, near: nearMiss}
 	best, err := s.search(start)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +131,33 @@ func TestSearchRunsAgainWhatDoesNotCount(t *testing.T) {
 		if best := search(t, f, 25_000); best >= 200_000 {
 			t.Errorf("%s: best %.0f after %v: a rate that never ran on a step that counts held", c.name, best, f.ran)
 		}
+	}
+}
+
+func TestSearchRunsANearMissAgain(t *testing.T) {
+	// One near miss and two holds: the rate holds (in the full run
+	// 2026-12-04-1904, IPFIX 400 000/s missed once by 0.1 s, and the
+	// search settled on 375 000 where two other runs held 550 000).
+	f := &fakeTool{limit: 350_000, near: map[float64]int{200_000: 1}}
+	if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != 3 {
+		t.Errorf("best %.0f after %v, want 350000 with 200k run thrice", best, f.ran)
+	}
+	// Two near misses fail the rate.
+	f = &fakeTool{limit: 350_000, near: map[float64]int{200_000: 2}}
+	if best := search(t, f, 25_000); best >= 200_000 || count(f.ran, 200_000) != 2 {
+		t.Errorf("best %.0f after %v: 200k held after two misses", best, f.ran)
+	}
+	// A near miss at the repeat of the rate found: two holds outvote it.
+	f = &fakeTool{limit: 350_000, flaky: map[float64]bool{}, near: map[float64]int{}}
+	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, near: nearMiss,
+		step: func(rate float64) (report.Step, error) {
+			if rate == 350_000 && count(f.ran, rate) == 1 {
+				f.near[rate] = 1
+			}
+			return f.step(rate)
+		}}
+	if best, err := s.search(25_000); err != nil || best != 350_000 || count(f.ran, 350_000) != 4 {
+		t.Errorf("best %.0f (%v) after %v, want 350000 run four times", best, err, f.ran)
 	}
 }
 

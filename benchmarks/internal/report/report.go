@@ -157,20 +157,20 @@ func (r *Run) Repeated(path, tool string, rate float64) []*Step {
 	return steps
 }
 
-// Held says whether a tool sustained a rate every time it ran it, and at
-// least Repeats times: a rate sustained once and missed once is on the
-// edge, not held.
+// Held says whether a tool sustained a rate at least Repeats times, and
+// in most of the steps that ran it: a rate sustained once and missed once
+// is on the edge, not held. The search runs a rate again after a near
+// miss, and two holds then outvote it; any other miss ends the rate's
+// runs, so a rate held has no miss but near ones.
 func (r *Run) Held(path, tool string, rate float64) bool {
 	steps := r.Repeated(path, tool, rate)
-	if len(steps) < max(r.Repeats, 1) {
-		return false
-	}
+	holds := 0
 	for _, s := range steps {
-		if !s.Sustained {
-			return false
+		if s.Sustained {
+			holds++
 		}
 	}
-	return true
+	return holds >= max(r.Repeats, 1) && 2*holds > len(steps)
 }
 
 // Best is the highest rate a tool held, with the median of its repeats'
@@ -400,7 +400,10 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   step. The highest rate is found by doubling the rate, then
   bisecting between the highest rate passed and the lowest failed, one step per rate; the rate
   found then runs again, and counts only when it was sustained every time it ran: one pass at the
-  edge followed by a miss is not a rate held, and the search goes on below it. The rates of the
+  edge followed by a miss is not a rate held, and the search goes on below it. A *near miss*
+  (nothing lost or duplicated, the last event out within twice the time allowed) is not the
+  verdict yet: the rate runs again, a second miss fails it, and a hold is followed by a third step
+  that decides, so that one step decides no more against a rate than one step for it. The rates of the
   climb below it ran once: the rate held above them vouches for them. A step where the generator
   fell short of 97%% says nothing of the tool: it runs again and counts neither way; so does a step
   that failed while the box ran below %.2f of its speed (below). flowgate

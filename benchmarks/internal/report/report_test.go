@@ -107,7 +107,7 @@ func TestMarkdown(t *testing.T) {
 // flows is the path of the sample's flows.
 var flows = FlowPath("ipfix")
 
-func TestHeldNeedsEveryRepeat(t *testing.T) {
+func TestHeldNeedsTheRepeatsAndMostSteps(t *testing.T) {
 	r := sample()
 	for _, c := range []struct {
 		rate float64
@@ -127,6 +127,16 @@ func TestHeldNeedsEveryRepeat(t *testing.T) {
 	if !r.Held(flows, Flowgate, 300_000) || r.Best(flows, Flowgate).Target != 300_000 {
 		t.Error("300k not held after a miss on a slow box and two passes")
 	}
+	// A (near) miss that counts, outvoted by two holds; a second miss ties.
+	r.Steps[5].Box = 1
+	if !r.Held(flows, Flowgate, 300_000) {
+		t.Error("300k not held after a pass, a miss and a pass")
+	}
+	r.Steps = append(r.Steps, r.Steps[5])
+	if r.Held(flows, Flowgate, 300_000) {
+		t.Error("300k held after two passes and two misses")
+	}
+	r.Steps = r.Steps[:len(r.Steps)-1]
 	// Once is not enough when twice is asked.
 	r.Steps = r.Steps[:1]
 	if r.Held(flows, Flowgate, 100_000) || r.Best(flows, Flowgate) != nil {
