@@ -109,26 +109,28 @@ func TestSearchHalvesFromAStartTooHigh(t *testing.T) {
 }
 
 func TestSearchRunsAgainWhatDoesNotCount(t *testing.T) {
-	// A step where the generator fell short, or that failed on a slow box,
-	// counts neither way: twice at a rate, and the third step decides;
-	// three times, and the rate is not sustained.
+	// A step that failed on a slow box counts neither way: twice at a
+	// rate, and the third step decides; three times, and the rate is not
+	// sustained. A step where the generator fell short runs again once:
+	// twice short, the rate is beyond the generator.
 	for _, c := range []struct {
-		name string
-		tool func(rate float64, times int) *fakeTool
+		name  string
+		tries int
+		tool  func(rate float64, times int) *fakeTool
 	}{
-		{"generator short", func(rate float64, n int) *fakeTool {
+		{"generator short", 2, func(rate float64, n int) *fakeTool {
 			return &fakeTool{limit: 350_000, short: map[float64]int{rate: n}}
 		}},
-		{"slow box", func(rate float64, n int) *fakeTool {
+		{"slow box", 3, func(rate float64, n int) *fakeTool {
 			return &fakeTool{limit: 350_000, slow: map[float64]int{rate: n}}
 		}},
 	} {
-		f := c.tool(200_000, 2)
-		if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != 3 {
+		f := c.tool(200_000, c.tries-1)
+		if best := search(t, f, 25_000); best != 350_000 || count(f.ran, 200_000) != c.tries {
 			t.Errorf("%s: best %.0f after %v", c.name, best, f.ran)
 		}
-		f = c.tool(200_000, 3)
-		if best := search(t, f, 25_000); best >= 200_000 {
+		f = c.tool(200_000, c.tries)
+		if best := search(t, f, 25_000); best >= 200_000 || count(f.ran, 200_000) != c.tries {
 			t.Errorf("%s: best %.0f after %v: a rate that never ran on a step that counts held", c.name, best, f.ran)
 		}
 	}

@@ -405,8 +405,9 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   verdict yet: the rate runs again, a second miss fails it, and a hold is followed by a third step
   that decides, so that one step decides no more against a rate than one step for it. The rates of the
   climb below it ran once: the rate held above them vouches for them. A step where the generator
-  fell short of 97%% says nothing of the tool: it runs again and counts neither way; so does a step
-  that failed while the box ran below %.2f of its speed (below). flowgate
+  fell short of 97%% says nothing of the tool: it counts neither way and runs again once (short
+  twice, the rate is beyond the generator); a step that failed while the box ran below %.2f of its
+  speed (below) counts neither way either, and runs again up to twice. flowgate
   runs one more step at 80%% of its best rate, for its latency with headroom left.
 - *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
   just before the step, against the median of the steps before: 0.90 means the box ran a tenth
