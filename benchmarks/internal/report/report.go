@@ -67,8 +67,9 @@ type Step struct {
 	Sustained bool
 	// Profiled steps ran with the CPU profiler on; they do not count for the best rate.
 	Profiled bool
-	// Box is the box's speed just before the step, against the median of
-	// the steps' before (1.10: a tenth faster); 0 when not measured.
+	// Box is the box's speed, the lower of just before and just after the
+	// step, against the median of the steps' before (1.10: a tenth
+	// faster); 0 when not measured.
 	Box  float64
 	Note string
 }
@@ -410,10 +411,11 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   speed (below) counts neither way either, and runs again up to twice. flowgate
   runs one more step at 80%% of its best rate, for its latency with headroom left.
 - *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
-  just before the step, against the median of the steps before: 0.90 means the box ran a tenth
-  slower. On a
+  just before the step and just after it, the lower of the two, against the median of the steps
+  before: 0.90 means the box ran a tenth slower. On a
   shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
-  its CPU per event less. Below %.2f the step waits, up to a minute, for the box to come back. It
+  its CPU per event less. Below %.2f before it, the step waits, up to a minute, for the box to
+  come back; a neighbour that came during the step shows in the check after it. It
   sees the core's speed, not all of the memory's, which drifts too: the receiving end's CPU per
   event, in flowgate's steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
