@@ -165,7 +165,7 @@ func runMain() error {
 		return err
 	}
 	if err != nil {
-		b.skip(fmt.Sprintf("the rest of the run: it stopped: %v", err))
+		b.run.Stopped = err.Error()
 	}
 	path, werr := report.WriteFiles(b.cfg.out, &b.run)
 	if werr != nil {
@@ -564,8 +564,8 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	if d.unique > 0 {
 		s.CPUPerEvent = float64((cpu1 - cpu0).Microseconds()) / float64(d.unique)
 	}
-	s.Sustained = s.Loss() == 0 && s.Duplicates == 0 && !s.GeneratorShort() && s.Drain <= drainAllowed+t.writeEvery
-	if !s.Sustained && t.nearMiss(s) {
+	s.Sustained = t.drained(s, 1)
+	if t.nearMiss(s) {
 		notes = append(notes, "near miss")
 	}
 	if s.GeneratorShort() {
@@ -659,12 +659,17 @@ func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, e
 // longer. It is the p99 the search allows at the best rate.
 const drainAllowed = 2 * time.Second
 
-// nearMiss says a step missed by its backlog alone, and by little: nothing
-// lost or doubled, the last event out within twice the drain allowed. A
-// box that ran slower for a minute does that to a rate the tool holds.
-func (t *tool) nearMiss(s report.Step) bool {
-	return s.Loss() == 0 && s.Duplicates == 0 && !s.GeneratorShort() && s.Drain <= 2*(drainAllowed+t.writeEvery)
+// drained says a step lost and doubled nothing, at the rate asked, and
+// its last event came out within times the drain allowed (and the time
+// the tool holds events by design): 1 is sustained.
+func (t *tool) drained(s report.Step, times time.Duration) bool {
+	return s.Loss() == 0 && s.Duplicates == 0 && !s.GeneratorShort() && s.Drain <= times*(drainAllowed+t.writeEvery)
 }
+
+// nearMiss says a step missed by its backlog alone, and by little: within
+// twice the drain allowed. A box that ran slower for a minute does that
+// to a rate the tool holds.
+func (t *tool) nearMiss(s report.Step) bool { return !s.Sustained && t.drained(s, 2) }
 
 // Draining: polled every drainPoll; over when everything came out, when
 // nothing came for drainIdle, or drainMax after the generator stopped.

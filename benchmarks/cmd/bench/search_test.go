@@ -150,7 +150,7 @@ func TestSearchRunsANearMissAgain(t *testing.T) {
 		t.Errorf("best %.0f after %v: 200k held after two misses", best, f.ran)
 	}
 	// A near miss at the repeat of the rate found: two holds outvote it.
-	f = &fakeTool{limit: 350_000, flaky: map[float64]bool{}, near: map[float64]int{}}
+	f = &fakeTool{limit: 350_000, near: map[float64]int{}}
 	s := searcher{maxRate: 3_200_000, precision: 0.10, maxSteps: 10, repeats: 2, near: nearMiss,
 		step: func(rate float64) (report.Step, error) {
 			if rate == 350_000 && count(f.ran, rate) == 1 {

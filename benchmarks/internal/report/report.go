@@ -122,6 +122,8 @@ type Run struct {
 	ProfileTop  string
 	// Skipped says what was not measured, and why.
 	Skipped []string
+	// Stopped says why the run stopped part way; empty when it ran whole.
+	Stopped string
 }
 
 // Paths lists the paths measured, in the order they ran.
@@ -337,7 +339,12 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		for _, tool := range r.Tools(path) {
 			b := r.Best(path, tool)
 			if b == nil {
-				p.f("| %s | %s | none sustained | | | | | | | |\n", path, tool)
+				none := "none sustained"
+				if r.Stopped != "" {
+					// The tool's search may have been cut short.
+					none = "none held before the run stopped"
+				}
+				p.f("| %s | %s | %s | | | | | | | |\n", path, tool, none)
 				continue
 			}
 			ratios := " | | "
@@ -379,10 +386,13 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		p.f("## Where flowgate spends its CPU at its best rate\n\n")
 		p.f("CPU profile of the profiled step (`%s`; `go tool pprof -top %s` for more):\n\n```\n%s\n```\n\n", r.ProfileFile, r.ProfileFile, strings.TrimSpace(r.ProfileTop))
 	}
-	if len(r.Skipped) > 0 {
+	if len(r.Skipped) > 0 || r.Stopped != "" {
 		p.f("## Not measured\n\n")
 		for _, s := range r.Skipped {
 			p.f("- %s\n", s)
+		}
+		if r.Stopped != "" {
+			p.f("- the rest of the run: it stopped: %s\n", r.Stopped)
 		}
 		p.f("\n")
 	}

@@ -249,3 +249,20 @@ func TestMarkdownSaysTheStepBelowTheBestMissed(t *testing.T) {
 		t.Errorf("report lacks %q", want)
 	}
 }
+
+func TestAStoppedRunDoesNotSayNoneSustained(t *testing.T) {
+	// A tool whose search the stop cut short has steps and no rate held:
+	// the report must not say it sustained none.
+	r := sample()
+	r.Steps = r.Steps[:1]
+	r.Stopped = "context canceled"
+	var b strings.Builder
+	if err := WriteMarkdown(&b, r, ""); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	if strings.Contains(md, "none sustained") || !strings.Contains(md, "none held before the run stopped") ||
+		!strings.Contains(md, "the rest of the run: it stopped: context canceled") {
+		t.Errorf("a stopped run's report:\n%s", md)
+	}
+}
