@@ -70,9 +70,10 @@ type bench struct {
 	log     *log.Logger
 	run     report.Run
 	nextRun uint16
-	// boxes are the steps' calibrations so far; their median is what a
-	// step's is told against.
-	boxes []time.Duration
+	// calibrator times the box; boxes are the steps' calibrations so far,
+	// their median is what a step's is told against.
+	calibrator *calibrator
+	boxes      []calibration
 	// format is the flow format being measured.
 	format exporter.Format
 
@@ -106,8 +107,8 @@ func runMain() error {
 	flag.IntVar(&cfg.records, "records", 0, "records per datagram (0: as many as fill 1400 bytes; v5 30)")
 	flag.Float64Var(&cfg.start, "start", 25_000, "first rate tried, in events per second")
 	flag.Float64Var(&cfg.maxRate, "max-rate", 3_200_000, "highest rate tried")
-	flag.Float64Var(&cfg.precision, "precision", 0.10, "the search stops when the failed rate is within this fraction above the sustained one")
-	flag.IntVar(&cfg.maxSteps, "max-steps", 10, "rates tried at most per tool and path (the rate found then runs until sustained -repeats times)")
+	flag.Float64Var(&cfg.precision, "precision", 0.05, "the search stops when the failed rate is within this fraction above the sustained one")
+	flag.IntVar(&cfg.maxSteps, "max-steps", 12, "rates tried at most per tool and path (the rate found then runs until sustained -repeats times)")
 	flag.StringVar(&tools, "tools", "flowgate,goflow2,nfacctd", "tools to measure, comma-separated")
 	flag.BoolVar(&cfg.syslog, "syslog", true, "measure the syslog paths too (TCP and TLS in, HTTPS out) when flowgate has them")
 	flag.Float64Var(&cfg.syslogRate, "syslog-start", 10_000, "first syslog rate tried, in messages per second")
@@ -153,7 +154,7 @@ func runMain() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{cfg: cfg, log: log.New(os.Stderr, "bench: ", log.Ltime), nextRun: 1}
+	b := &bench{cfg: cfg, log: log.New(os.Stderr, "bench: ", log.Ltime), nextRun: 1, calibrator: newCalibrator(ringLen)}
 	if err := b.setup(); err != nil {
 		return err
 	}
@@ -595,9 +596,9 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 func (b *bench) awaitBox(ctx context.Context) (float64, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		ratio, took := b.boxSpeed()
+		ratio, c := b.boxSpeed()
 		if ratio >= report.SlowBox || time.Now().After(deadline) {
-			b.boxes = append(b.boxes, took)
+			b.boxes = append(b.boxes, c)
 			return ratio, nil
 		}
 		b.log.Printf("box speed %.2f: waiting for it to come back above %.2f", ratio, report.SlowBox)
@@ -610,16 +611,12 @@ func (b *bench) awaitBox(ctx context.Context) (float64, error) {
 }
 
 // boxSpeed times the calibration and returns the box's speed against the
-// median of the steps' before (1 for the first), and the time it took.
+// median of the steps' before (1 for the first), and the calibration.
 // The median, not the first step's, so that one step on a fast or slow box
 // does not set the measure of the run.
-func (b *bench) boxSpeed() (float64, time.Duration) {
-	took := calibrate()
-	if len(b.boxes) == 0 {
-		return 1, took
-	}
-	sorted := slices.Sorted(slices.Values(b.boxes))
-	return float64(sorted[len(sorted)/2]) / float64(took), took
+func (b *bench) boxSpeed() (float64, calibration) {
+	c := b.calibrator.time()
+	return c.speed(b.boxes), c
 }
 
 func syslogPath(path string) bool { return path == report.PathSyslog || path == report.PathSyslogTLS }

@@ -420,14 +420,14 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   twice, the rate is beyond the generator); a step that failed while the box ran below %.2f of its
   speed (below) counts neither way either, and runs again up to twice. flowgate
   runs one more step at 80%% of its best rate, for its latency with headroom left.
-- *box speed*: a fixed piece of work (numbers written as text and compressed, on one core) timed
-  just before the step and just after it, the lower of the two, against the median of the steps
-  before: 0.90 means the box ran a tenth slower. On a
+- *box speed*: two fixed pieces of work on one core, numbers written as text and compressed (the
+  core's speed) and a walk through 64 MiB in random order (the memory's), each the median of five
+  tries, timed just before the step and just after it; the lowest of the four figures, each
+  against the median of the steps before: 0.90 means the box ran a tenth slower. On a
   shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
   its CPU per event less. Below %.2f before it, the step waits, up to a minute, for the box to
-  come back; a neighbour that came during the step shows in the check after it. It
-  sees the core's speed, not all of the memory's, which drifts too: the receiving end's CPU per
-  event, in flowgate's steps' notes, is the other witness.
+  come back; a neighbour that came during the step shows in the check after it. The receiving
+  end's CPU per event, in flowgate's steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest

@@ -266,3 +266,27 @@ func TestAStoppedRunDoesNotSayNoneSustained(t *testing.T) {
 		t.Errorf("a stopped run's report:\n%s", md)
 	}
 }
+
+func TestLatencyAtTheBestRateIsABound(t *testing.T) {
+	// At the edge a backlog has just begun to grow or not: the p99 there
+	// is judged against its target in both runs, not against the other.
+	r := sample()
+	later := func(p99 int64) *Run {
+		l := sample()
+		for i := range l.Steps {
+			if l.Steps[i].Tool == Flowgate && l.Steps[i].Target == 200_000 {
+				l.Steps[i].P99Ms = p99
+			}
+		}
+		return l
+	}
+	var out bytes.Buffer
+	if apart, err := WriteComparison(&out, r, later(1900), 0.10); err != nil || apart != 0 {
+		t.Fatalf("p99 at the best rate 1900 ms against about 1200: %d figures apart (%v), want 0:\n%s", apart, err, out.String())
+	}
+	out.Reset()
+	apart, err := WriteComparison(&out, r, later(2100), 0.10)
+	if err != nil || apart != 1 || !strings.Contains(out.String(), "| 2 100 | +") || !strings.Contains(out.String(), "| **no** (both ≤ 2 000: a bound) |") {
+		t.Fatalf("p99 at the best rate 2100 ms: %d figures apart (%v), want 1, beyond the bound:\n%s", apart, err, out.String())
+	}
+}
