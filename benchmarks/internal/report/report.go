@@ -553,10 +553,22 @@ func WriteIndex(dir string) error {
 	}
 	slices.Sort(names)
 	slices.Reverse(names)
+	// What the index says of a report (": flows only, ...") was written by
+	// hand after the run: it stays.
+	said := map[string]string{}
+	if old, err := os.ReadFile(filepath.Join(dir, "README.md")); err == nil {
+		for _, line := range strings.Split(string(old), "\n") {
+			if _, rest, ok := strings.Cut(line, "]("); ok && strings.HasPrefix(line, "- [") {
+				if n, words, ok := strings.Cut(rest, ")"); ok {
+					said[n] = words
+				}
+			}
+		}
+	}
 	var b strings.Builder
 	b.WriteString("# Benchmark results\n\nWritten by `go -C benchmarks run ./cmd/bench` (see ../README.md), newest first.\n\n")
 	for _, n := range names {
-		fmt.Fprintf(&b, "- [%s](%s)\n", strings.TrimSuffix(n, ".md"), n)
+		fmt.Fprintf(&b, "- [%s](%s)%s\n", strings.TrimSuffix(n, ".md"), n, said[n])
 	}
 	if len(names) == 0 {
 		b.WriteString("No run yet.\n")

@@ -154,6 +154,11 @@ func TestFilesPlotAndIndex(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "2026-04-01-0900.md"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// What the index said of it by hand stays.
+	const said = "- [2026-04-01-0900](2026-04-01-0900.md): flows only, stopped part way\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Benchmark results\n\n"+said), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	path, err := WriteFiles(dir, sample())
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +183,7 @@ func TestFilesPlotAndIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer, older := strings.Index(string(index), "2026-05-01-1230.md"), strings.Index(string(index), "2026-04-01-0900.md")
-	if newer < 0 || older < newer {
+	if newer < 0 || older < newer || !strings.Contains(string(index), said) {
 		t.Fatalf("index:\n%s", index)
 	}
 }
