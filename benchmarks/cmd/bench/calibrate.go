@@ -63,9 +63,9 @@ func cycle(n int) []uint32 {
 	return ring
 }
 
-// time times both pieces of work, five times each, and keeps the medians:
+// measure times both pieces of work, five times each, and keeps the medians:
 // the best of five picked a neighbour's quiet moments.
-func (c *calibrator) time() calibration {
+func (c *calibrator) measure() calibration {
 	var text, memory [5]time.Duration
 	for i := range 5 {
 		text[i] = c.timeText()

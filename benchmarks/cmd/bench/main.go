@@ -615,7 +615,7 @@ func (b *bench) awaitBox(ctx context.Context) (float64, error) {
 // The median, not the first step's, so that one step on a fast or slow box
 // does not set the measure of the run.
 func (b *bench) boxSpeed() (float64, calibration) {
-	c := b.calibrator.time()
+	c := b.calibrator.measure()
 	return c.speed(b.boxes), c
 }
 
