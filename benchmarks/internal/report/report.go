@@ -5,8 +5,10 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -554,15 +556,19 @@ func WriteIndex(dir string) error {
 	slices.Sort(names)
 	slices.Reverse(names)
 	// What the index says of a report (": flows only, ...") was written by
-	// hand after the run: it stays.
+	// hand after the run: it stays. An index that cannot be read is left
+	// as it is: rewriting it would drop those words unseen.
+	index := filepath.Join(dir, "README.md")
+	old, err := os.ReadFile(index)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("results index: %w", err)
+	}
 	said := map[string]string{}
-	if old, err := os.ReadFile(filepath.Join(dir, "README.md")); err == nil {
-		for _, line := range strings.Split(string(old), "\n") {
-			if _, rest, ok := strings.Cut(line, "]("); ok && strings.HasPrefix(line, "- [") {
-				if n, words, ok := strings.Cut(rest, ")"); ok {
-					said[n] = words
-				}
-			}
+	for _, line := range strings.Split(string(old), "\n") {
+		entry, listed := strings.CutPrefix(line, "- [")
+		_, link, linked := strings.Cut(entry, "](")
+		if n, words, closed := strings.Cut(link, ")"); listed && linked && closed {
+			said[n] = words
 		}
 	}
 	var b strings.Builder
@@ -573,7 +579,7 @@ func WriteIndex(dir string) error {
 	if len(names) == 0 {
 		b.WriteString("No run yet.\n")
 	}
-	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+	return os.WriteFile(index, []byte(b.String()), 0o644)
 }
 
 type printer struct {
