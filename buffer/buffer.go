@@ -378,7 +378,7 @@ func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(
 func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Tracef(format string, v ...any)  {}
 
-// checkTimeout bounds a readiness probe of an external cluster.
+// checkTimeout bounds a readiness probe of the stream.
 const checkTimeout = 2 * time.Second
 
 // Check reports whether the store takes writes: connected, no write error
@@ -388,16 +388,14 @@ func (b *Buffer) Check() error {
 	if !b.nc.IsConnected() {
 		return errors.New("not connected to the store")
 	}
-	if b.ns != nil {
-		if st := b.ns.Healthz(&server.HealthzOptions{Stream: StreamName, Account: "$G"}); st.Error != "" {
-			return fmt.Errorf("store: %s", st.Error)
-		}
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
-		defer cancel()
-		if _, err := b.stream.Info(ctx); err != nil {
-			return fmt.Errorf("stream %s: %w", StreamName, err)
-		}
+	// The stream is asked, embedded or not: nats-server's Healthz first
+	// waits 1 ms for its startup to be complete, and on a loaded box the
+	// timer can win that race long after startup ("startup did not
+	// complete"), which turned /ready and STATUS= false for a moment.
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if _, err := b.stream.Info(ctx); err != nil {
+		return fmt.Errorf("stream %s: %w", StreamName, err)
 	}
 	if at := b.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < fullRecently {
 		return fmt.Errorf("full: records refused for lack of room within the last %s (bound %d MiB)", fullRecently, b.streamBytes>>20)
