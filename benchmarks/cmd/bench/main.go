@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -340,7 +342,8 @@ func (b *bench) measureAll(ctx context.Context) error {
 	return nil
 }
 
-// measureFormat searches each tool's best rate for flows of format f.
+// measureFormat searches each tool's best rate for flows of format f, the
+// tools' steps taken in turn (searchAll).
 func (b *bench) measureFormat(ctx context.Context, tools map[string]*tool, f exporter.Format, profile bool) error {
 	b.format = f
 	path := report.FlowPath(string(f))
@@ -348,31 +351,34 @@ func (b *bench) measureFormat(ctx context.Context, tools map[string]*tool, f exp
 	if f == exporter.SFlow {
 		proto = "sflow"
 	}
-	var fgBest float64
-	for _, name := range b.cfg.tools {
-		t := tools[name]
-		best, err := b.search(ctx, t, path, proto, b.cfg.start)
-		if errors.Is(err, errSkip) {
-			b.skip(fmt.Sprintf("%s, %s: %v", name, f, err))
-			continue
-		}
-		if err != nil {
+	searched := make([]*tool, len(b.cfg.tools))
+	for i, name := range b.cfg.tools {
+		searched[i] = tools[name]
+	}
+	bests, skipped, err := b.searchAll(ctx, searched, path, proto, b.cfg.start)
+	if err != nil {
+		return err
+	}
+	fgBest := 0.0
+	if i := slices.Index(b.cfg.tools, report.Flowgate); i >= 0 && skipped[i] == nil {
+		fgBest = bests[i]
+		t := tools[report.Flowgate]
+		if err := b.belowBest(ctx, t, path, proto, fgBest); err != nil {
 			return err
 		}
-		if name == report.Flowgate {
-			fgBest = best
-			if err := b.belowBest(ctx, t, path, proto, best); err != nil {
+		if profile && fgBest > 0 {
+			if _, err := b.measure(ctx, t, path, proto, fgBest, true); err != nil {
 				return err
 			}
-			if profile && best > 0 {
-				if _, err := b.measure(ctx, t, path, proto, best, true); err != nil {
-					return err
-				}
-			}
+		}
+	}
+	for i, t := range searched {
+		if skipped[i] != nil {
+			b.skip(fmt.Sprintf("%s, %s: %v", t.name, f, skipped[i]))
 			continue
 		}
 		// The peer at the rate flowgate sustained too, for the plot.
-		if fgBest > best && !b.measured(path, name, fgBest) {
+		if t.name != report.Flowgate && fgBest > bests[i] && !b.measured(path, t.name, fgBest) {
 			if _, err := b.measure(ctx, t, path, proto, fgBest, false); err != nil {
 				return err
 			}
@@ -412,19 +418,68 @@ func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best
 	return nil
 }
 
-// search finds the highest rate a tool holds on a path (searcher.search).
+// search finds the highest rate one tool holds on a path (searchAll); a
+// path the tool cannot run is an errSkip.
 func (b *bench) search(ctx context.Context, t *tool, path, proto string, start float64) (float64, error) {
-	s := searcher{maxRate: b.cfg.maxRate, precision: b.cfg.precision, maxSteps: b.cfg.maxSteps, repeats: b.cfg.repeats,
-		step: func(rate float64) (report.Step, error) { return b.measure(ctx, t, path, proto, rate, false) },
-		near: t.nearMiss,
-		unsettled: func(lo, hi float64) {
-			above := fmt.Sprintf("between %.0f/s (held) and %.0f/s (missed)", lo, hi)
-			if math.IsInf(hi, 1) {
-				above = fmt.Sprintf("above %.0f/s (held)", lo)
+	bests, skipped, err := b.searchAll(ctx, []*tool{t}, path, proto, start)
+	return bests[0], cmp.Or(err, skipped[0])
+}
+
+// searchAll finds the highest rate each tool holds on a path
+// (searcher.search), all searches at once, their steps one at a time in
+// turn (turns). It returns each tool's rate and, for a tool that cannot
+// run the path, why (errSkip); the first other error stops every search.
+// What a search could not settle is told after all are over, in the
+// tools' order.
+func (b *bench) searchAll(ctx context.Context, searched []*tool, path, proto string, start float64) (bests []float64, skipped []error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := len(searched)
+	bests, skipped = make([]float64, n), make([]error, n)
+	errs, unsettled := make([]error, n), make([]string, n)
+	order := newTurns(n)
+	var wg sync.WaitGroup
+	for k, t := range searched {
+		wg.Go(func() {
+			defer order.leave(k)
+			s := searcher{maxRate: b.cfg.maxRate, precision: b.cfg.precision, maxSteps: b.cfg.maxSteps, repeats: b.cfg.repeats,
+				step: func(rate float64) (st report.Step, err error) {
+					order.take(k, func() {
+						if err = ctx.Err(); err == nil {
+							st, err = b.measure(ctx, t, path, proto, rate, false)
+						}
+					})
+					return st, err
+				},
+				near: t.nearMiss,
+				unsettled: func(lo, hi float64) {
+					above := fmt.Sprintf("between %.0f/s (held) and %.0f/s (missed)", lo, hi)
+					if math.IsInf(hi, 1) {
+						above = fmt.Sprintf("above %.0f/s (held)", lo)
+					}
+					unsettled[k] = fmt.Sprintf("%s, %s: the rates %s, after -max-steps %d", t.name, path, above, b.cfg.maxSteps)
+				}}
+			bests[k], errs[k] = s.search(start)
+			if errors.Is(errs[k], errSkip) {
+				skipped[k], errs[k] = errs[k], nil
+			} else if errs[k] != nil {
+				cancel()
 			}
-			b.skip(fmt.Sprintf("%s, %s: the rates %s, after -max-steps %d", t.name, path, above, b.cfg.maxSteps))
-		}}
-	return s.search(start)
+		})
+	}
+	wg.Wait()
+	for _, msg := range unsettled {
+		if msg != "" {
+			b.skip(msg)
+		}
+	}
+	// The error that stopped the searches, not the cancellations it caused.
+	for _, e := range errs {
+		if e != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			err = e
+		}
+	}
+	return bests, skipped, err
 }
 
 // measure runs one step: the tool fresh, the generator at rate for the
