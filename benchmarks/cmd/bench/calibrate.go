@@ -7,28 +7,26 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/report"
 )
 
-// calibration is the time two fixed pieces of work took on one core, each
-// the median of five tries. On a shared VM the box's speed drifts by tens
-// of percent within minutes; each step notes it against the steps' before,
-// so that two steps, or two runs, can be told apart from a box that ran
-// slower.
-type calibration struct {
-	// text is numbers written as text, then compressed, like flowgate's
-	// work: 8 MiB that stay in the caches, so it sees the core's speed.
-	text time.Duration
-	// memory is a walk through 64 MiB in random order, each read waiting
-	// for the one before: it sees the memory's speed, which drifts apart
-	// from the core's. In the flows-only run 2026-12-04-2219, IPFIX at
-	// 600 000/s ran with the receiving end at 1.9 µs/event where 1.27 was
-	// usual, while text read 1.01; the receiving end's and the store's
-	// maps are such walks.
-	memory time.Duration
-}
-
-// calibrator holds the calibration's buffers, made once: the walk's 64 MiB
-// take a second to build.
+// calibrator times two fixed pieces of work on one core, each the median
+// of five tries (report.BoxTiming). On a shared VM the box's speed drifts
+// by tens of percent within minutes; each step notes it against the steps'
+// before, so that two steps, or two runs, can be told apart from a box that
+// ran slower.
+//
+// The text is numbers written as text, then compressed, like flowgate's
+// work: 8 MiB that stay in the caches, so it sees the core's speed. The
+// memory is a walk through 64 MiB in random order, each read waiting for
+// the one before: it sees the memory's speed, which drifts apart from the
+// core's. In the flows-only run 2026-12-04-2219, IPFIX at 600 000/s ran
+// with the receiving end at 1.9 µs/event where 1.27 was usual, while text
+// read 1.01; the receiving end's and the store's maps are such walks.
+//
+// It holds the buffers, made once: the walk's 64 MiB take a second to
+// build.
 type calibrator struct {
 	text []byte
 	out  bytes.Buffer
@@ -65,13 +63,13 @@ func cycle(n int) []uint32 {
 
 // measure times both pieces of work, five times each, and keeps the medians:
 // the best of five picked a neighbour's quiet moments.
-func (c *calibrator) measure() calibration {
+func (c *calibrator) measure() report.BoxTiming {
 	var text, memory [5]time.Duration
 	for i := range 5 {
 		text[i] = c.timeText()
 		memory[i] = c.timeMemory()
 	}
-	return calibration{text: median(text[:]), memory: median(memory[:])}
+	return report.BoxTiming{Text: median(text[:]), Memory: median(memory[:])}
 }
 
 func (c *calibrator) timeText() time.Duration {
@@ -106,16 +104,14 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// speed is the box's speed in c against the median of the calibrations
-// before (1 with none): the lower of the two pieces of work's, so that
-// 0.80 means one of them ran a fifth slower.
-func (c calibration) speed(before []calibration) float64 {
-	if len(before) == 0 {
-		return 1
+// medianTiming is the median of each piece of work over ts (zero for none).
+func medianTiming(ts []report.BoxTiming) report.BoxTiming {
+	if len(ts) == 0 {
+		return report.BoxTiming{}
 	}
 	var text, memory []time.Duration
-	for _, b := range before {
-		text, memory = append(text, b.text), append(memory, b.memory)
+	for _, t := range ts {
+		text, memory = append(text, t.Text), append(memory, t.Memory)
 	}
-	return min(float64(median(text))/float64(c.text), float64(median(memory))/float64(c.memory))
+	return report.BoxTiming{Text: median(text), Memory: median(memory)}
 }

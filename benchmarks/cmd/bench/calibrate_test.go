@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/report"
 )
 
 func TestCycleVisitsEveryIndexOnce(t *testing.T) {
@@ -25,21 +27,25 @@ func TestCycleVisitsEveryIndexOnce(t *testing.T) {
 
 func TestSpeedIsTheSlowerOfTheTwo(t *testing.T) {
 	ms := time.Millisecond
-	before := []calibration{{40 * ms, 100 * ms}, {44 * ms, 90 * ms}, {42 * ms, 110 * ms}}
+	timing := func(text, memory time.Duration) report.BoxTiming { return report.BoxTiming{Text: text, Memory: memory} }
+	before := medianTiming([]report.BoxTiming{timing(40*ms, 100*ms), timing(44*ms, 90*ms), timing(42*ms, 110*ms)})
+	if want := timing(42*ms, 100*ms); before != want {
+		t.Fatalf("median of the calibrations before: %v, want %v", before, want)
+	}
 	for _, c := range []struct {
-		now  calibration
+		now  report.BoxTiming
 		want float64
 	}{
-		{calibration{42 * ms, 100 * ms}, 1},
-		{calibration{84 * ms, 100 * ms}, 0.5}, // the core ran half as fast
-		{calibration{42 * ms, 125 * ms}, 0.8}, // the memory ran a fifth slower
-		{calibration{21 * ms, 200 * ms}, 0.5}, // a faster core does not hide slower memory
+		{timing(42*ms, 100*ms), 1},
+		{timing(84*ms, 100*ms), 0.5}, // the core ran half as fast
+		{timing(42*ms, 125*ms), 0.8}, // the memory ran a fifth slower
+		{timing(21*ms, 200*ms), 0.5}, // a faster core does not hide slower memory
 	} {
-		if got := c.now.speed(before); got != c.want {
-			t.Errorf("speed(%v) = %.3f, want %.3f", c.now, got, c.want)
+		if got := c.now.Speed(before); got != c.want {
+			t.Errorf("speed of %v = %.3f, want %.3f", c.now, got, c.want)
 		}
 	}
-	if got := (calibration{time.Second, time.Second}).speed(nil); got != 1 {
-		t.Errorf("the first calibration's speed is %.2f, want 1", got)
+	if got := medianTiming(nil); got != (report.BoxTiming{}) {
+		t.Errorf("the median of no calibration is %v, want zero", got)
 	}
 }

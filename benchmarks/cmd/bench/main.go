@@ -75,7 +75,7 @@ type bench struct {
 	// calibrator times the box; boxes are the steps' calibrations so far,
 	// their median is what a step's is told against.
 	calibrator *calibrator
-	boxes      []calibration
+	boxes      []report.BoxTiming
 	// format is the flow format being measured.
 	format exporter.Format
 
@@ -170,7 +170,7 @@ func runMain() error {
 	if err != nil {
 		b.run.Stopped = err.Error()
 	}
-	path, werr := report.WriteFiles(b.cfg.out, &b.run)
+	path, werr := b.writeReport()
 	if werr != nil {
 		return errors.Join(err, werr)
 	}
@@ -320,6 +320,7 @@ func (b *bench) measureAll(ctx context.Context) error {
 		if err := b.measureFormat(ctx, tools, f, b.cfg.profile && i == 0); err != nil {
 			return err
 		}
+		b.checkpoint(report.FlowPath(string(f)))
 	}
 	fg := slices.Contains(b.cfg.tools, report.Flowgate)
 	for _, p := range []struct{ path, proto string }{{report.PathSyslog, "tcp"}, {report.PathSyslogTLS, "tls"}} {
@@ -335,11 +336,32 @@ func (b *bench) measureAll(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
+		b.checkpoint(p.path)
 	}
 	if b.cfg.routes && fg {
 		return b.measureRoutes(ctx, tools[report.Flowgate])
 	}
 	return nil
+}
+
+// writeReport writes the report of the steps so far.
+func (b *bench) writeReport() (string, error) {
+	b.run.Box, b.run.BoxTimings = medianTiming(b.boxes), len(b.boxes)
+	return report.WriteFiles(b.cfg.out, &b.run)
+}
+
+// checkpoint writes the report of the paths measured so far, as of a run
+// still going: a full run takes hours, and one killed part way (a session's
+// end, a reboot) kept nothing. The full run of 2026-12-05 08:06 was killed
+// in its last path, two and a half hours in. A run that ends writes the
+// report again, without the words of this one.
+func (b *bench) checkpoint(after string) {
+	b.run.Stopped = fmt.Sprintf("this report was written at %s UTC, after %s, while the run went on; "+
+		"a run that ends writes it again, so this one was killed before it ended", time.Now().UTC().Format("15:04"), after)
+	if _, err := b.writeReport(); err != nil {
+		b.log.Printf("the report so far, after %s: %v", after, err)
+	}
+	b.run.Stopped = ""
 }
 
 // measureFormat searches each tool's best rate for flows of format f, the
@@ -669,9 +691,12 @@ func (b *bench) awaitBox(ctx context.Context) (float64, error) {
 // median of the steps' before (1 for the first), and the calibration.
 // The median, not the first step's, so that one step on a fast or slow box
 // does not set the measure of the run.
-func (b *bench) boxSpeed() (float64, calibration) {
+func (b *bench) boxSpeed() (float64, report.BoxTiming) {
 	c := b.calibrator.measure()
-	return c.speed(b.boxes), c
+	if len(b.boxes) == 0 {
+		return 1, c
+	}
+	return c.Speed(medianTiming(b.boxes)), c
 }
 
 func syslogPath(path string) bool { return path == report.PathSyslog || path == report.PathSyslogTLS }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -34,6 +35,16 @@ func ReadMarkdown(r io.Reader) (*Run, error) {
 			run.Started = t
 		case heldTimes.MatchString(text):
 			run.Repeats, _ = strconv.Atoi(heldTimes.FindStringSubmatch(text)[1])
+		case boxTimed.MatchString(text):
+			m := boxTimed.FindStringSubmatch(text)
+			core, err1 := strconv.ParseFloat(m[1], 64)
+			memory, err2 := strconv.ParseFloat(m[2], 64)
+			n, err3 := strconv.Atoi(m[3])
+			if err := errors.Join(err1, err2, err3); err != nil {
+				return nil, fmt.Errorf("line %d: the box's calibration: %w", line, err)
+			}
+			run.Box = BoxTiming{Text: milliseconds(core), Memory: milliseconds(memory)}
+			run.BoxTimings = n
 		case strings.HasPrefix(text, "## "):
 			inSteps = text == "## Every step"
 			cols = nil
@@ -67,7 +78,14 @@ func ReadMarkdown(r io.Reader) (*Run, error) {
 	return run, nil
 }
 
-var heldTimes = regexp.MustCompile(`a rate counts as sustained when it held (\d+) times`)
+var (
+	heldTimes = regexp.MustCompile(`a rate counts as sustained when it held (\d+) times`)
+	boxTimed  = regexp.MustCompile(`^The box's calibration \(.*\): ([0-9.]+) ms and ([0-9.]+) ms, the medians of the run's (\d+) timings\.`)
+)
+
+func milliseconds(ms float64) time.Duration {
+	return time.Duration(math.Round(ms * float64(time.Millisecond)))
+}
 
 func splitRow(text string) []string {
 	cells := strings.Split(strings.Trim(strings.TrimSpace(text), "|"), "|")
@@ -180,6 +198,7 @@ func headline(r *Run) []figure {
 // in one run only.
 func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 	p := &printer{w: w}
+	p.f("%s\n\n", boxes(a, b))
 	p.f("| path | tool | figure | %s | %s | change | within %.0f%% |\n|---|---|---|---:|---:|---:|---|\n",
 		a.Started.UTC().Format("2006-01-02 15:04"), b.Started.UTC().Format("2006-01-02 15:04"), 100*tolerance)
 	fa, fb := headline(a), headline(b)
@@ -217,6 +236,18 @@ func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 		}
 	}
 	return apart, p.err
+}
+
+// boxes says how fast the box ran in b against a, by their calibrations:
+// an absolute figure that moved as much as the box did says more of the
+// box than of the tool.
+func boxes(a, b *Run) string {
+	if a.BoxTimings == 0 || b.BoxTimings == 0 {
+		return "The box: its calibration is not in both reports (reports before 2026-12-05 lack it), so how much of a change is the box's cannot be told."
+	}
+	return fmt.Sprintf("The box: its calibration took %.1f / %.1f ms (text / memory) in the first run, %.1f / %.1f ms in the second: "+
+		"the second ran at %.2f of the first's speed.",
+		a.Box.Text.Seconds()*1000, a.Box.Memory.Seconds()*1000, b.Box.Text.Seconds()*1000, b.Box.Memory.Seconds()*1000, b.Box.Speed(a.Box))
 }
 
 // figureValue writes a figure as the report does: whole ones (rates,

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"image/color"
-	"os"
+	"io"
 	"slices"
 
 	"gonum.org/v1/plot"
@@ -25,8 +25,8 @@ var palette = []color.Color{
 
 // WritePlot draws, for each tool and path, the delivered rate against the
 // offered rate (log-log, with the line of no loss) above the loss in
-// percent, and writes it as a PNG.
-func WritePlot(path string, r *Run) error {
+// percent, and writes it to w as a PNG.
+func WritePlot(w io.Writer, r *Run) error {
 	top, bottom := plot.New(), plot.New()
 	top.Title.Text = "Delivered against offered load"
 	top.Y.Label.Text = "delivered events/s"
@@ -103,15 +103,8 @@ func WritePlot(path string, r *Run) error {
 	canvases := plot.Align(plots, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	return err
 }
 
 // stepsOf returns a tool's steps on a path by offered rate, profiled ones left out.

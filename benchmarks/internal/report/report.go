@@ -5,6 +5,7 @@
 package report
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -126,6 +127,28 @@ type Run struct {
 	Skipped []string
 	// Stopped says why the run stopped part way; empty when it ran whole.
 	Stopped string
+	// Box is the box's calibration over the run, the medians of BoxTimings
+	// timings. The steps' box speeds are against the run's own median, so
+	// they cannot tell a box that ran slower all run long: the run of
+	// 2026-12-05 08:06 read flowgate's IPFIX at 425 000/s and nfacctd's at
+	// 150 000, five hours after 575 000 and 238 000 with the same binaries
+	// but for flowgate's readiness check.
+	Box        BoxTiming
+	BoxTimings int
+}
+
+// BoxTiming is how long the bench's two fixed pieces of work took on one
+// core (cmd/bench/calibrate.go): numbers written as text and compressed,
+// which sees the core's speed, and a walk through memory, which sees the
+// memory's.
+type BoxTiming struct {
+	Text, Memory time.Duration
+}
+
+// Speed is the box's speed in t against ref: the lower of the two pieces of
+// work's, so that 0.80 means one of them ran a fifth slower.
+func (t BoxTiming) Speed(ref BoxTiming) float64 {
+	return min(float64(ref.Text)/float64(t.Text), float64(ref.Memory)/float64(t.Memory))
 }
 
 // Paths lists the paths measured, in the order they ran.
@@ -281,6 +304,8 @@ const (
 
 // WriteFiles writes the report and its plot into dir, named after the
 // run's start, and refreshes dir's index; it returns the report's path.
+// The bench writes them again as the run goes, so each file is replaced
+// whole (replaceFile): a run killed while writing leaves the one before.
 func WriteFiles(dir string, r *Run) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -288,21 +313,38 @@ func WriteFiles(dir string, r *Run) (string, error) {
 	stamp := r.Started.UTC().Format("2006-01-02-1504")
 	md := filepath.Join(dir, stamp+".md")
 	png := stamp + ".png"
-	if err := WritePlot(filepath.Join(dir, png), r); err != nil {
+	if err := replaceFile(filepath.Join(dir, png), func(w io.Writer) error { return WritePlot(w, r) }); err != nil {
 		return "", fmt.Errorf("plot: %w", err)
 	}
-	f, err := os.Create(md)
-	if err != nil {
-		return "", err
-	}
-	if err := WriteMarkdown(f, r, png); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
+	if err := replaceFile(md, func(w io.Writer) error { return WriteMarkdown(w, r, png) }); err != nil {
 		return "", err
 	}
 	return md, WriteIndex(dir)
+}
+
+// replaceFile writes path whole or not at all: into a file beside it,
+// then renamed over it.
+func replaceFile(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed, as it should
+	w := bufio.NewWriter(f)
+	err = write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp's is 0600
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // WriteMarkdown writes the report; plot is the PNG's path relative to it.
@@ -329,6 +371,9 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		"flowgate asks 32 MiB and gets it past rmem_max when it may (root, CAP_NET_ADMIN), nfacctd asks 32 MiB "+
 		"and gets at most rmem_max, goflow2 asks nothing and gets the default.\n\n",
 		kib(m.RmemDefault), kib(m.RmemMax))
+	if r.BoxTimings > 0 {
+		p.f(boxCalibration+"\n\n", r.Box.Text.Seconds()*1000, r.Box.Memory.Seconds()*1000, r.BoxTimings)
+	}
 	if len(r.Versions) > 0 {
 		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
 	}
@@ -401,6 +446,11 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	p.f("## How to read it\n\n"+howToRead+"\n", SlowBox, SlowBox)
 	return p.err
 }
+
+// boxCalibration is a format, read back by ReadMarkdown.
+const boxCalibration = "The box's calibration (8 MiB of numbers written as text and compressed; half a million " +
+	"dependent reads through 64 MiB): %.1f ms and %.1f ms, the medians of the run's %d timings. " +
+	"Two runs' absolute figures compare as far as these agree; the ratios against the peers, read from steps taken in turn, less."
 
 // howToRead is a format: SlowBox fills its two %.2f.
 const howToRead = `- *asked* is the rate the generator was given, *offered* what it reached, *delivered* the
@@ -579,7 +629,10 @@ func WriteIndex(dir string) error {
 	if len(names) == 0 {
 		b.WriteString("No run yet.\n")
 	}
-	return os.WriteFile(index, []byte(b.String()), 0o644)
+	return replaceFile(index, func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
 }
 
 type printer struct {

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -44,6 +46,8 @@ func sample() *Run {
 			// The step at 80% of flowgate's best rate, for its latency.
 			step(flows, Flowgate, 160_000, 0, 3.7, 230<<20, true),
 		},
+		Box:         BoxTiming{Text: 41200 * time.Microsecond, Memory: 88400 * time.Microsecond},
+		BoxTimings:  19,
 		ProfileFile: "2026-05-01-1230-flowgate-cpu.pprof",
 		ProfileTop:  "flat  flat%\n1.2s 30% runtime.memmove",
 		Skipped:     []string{"nfacctd: not installed (apt-get install pmacct)"},
@@ -188,6 +192,42 @@ func TestFilesPlotAndIndex(t *testing.T) {
 	}
 }
 
+func TestFilesAreReplacedWholeOrNotAtAll(t *testing.T) {
+	// The bench writes the report again as the run goes: a write that
+	// fails part way leaves the file before it, and nothing beside it.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "2026-05-01-1230.md")
+	if err := os.WriteFile(path, []byte("the report before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := errors.New("disk full")
+	err := replaceFile(path, func(w io.Writer) error {
+		if _, err := io.WriteString(w, strings.Repeat("half a report\n", 1<<14)); err != nil {
+			return err
+		}
+		return broken
+	})
+	if !errors.Is(err, broken) {
+		t.Fatalf("replaceFile = %v, want the writer's error", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "the report before\n" {
+		t.Errorf("after the failed write the file reads %.40q (%v), want the one before", b, err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Errorf("files left in the directory: %v (%v), want the report alone", entries, err)
+	}
+	if err := replaceFile(path, func(w io.Writer) error { _, err := io.WriteString(w, "the report after\n"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "the report after\n" || fi.Mode().Perm() != 0o644 {
+		t.Errorf("after the write the file reads %q, mode %v; want the new report, 0644", b, fi.Mode().Perm())
+	}
+}
+
 func TestRoundRate(t *testing.T) {
 	for in, want := range map[float64]float64{187_500: 188_000, 12_345: 12_300, 1_562.5: 1_560, 150_000: 150_000} {
 		if got := RoundRate(in); got != want {
@@ -206,8 +246,10 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !back.Started.Equal(r.Started) || back.Repeats != r.Repeats || len(back.Steps) != len(r.Steps) {
-		t.Fatalf("read back %v, %d repeats, %d steps; want %v, %d, %d", back.Started, back.Repeats, len(back.Steps), r.Started, r.Repeats, len(r.Steps))
+	if !back.Started.Equal(r.Started) || back.Repeats != r.Repeats || len(back.Steps) != len(r.Steps) ||
+		back.Box != r.Box || back.BoxTimings != r.BoxTimings {
+		t.Fatalf("read back %v, %d repeats, %d steps, box %v of %d; want %v, %d, %d, %v of %d", back.Started, back.Repeats, len(back.Steps),
+			back.Box, back.BoxTimings, r.Started, r.Repeats, len(r.Steps), r.Box, r.BoxTimings)
 	}
 	for i, s := range back.Steps {
 		w := r.Steps[i]
@@ -233,6 +275,18 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	apart, err := WriteComparison(&out, r, slower, 0.10)
 	if err != nil || apart == 0 || !strings.Contains(out.String(), "| flows IPFIX | flowgate | events/s | 200 000 | 100 000 | -50.0% | **no** |") {
 		t.Fatalf("%d figures apart (%v):\n%s", apart, err, out.String())
+	}
+	// The comparison says how fast the box ran in each.
+	slower.Box = BoxTiming{Text: 41200 * time.Microsecond, Memory: 110500 * time.Microsecond}
+	out.Reset()
+	if _, err := WriteComparison(&out, r, slower, 0.10); err != nil ||
+		!strings.Contains(out.String(), "41.2 / 88.4 ms (text / memory) in the first run, 41.2 / 110.5 ms in the second: the second ran at 0.80 of the first's speed") {
+		t.Fatalf("the comparison of a run on a box a fifth slower (%v):\n%s", err, out.String())
+	}
+	slower.BoxTimings = 0
+	out.Reset()
+	if _, err := WriteComparison(&out, r, slower, 0.10); err != nil || !strings.Contains(out.String(), "The box: its calibration is not in both reports") {
+		t.Fatalf("the comparison with a report that has no calibration (%v):\n%s", err, out.String())
 	}
 	if _, err := ReadMarkdown(strings.NewReader("# Benchmark run of 2026-05-01 12:30 UTC\n\nno steps\n")); err == nil {
 		t.Error("a report without steps read")
