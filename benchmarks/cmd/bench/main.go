@@ -167,10 +167,11 @@ func runMain() error {
 	if err != nil && len(b.run.Steps) == 0 {
 		return err
 	}
+	stopped := ""
 	if err != nil {
-		b.run.Stopped = err.Error()
+		stopped = err.Error()
 	}
-	path, werr := b.writeReport()
+	path, werr := b.writeReport(stopped)
 	if werr != nil {
 		return errors.Join(err, werr)
 	}
@@ -344,10 +345,13 @@ func (b *bench) measureAll(ctx context.Context) error {
 	return nil
 }
 
-// writeReport writes the report of the steps so far.
-func (b *bench) writeReport() (string, error) {
-	b.run.Box, b.run.BoxTimings = medianTiming(b.boxes), len(b.boxes)
-	return report.WriteFiles(b.cfg.out, &b.run)
+// writeReport writes the report of the steps so far; stopped says why the
+// run stopped part way ("" when it ran whole).
+func (b *bench) writeReport(stopped string) (string, error) {
+	r := b.run
+	r.Stopped = stopped
+	r.Box, r.BoxTimings = medianTiming(b.boxes), len(b.boxes)
+	return report.WriteFiles(b.cfg.out, &r)
 }
 
 // checkpoint writes the report of the paths measured so far, as of a run
@@ -356,12 +360,11 @@ func (b *bench) writeReport() (string, error) {
 // in its last path, two and a half hours in. A run that ends writes the
 // report again, without the words of this one.
 func (b *bench) checkpoint(after string) {
-	b.run.Stopped = fmt.Sprintf("this report was written at %s UTC, after %s, while the run went on; "+
+	stopped := fmt.Sprintf("this report was written at %s UTC, after %s, while the run went on; "+
 		"a run that ends writes it again, so this one was killed before it ended", time.Now().UTC().Format("15:04"), after)
-	if _, err := b.writeReport(); err != nil {
+	if _, err := b.writeReport(stopped); err != nil {
 		b.log.Printf("the report so far, after %s: %v", after, err)
 	}
-	b.run.Stopped = ""
 }
 
 // measureFormat searches each tool's best rate for flows of format f, the

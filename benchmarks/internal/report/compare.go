@@ -243,11 +243,10 @@ func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 // box than of the tool.
 func boxes(a, b *Run) string {
 	if a.BoxTimings == 0 || b.BoxTimings == 0 {
-		return "The box: its calibration is not in both reports (reports before 2026-12-05 lack it), so how much of a change is the box's cannot be told."
+		return "The box: its calibration is not in both reports (reports before the run of 2026-12-05 11:44 lack it), so how much of a change is the box's cannot be told."
 	}
-	return fmt.Sprintf("The box: its calibration took %.1f / %.1f ms (text / memory) in the first run, %.1f / %.1f ms in the second: "+
-		"the second ran at %.2f of the first's speed.",
-		a.Box.Text.Seconds()*1000, a.Box.Memory.Seconds()*1000, b.Box.Text.Seconds()*1000, b.Box.Memory.Seconds()*1000, b.Box.Speed(a.Box))
+	return fmt.Sprintf("The box: its calibration (text, memory) took %v in the first run, %v in the second: the second ran at %.2f of the first's speed.",
+		a.Box, b.Box, b.Box.Speed(a.Box))
 }
 
 // figureValue writes a figure as the report does: whole ones (rates,

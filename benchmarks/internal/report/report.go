@@ -145,6 +145,11 @@ type BoxTiming struct {
 	Text, Memory time.Duration
 }
 
+// String gives the two timings as the report and the comparison write them.
+func (t BoxTiming) String() string {
+	return fmt.Sprintf("%.1f ms and %.1f ms", t.Text.Seconds()*1000, t.Memory.Seconds()*1000)
+}
+
 // Speed is the box's speed in t against ref: the lower of the two pieces of
 // work's, so that 0.80 means one of them ran a fifth slower.
 func (t BoxTiming) Speed(ref BoxTiming) float64 {
@@ -372,7 +377,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		"and gets at most rmem_max, goflow2 asks nothing and gets the default.\n\n",
 		kib(m.RmemDefault), kib(m.RmemMax))
 	if r.BoxTimings > 0 {
-		p.f(boxCalibration+"\n\n", r.Box.Text.Seconds()*1000, r.Box.Memory.Seconds()*1000, r.BoxTimings)
+		p.f(boxCalibration+"\n\n", r.Box, r.BoxTimings)
 	}
 	if len(r.Versions) > 0 {
 		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
@@ -449,7 +454,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 
 // boxCalibration is a format, read back by ReadMarkdown.
 const boxCalibration = "The box's calibration (8 MiB of numbers written as text and compressed; half a million " +
-	"dependent reads through 64 MiB): %.1f ms and %.1f ms, the medians of the run's %d timings. " +
+	"dependent reads through 64 MiB): %s, the medians of the run's %d timings. " +
 	"Two runs' absolute figures compare as far as these agree; the ratios against the peers, read from steps taken in turn, less."
 
 // howToRead is a format: SlowBox fills its two %.2f.

@@ -280,7 +280,7 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	slower.Box = BoxTiming{Text: 41200 * time.Microsecond, Memory: 110500 * time.Microsecond}
 	out.Reset()
 	if _, err := WriteComparison(&out, r, slower, 0.10); err != nil ||
-		!strings.Contains(out.String(), "41.2 / 88.4 ms (text / memory) in the first run, 41.2 / 110.5 ms in the second: the second ran at 0.80 of the first's speed") {
+		!strings.Contains(out.String(), "took 41.2 ms and 88.4 ms in the first run, 41.2 ms and 110.5 ms in the second: the second ran at 0.80 of the first's speed") {
 		t.Fatalf("the comparison of a run on a box a fifth slower (%v):\n%s", err, out.String())
 	}
 	slower.BoxTimings = 0
