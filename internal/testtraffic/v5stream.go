@@ -63,6 +63,16 @@ func (s *V5Stream) Sent() int {
 	return int(s.next - s.first)
 }
 
+// Wait waits until every record sent so far reached in, distinct ones
+// counted (WaitIDs), or timeout passes.
+func (s *V5Stream) Wait(t testing.TB, in *intaketest.HTTPS, timeout time.Duration) {
+	t.Helper()
+	s.mu.Lock()
+	from, to := s.first, s.next
+	s.mu.Unlock()
+	WaitIDs(t, in, from, to, timeout)
+}
+
 // Check asserts that every record sent arrived among events, and returns
 // the number of duplicates.
 func (s *V5Stream) Check(t testing.TB, events []intaketest.Event) int {
