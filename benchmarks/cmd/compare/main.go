@@ -2,7 +2,10 @@
 // by side: the best rate of each tool and path, its CPU per event, memory
 // and latency, the ratios against the peers, and how far the second run
 // lands from the first. Two runs of the same code on the same machine
-// should agree within the tolerance; it exits 1 when a figure does not.
+// should agree within the tolerance; a figure further apart is not told
+// apart when the two runs' repeats of it overlap (a run cannot repeat a
+// figure closer than its own repeats do), and latency is held to its
+// target in both. It exits 1 when a figure is apart.
 //
 //	go -C benchmarks run ./cmd/compare results/A.md results/B.md
 package main
@@ -32,7 +35,7 @@ func main() {
 		os.Exit(2)
 	}
 	if apart > 0 {
-		fmt.Fprintf(os.Stderr, "compare: %d figures further apart than %.0f%%, or in one run only\n", apart, 100**tolerance)
+		fmt.Fprintf(os.Stderr, "compare: %d figures apart: further than %.0f%% with repeats that do not overlap, beyond their bound, or in one run only\n", apart, 100**tolerance)
 		os.Exit(1)
 	}
 }

@@ -326,26 +326,63 @@ func TestAStoppedRunDoesNotSayNoneSustained(t *testing.T) {
 	}
 }
 
-func TestLatencyAtTheBestRateIsABound(t *testing.T) {
-	// At the edge a backlog has just begun to grow or not: the p99 there
-	// is judged against its target in both runs, not against the other.
+func TestLatencyIsABound(t *testing.T) {
+	// At the edge a backlog has just begun to grow or not, and at 80% of
+	// the best rate the p99 is of one step: each is judged against its
+	// target in both runs, not against the other.
 	r := sample()
-	later := func(p99 int64) *Run {
+	later := func(rate float64, p99 int64) *Run {
 		l := sample()
 		for i := range l.Steps {
-			if l.Steps[i].Tool == Flowgate && l.Steps[i].Target == 200_000 {
+			if l.Steps[i].Tool == Flowgate && l.Steps[i].Target == rate {
 				l.Steps[i].P99Ms = p99
 			}
 		}
 		return l
 	}
+	for _, c := range []struct {
+		rate        float64
+		p99         int64
+		apart       int
+		line        string
+		description string
+	}{
+		{200_000, 1900, 0, "", "p99 at the best rate 1900 ms against about 1200"},
+		{200_000, 2100, 1, "| 1 200 | 2 100 | +75.0% | **no** (both ≤ 2 000: a bound) |", "p99 at the best rate 2100 ms"},
+		{160_000, 990, 0, "", "p99 at 80% of the best rate 990 ms against 800"},
+		{160_000, 1010, 1, "| 800 | 1 010 | +26.2% | **no** (both ≤ 1 000: a bound) |", "p99 at 80% of the best rate 1010 ms"},
+	} {
+		var out bytes.Buffer
+		if apart, err := WriteComparison(&out, r, later(c.rate, c.p99), 0.10); err != nil || apart != c.apart || !strings.Contains(out.String(), c.line) {
+			t.Errorf("%s: %d figures apart (%v), want %d and %q:\n%s", c.description, apart, err, c.apart, c.line, out.String())
+		}
+	}
+}
+
+func TestRepeatsThatOverlapAreNotToldApart(t *testing.T) {
+	// flowgate's best rate, 200 000/s, read 250 and 240 MiB in sample's
+	// two repeats; a second run's median 11% above is apart only when its
+	// repeats do not overlap the first's.
+	r := sample()
+	later := func(rss ...uint64) *Run {
+		l := sample()
+		for i := range l.Steps {
+			if s := &l.Steps[i]; s.Tool == Flowgate && s.Target == 200_000 && !s.Profiled && s.Counts() {
+				s.PeakRSS, rss = rss[0]<<20, rss[1:]
+			}
+		}
+		return l
+	}
 	var out bytes.Buffer
-	if apart, err := WriteComparison(&out, r, later(1900), 0.10); err != nil || apart != 0 {
-		t.Fatalf("p99 at the best rate 1900 ms against about 1200: %d figures apart (%v), want 0:\n%s", apart, err, out.String())
+	if apart, err := WriteComparison(&out, r, later(300, 245), 0.10); err != nil || apart != 0 ||
+		!strings.Contains(out.String(), "| flows IPFIX | flowgate | peak RSS MiB | 245 | 272.50 | +11.2% | not told apart: the repeats overlap (240–250, 245–300) |") {
+		t.Fatalf("repeats of 245 and 300 MiB against 240 and 250: %d figures apart (%v), want 0:\n%s", apart, err, out.String())
 	}
 	out.Reset()
-	apart, err := WriteComparison(&out, r, later(2100), 0.10)
-	if err != nil || apart != 1 || !strings.Contains(out.String(), "| 2 100 | +") || !strings.Contains(out.String(), "| **no** (both ≤ 2 000: a bound) |") {
-		t.Fatalf("p99 at the best rate 2100 ms: %d figures apart (%v), want 1, beyond the bound:\n%s", apart, err, out.String())
+	apart, err := WriteComparison(&out, r, later(300, 290), 0.10)
+	if err != nil || apart != 3 || !strings.Contains(out.String(), "| flows IPFIX | flowgate | peak RSS MiB | 245 | 295 | +20.4% | **no** |") ||
+		!strings.Contains(out.String(), "| flows IPFIX | nfacctd | RSS ÷ tool | 0.82 | 0.98 | +20.4% | **no** |") ||
+		!strings.Contains(out.String(), "3 apart.") {
+		t.Fatalf("repeats of 290 and 300 MiB against 240 and 250: %d figures apart (%v), want 3 (the RSS and its ratios to the peers'):\n%s", apart, err, out.String())
 	}
 }
