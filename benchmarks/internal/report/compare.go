@@ -141,7 +141,7 @@ func readStep(cells []string, cols map[string]int) (Step, error) {
 type figure struct {
 	path, tool, name string
 	value            float64
-	// lo and hi, when hi is set, are the lowest and highest the figure
+	// lo and hi, when lo is above 0, are the lowest and highest the figure
 	// read in the repeats of its rate (for a ratio, the most apart its two
 	// tools' repeats allow). Two runs whose ranges overlap are not told
 	// apart by them, however far their medians: nfacctd's peak RSS at
@@ -209,7 +209,11 @@ func headline(r *Run) []figure {
 				ratioOf := func(name string, of func(*Step) float64) figure {
 					flo, fhi := spanOf(fgRepeats, of)
 					tlo, thi := spanOf(repeats, of)
-					return figure{path: path, tool: tool, name: name, value: of(fg) / of(b), lo: flo / thi, hi: fhi / tlo}
+					f := figure{path: path, tool: tool, name: name, value: of(fg) / of(b)}
+					if tlo > 0 { // a figure not measured reads 0 or less: no range
+						f.lo, f.hi = flo/thi, fhi/tlo
+					}
+					return f
 				}
 				add(figure{path: path, tool: tool, name: "throughput ÷ tool", value: fg.Target / b.Target})
 				add(ratioOf("CPU ÷ tool", cpu))
@@ -269,7 +273,7 @@ func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 		case math.Abs(change) <= tolerance:
 			ok, verdict = true, "yes"
 			within++
-		case f.hi > 0 && g.hi > 0 && f.lo <= g.hi && g.lo <= f.hi:
+		case f.lo > 0 && g.lo > 0 && f.lo <= g.hi && g.lo <= f.hi:
 			ok, verdict = true, fmt.Sprintf("not told apart: the repeats overlap (%s–%s, %s–%s)", figureValue(f.lo), figureValue(f.hi), figureValue(g.lo), figureValue(g.hi))
 			overlap++
 		default:
