@@ -385,4 +385,17 @@ func TestRepeatsThatOverlapAreNotToldApart(t *testing.T) {
 		!strings.Contains(out.String(), "3 apart.") {
 		t.Fatalf("repeats of 290 and 300 MiB against 240 and 250: %d figures apart (%v), want 3 (the RSS and its ratios to the peers'):\n%s", apart, err, out.String())
 	}
+	// A peer's repeat whose RSS was not measured (0) gives its ratio no
+	// range, rather than one that runs to infinity and overlaps anything.
+	unmeasured := sample()
+	for i := range unmeasured.Steps {
+		if s := &unmeasured.Steps[i]; s.Tool == "nfacctd" && s.Target == 100_000 && s.CPUPerEvent == 2 {
+			s.PeakRSS = 0
+		}
+	}
+	out.Reset()
+	if apart, err := WriteComparison(&out, r, unmeasured, 0.10); err != nil || apart != 2 ||
+		!strings.Contains(out.String(), "| flows IPFIX | nfacctd | RSS ÷ tool | 0.82 | 1.63 | +100.0% | **no** |") {
+		t.Fatalf("a peer's RSS not measured in one repeat: %d figures apart (%v), want 2 (its RSS and the ratio to it):\n%s", apart, err, out.String())
+	}
 }
