@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,18 +160,13 @@ type figure struct {
 	bound float64
 }
 
-// spanOf is the lowest and highest of a figure over steps.
+// spanOf is the lowest and highest of a figure over steps (0, 0 for none).
 func spanOf(steps []*Step, of func(*Step) float64) (lo, hi float64) {
-	for i, s := range steps {
-		v := of(s)
-		if i == 0 || v < lo {
-			lo = v
-		}
-		if i == 0 || v > hi {
-			hi = v
-		}
+	if len(steps) == 0 {
+		return 0, 0
 	}
-	return lo, hi
+	v := values(steps, of)
+	return slices.Min(v), slices.Max(v)
 }
 
 // headline lists a run's headline figures.

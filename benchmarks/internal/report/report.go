@@ -234,16 +234,22 @@ func (r *Run) Best(path, tool string) *Step {
 // median is the median of a figure over steps (the mean of the middle two
 // for an even count).
 func median(steps []*Step, figure func(*Step) float64) float64 {
-	v := make([]float64, len(steps))
-	for i, s := range steps {
-		v[i] = figure(s)
-	}
+	v := values(steps, figure)
 	slices.Sort(v)
 	n := len(v)
 	if n%2 == 1 {
 		return v[n/2]
 	}
 	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// values is a figure of each of steps.
+func values(steps []*Step, figure func(*Step) float64) []float64 {
+	v := make([]float64, len(steps))
+	for i, s := range steps {
+		v[i] = figure(s)
+	}
+	return v
 }
 
 // AtLeast is the first sustained step at the lowest rate at or above rate,
