@@ -187,40 +187,41 @@ func headline(r *Run) []figure {
 				continue
 			}
 			repeats := r.Repeated(path, tool, b.Target)
-			// spanned is a figure of the best rate with the range of its repeats.
-			spanned := func(name string, value float64, of func(*Step) float64) figure {
-				lo, hi := spanOf(repeats, of)
+			// spanned is a figure of one rate with the range of its steps.
+			spanned := func(name string, value float64, of func(*Step) float64, steps []*Step) figure {
+				lo, hi := spanOf(steps, of)
 				return figure{path: path, tool: tool, name: name, value: value, lo: lo, hi: hi}
 			}
 			add(figure{path: path, tool: tool, name: "events/s", value: b.Target})
-			add(spanned("CPU µs/event", b.CPUPerEvent, cpu))
-			add(spanned("peak RSS MiB", rss(b), rss))
+			add(spanned("CPU µs/event", b.CPUPerEvent, cpu, repeats))
+			add(spanned("peak RSS MiB", rss(b), rss, repeats))
 			if b.P50Ms >= 0 {
 				add(figure{path: path, tool: tool, name: "p50 ms", value: float64(b.P50Ms), bound: TargetP99EdgeMs})
 				add(figure{path: path, tool: tool, name: "p99 ms", value: float64(b.P99Ms), bound: TargetP99EdgeMs})
 			}
 			if tool != Flowgate && fg != nil {
-				// ratioOf is flowgate's figure over the tool's, its range
-				// the most apart the two tools' repeats allow.
-				ratioOf := func(name string, of func(*Step) float64) figure {
-					flo, fhi := spanOf(fgRepeats, of)
-					tlo, thi := spanOf(repeats, of)
-					f := figure{path: path, tool: tool, name: name, value: of(fg) / of(b)}
+				// ratioOf is flowgate's figure (f, of its steps fs) over the
+				// tool's (t, ts), its range the most apart their steps allow.
+				ratioOf := func(name string, of func(*Step) float64, f, t *Step, fs, ts []*Step) figure {
+					flo, fhi := spanOf(fs, of)
+					tlo, thi := spanOf(ts, of)
+					x := figure{path: path, tool: tool, name: name, value: of(f) / of(t)}
 					if tlo > 0 { // a figure not measured reads 0 or less: no range
-						f.lo, f.hi = flo/thi, fhi/tlo
+						x.lo, x.hi = flo/thi, fhi/tlo
 					}
-					return f
+					return x
 				}
 				add(figure{path: path, tool: tool, name: "throughput ÷ tool", value: fg.Target / b.Target})
-				add(ratioOf("CPU ÷ tool", cpu))
-				add(ratioOf("RSS ÷ tool", rss))
+				add(ratioOf("CPU ÷ tool", cpu, fg, b, fgRepeats, repeats))
+				add(ratioOf("RSS ÷ tool", rss, fg, b, fgRepeats, repeats))
 				if a, p := r.At(path, Flowgate, TargetCPUVsPeerAt), r.At(path, tool, TargetCPUVsPeerAt); a != nil && p != nil {
-					add(figure{path: path, tool: tool, name: fmt.Sprintf("CPU ÷ tool at %s/s", count(TargetCPUVsPeerAt)), value: a.CPUPerEvent / p.CPUPerEvent})
+					add(ratioOf(fmt.Sprintf("CPU ÷ tool at %s/s", count(TargetCPUVsPeerAt)), cpu, a, p,
+						r.SustainedAt(path, Flowgate, TargetCPUVsPeerAt), r.SustainedAt(path, tool, TargetCPUVsPeerAt)))
 				}
 			}
 			if tool == Flowgate {
 				if at := r.At(path, tool, TargetCPUVsPeerAt); at != nil {
-					add(figure{path: path, tool: tool, name: fmt.Sprintf("CPU µs/event at %s/s", count(TargetCPUVsPeerAt)), value: at.CPUPerEvent})
+					add(spanned(fmt.Sprintf("CPU µs/event at %s/s", count(TargetCPUVsPeerAt)), at.CPUPerEvent, cpu, r.SustainedAt(path, tool, TargetCPUVsPeerAt)))
 				}
 				if at := r.At(path, tool, RoundRate(Fraction*b.Target)); at != nil && at.P99Ms >= 0 {
 					add(figure{path: path, tool: tool, name: fmt.Sprintf("p99 ms at %.0f%% of the best rate", 100*Fraction), value: float64(at.P99Ms), bound: TargetP99BelowMs})

@@ -399,3 +399,32 @@ func TestRepeatsThatOverlapAreNotToldApart(t *testing.T) {
 		t.Fatalf("a peer's RSS not measured in one repeat: %d figures apart (%v), want 2 (its RSS and the ratio to it):\n%s", apart, err, out.String())
 	}
 }
+
+func TestCPUAtTheComparedRateHasTheSpreadOfItsSteps(t *testing.T) {
+	// flowgate held 200 000/s twice in sample: its CPU there is the median
+	// of both steps, not the first's, and a second run 14% above it is apart
+	// only when their steps do not overlap.
+	with := func(cpu ...float64) *Run {
+		r := sample()
+		for i := range r.Steps {
+			if s := &r.Steps[i]; s.Tool == Flowgate && s.Target == TargetCPUVsPeerAt && !s.Profiled && s.Sustained {
+				s.CPUPerEvent, cpu = cpu[0], cpu[1:]
+			}
+		}
+		return r
+	}
+	r := with(3, 4)
+	if at := r.At(flows, Flowgate, TargetCPUVsPeerAt); at == nil || at.CPUPerEvent != 3.5 {
+		t.Fatalf("CPU at 200 000/s of steps at 3 and 4 µs: %+v, want the median 3.5", at)
+	}
+	var out bytes.Buffer
+	if _, err := WriteComparison(&out, r, with(3.9, 4.1), 0.10); err != nil ||
+		!strings.Contains(out.String(), "| flows IPFIX | flowgate | CPU µs/event at 200 000/s | 3.50 | 4 | +14.3% | not told apart: the repeats overlap (3–4, 3.90–4.10) |") {
+		t.Fatalf("steps at 3.9 and 4.1 µs against 3 and 4 (%v):\n%s", err, out.String())
+	}
+	out.Reset()
+	if _, err := WriteComparison(&out, r, with(4.2, 4.4), 0.10); err != nil ||
+		!strings.Contains(out.String(), "| flows IPFIX | flowgate | CPU µs/event at 200 000/s | 3.50 | 4.30 | +22.9% | **no** |") {
+		t.Fatalf("steps at 4.2 and 4.4 µs against 3 and 4 (%v):\n%s", err, out.String())
+	}
+}
