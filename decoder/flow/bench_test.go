@@ -111,3 +111,25 @@ func BenchmarkDecodeNameVendor(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(flows), "ns/flow")
 }
+
+// BenchmarkDecodeSFlow is our decoder on an sFlow datagram of 11 flow
+// samples, each one sampled TCP packet's headers, as the bench's generator
+// and hsflowd send them: 11 flows per op.
+func BenchmarkDecodeSFlow(b *testing.B) {
+	var samples [][]byte
+	for i := range 11 {
+		h := eth(0x0800, ipv4(6, "10.0.0.1", "192.0.2.7", 0x4000, tcp(uint16(1000+i), 443, 0x18)))
+		samples = append(samples, compactFlowSample(1, 3, 4, headerRecord(headerEthernet, 1518, h)))
+	}
+	data := sflowPacket(exporterA, 0, 1, samples...)
+	d := NewDecoder(NewTemplates())
+	var batch pb.Batch
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Flows = batch.Flows[:0]
+		if res, err := d.DecodeSFlow(data, exporterA, received, &batch); err != nil || res.Flows != 11 {
+			b.Fatal(res, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*11)/b.Elapsed().Seconds(), "flows/s")
+}

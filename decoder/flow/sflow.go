@@ -12,11 +12,12 @@ import (
 )
 
 // sFlow v5 structure numbers (sflow.org SFLOW-DATAGRAM5 and SFLOW-STRUCTS5),
-// enterprise 0. goflow2 decodes the records (but sampled Ethernet, which it
-// reads without XDR's padding); the datagram and sample framing is walked
-// here so that one bad record or an unknown sample kind does not lose the
-// rest of the datagram, and so that no count read from the wire sizes an
-// allocation (goflow2's expanded flow sample does).
+// enterprise 0. goflow2 decodes the records but two: sampled Ethernet, which
+// it reads without XDR's padding, and the sampled header, nearly every
+// flow's record, which it copies and boxes. The datagram and sample framing
+// is walked here so that one bad record or an unknown sample kind does not
+// lose the rest of the datagram, and so that no count read from the wire
+// sizes an allocation (goflow2's expanded flow sample does).
 const (
 	sflowVersion = 5
 
@@ -87,6 +88,9 @@ func (d *Decoder) DecodeSFlow(data []byte, from netip.Addr, received time.Time, 
 	if dg.agent.IsUnspecified() {
 		dg.agent = from.Unmap()
 	}
+	// The agent's address and a flow's two, at most 16 bytes each.
+	dg.addrs = newArena(min(len(data), 16+32*int(samples)))
+	dg.exporter = dg.addrs.clone(dg.agent.AsSlice())
 
 	flows, counters := len(batch.Flows), len(batch.Counters)
 	var res Result
@@ -122,12 +126,15 @@ func (d *Decoder) DecodeSFlow(data []byte, from netip.Addr, received time.Time, 
 	return res, nil
 }
 
-// sflowDatagram is what the datagram header says about all its samples.
+// sflowDatagram is what the datagram header says about all its samples,
+// and the arena its flows' addresses are copied into, the agent's first.
 type sflowDatagram struct {
 	agent    netip.Addr
+	exporter []byte
 	subAgent uint32
 	sequence uint32
 	received time.Time
+	addrs    arena
 }
 
 // sflowFlowSample appends the flow of one flow sample; ok is false when the
@@ -159,7 +166,7 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 	f := appendFlow(batch)
 	f.Type = pb.FlowType_SFLOW_5
 	f.TimeReceivedNs = uint64(dg.received.UnixNano())
-	f.Exporter = dg.agent.AsSlice()
+	f.Exporter = dg.exporter
 	f.ObservationDomainId = dg.subAgent
 	f.SequenceNum = dg.sequence
 	ms := uint64(dg.received.UnixMilli())
@@ -198,7 +205,26 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 				p |= bits(pb.Field_BYTES, pb.Field_SRC_MAC, pb.Field_DST_MAC, pb.Field_ETYPE)
 			}
 			continue
-		case recordSampledHeader, recordSampledIPv4, recordSampledIPv6,
+		case recordSampledHeader:
+			// Read here, not by goflow2, whose decoder copies the record and
+			// boxes it: with the addresses, 4 allocations a flow where the
+			// arena makes 1 a datagram.
+			rr := xdr{b: rec}
+			protocol, frameLength := rr.u32(), rr.u32()
+			rr.u32() // bytes stripped
+			n := rr.u32()
+			if rr.bad {
+				continue
+			}
+			h := rr.b
+			if uint64(n) < uint64(len(h)) {
+				h = h[:n] // the rest is XDR's padding
+			}
+			packet, frame = true, true
+			f.Bytes, p = uint64(frameLength), p|bit(pb.Field_BYTES)
+			p = parseSampledHeader(f, p, protocol, h, &dg.addrs)
+			continue
+		case recordSampledIPv4, recordSampledIPv6,
 			recordExtendedSwitch, recordExtendedRouter, recordExtendedGateway:
 		default:
 			continue
@@ -211,14 +237,6 @@ func (d *Decoder) sflowFlowSample(body []byte, expanded bool, dg *sflowDatagram,
 			continue
 		}
 		switch v := fr.Data.(type) {
-		case sflow.SampledHeader:
-			packet, frame = true, true
-			f.Bytes, p = uint64(v.FrameLength), p|bit(pb.Field_BYTES)
-			h := v.HeaderData
-			if int(v.OriginalLength) < len(h) { // goflow2's name for the header length
-				h = h[:v.OriginalLength]
-			}
-			p = parseSampledHeader(f, p, v.Protocol, h)
 		case sflow.SampledIPv4:
 			packet = true
 			p = sampledIP(f, p, &v.SampledIPBase, 4, frame)
@@ -315,7 +333,7 @@ func (d *Decoder) sflowCounterSample(body []byte, expanded bool, dg *sflowDatagr
 		c := appendCounters(batch)
 		c.Type = pb.FlowType_SFLOW_5
 		c.TimeReceivedNs = uint64(dg.received.UnixNano())
-		c.Exporter = dg.agent.AsSlice()
+		c.Exporter = dg.exporter
 		c.ObservationDomainId = dg.subAgent
 		c.IfIndex, c.IfType, c.IfSpeed, c.IfDirection, c.IfStatus = v.IfIndex, v.IfType, v.IfSpeed, v.IfDirection, v.IfStatus
 		c.InOctets, c.InUcastPkts, c.InMulticastPkts, c.InBroadcastPkts = v.IfInOctets, v.IfInUcastPkts, v.IfInMulticastPkts, v.IfInBroadcastPkts

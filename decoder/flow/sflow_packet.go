@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	pb "github.com/flowgate/flowgate/proto"
@@ -43,20 +42,20 @@ const (
 // VLAN tag, addresses, ports, protocol, TOS, TTL, fragment, TCP flags,
 // ICMP type) and returns the present bits with theirs added. The header is
 // usually cut short (128 bytes): each layer is read only when all of it is
-// there. Addresses are copied out of h, which the caller reuses.
-func parseSampledHeader(f *pb.Flow, p uint64, protocol uint32, h []byte) uint64 {
+// there. Addresses are copied out of h, which the caller reuses, into a.
+func parseSampledHeader(f *pb.Flow, p uint64, protocol uint32, h []byte, a *arena) uint64 {
 	switch protocol {
 	case headerEthernet:
-		return parseEthernet(f, p, h)
+		return parseEthernet(f, p, h, a)
 	case headerIPv4:
-		return parseIPv4(f, p, h)
+		return parseIPv4(f, p, h, a)
 	case headerIPv6:
-		return parseIPv6(f, p, h)
+		return parseIPv6(f, p, h, a)
 	}
 	return p
 }
 
-func parseEthernet(f *pb.Flow, p uint64, h []byte) uint64 {
+func parseEthernet(f *pb.Flow, p uint64, h []byte, a *arena) uint64 {
 	if len(h) < 14 {
 		return p
 	}
@@ -100,14 +99,14 @@ layers:
 	f.Etype = uint32(etype)
 	switch etype {
 	case etherIPv4:
-		return parseIPv4(f, p, h)
+		return parseIPv4(f, p, h, a)
 	case etherIPv6:
-		return parseIPv6(f, p, h)
+		return parseIPv6(f, p, h, a)
 	}
 	return p
 }
 
-func parseIPv4(f *pb.Flow, p uint64, h []byte) uint64 {
+func parseIPv4(f *pb.Flow, p uint64, h []byte, a *arena) uint64 {
 	if len(h) < 20 || h[0]>>4 != 4 {
 		return p
 	}
@@ -119,7 +118,7 @@ func parseIPv4(f *pb.Flow, p uint64, h []byte) uint64 {
 	f.FragmentFlags, f.FragmentOffset = uint32(frag>>13), uint32(frag&0x1fff)
 	f.IpTtl = uint32(h[8])
 	f.Proto = uint32(h[9])
-	f.SrcAddr, f.DstAddr = bytes.Clone(h[12:16]), bytes.Clone(h[16:20])
+	f.SrcAddr, f.DstAddr = a.clone(h[12:16]), a.clone(h[16:20])
 	p |= bits(pb.Field_IP_VERSION, pb.Field_TOS, pb.Field_FRAGMENT_ID, pb.Field_FRAGMENT_FLAGS,
 		pb.Field_FRAGMENT_OFFSET, pb.Field_IP_TTL, pb.Field_PROTO, pb.Field_SRC_ADDR, pb.Field_DST_ADDR)
 	// Only the first fragment carries the transport header.
@@ -129,7 +128,7 @@ func parseIPv4(f *pb.Flow, p uint64, h []byte) uint64 {
 	return parseTransport(f, p, h[ihl:])
 }
 
-func parseIPv6(f *pb.Flow, p uint64, h []byte) uint64 {
+func parseIPv6(f *pb.Flow, p uint64, h []byte, a *arena) uint64 {
 	if len(h) < 40 || h[0]>>4 != 6 {
 		return p
 	}
@@ -138,7 +137,7 @@ func parseIPv6(f *pb.Flow, p uint64, h []byte) uint64 {
 	f.Tos = first >> 20 & 0xff
 	f.FlowLabel = first & 0xfffff
 	f.IpTtl = uint32(h[7])
-	f.SrcAddr, f.DstAddr = bytes.Clone(h[8:24]), bytes.Clone(h[24:40])
+	f.SrcAddr, f.DstAddr = a.clone(h[8:24]), a.clone(h[24:40])
 	p |= bits(pb.Field_IP_VERSION, pb.Field_TOS, pb.Field_FLOW_LABEL, pb.Field_IP_TTL,
 		pb.Field_PROTO, pb.Field_SRC_ADDR, pb.Field_DST_ADDR)
 	next := h[6]

@@ -339,11 +339,12 @@ func TestDecodeSFlow(t *testing.T) {
 			}
 		},
 	}, {
-		name: "sampled IPv4 record; an enterprise sample and a record goflow2 refuses are skipped",
+		name: "sampled IPv4 record; an enterprise sample, a record goflow2 refuses and a header record cut short are skipped",
 		datagram: sflowPacket(agent4, 0, 1,
 			tlv(4300<<12|1002, u32s(1, 2, 3)),
 			compactFlowSample(100, 2, 0,
-				tlv(recordExtendedRouter, u32s(7), []byte{1, 2, 3, 4}), // address type 7
+				tlv(recordExtendedRouter, u32s(7), []byte{1, 2, 3, 4}),  // address type 7
+				tlv(recordSampledHeader, u32s(headerEthernet, 1518, 4)), // no header length
 				tlv(recordSampledIPv4, u32s(576, protoTCP), []byte{10, 1, 1, 1, 10, 2, 2, 2}, u32s(1234, 80, 0x02, 0x10)),
 				tlv(4300<<12|1, u32s(99)),
 			)),
