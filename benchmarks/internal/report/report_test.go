@@ -428,3 +428,24 @@ func TestCPUAtTheComparedRateHasTheSpreadOfItsSteps(t *testing.T) {
 		t.Fatalf("steps at 4.2 and 4.4 µs against 3 and 4 (%v):\n%s", err, out.String())
 	}
 }
+
+func TestRSSIsComparedAtTheHighestRateBothHeld(t *testing.T) {
+	// nfacctd held 100 000/s in sample; a second run where it held
+	// 200 000/s too gives its RSS at 100 000/s beside the one at each best
+	// rate. flowgate held the same rate in both: nothing more for it.
+	later := sample()
+	for i := range later.Steps {
+		if s := &later.Steps[i]; s.Tool == "nfacctd" && s.Target == 200_000 {
+			s.Delivered, s.Sustained = s.Sent, true
+			later.Steps = append(later.Steps, *s)
+			break
+		}
+	}
+	var out bytes.Buffer
+	_, err := WriteComparison(&out, sample(), later, 0.10)
+	if err != nil || !strings.Contains(out.String(), "| flows IPFIX | nfacctd | peak RSS MiB | 300 | 900 | +200.0% | **no** |") ||
+		!strings.Contains(out.String(), "| flows IPFIX | nfacctd | peak RSS MiB at 100 000/s, the highest rate both runs held | 300 | 300 | +0.0% | yes |") ||
+		strings.Contains(out.String(), "| flowgate | peak RSS MiB at") {
+		t.Fatalf("nfacctd held 100 000/s, then 200 000/s (%v):\n%s", err, out.String())
+	}
+}
