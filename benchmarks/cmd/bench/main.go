@@ -761,10 +761,10 @@ const drainAllowed = report.TargetP99EdgeMs * time.Millisecond
 // its backlog stayed within times the drain allowed (and the time the
 // tool holds events by design): its last event came out within that, and
 // so did 99% of all where the tool's latency is measured (P99Ms is -1
-// where not). The drain sees
-// the backlog left at the end only; one that built up mid-step and was
-// worked off shows in the p99 alone (sFlow at 425 000/s in 2026-12-05-1653:
-// drain 1.2 s, p50 2 284 ms, p99 2 722 ms, counted as held). 1 is sustained.
+// where not). The drain sees the backlog left at the end only; one that
+// built up mid-step and was worked off shows in the p99 alone (sFlow at
+// 425 000/s in 2026-12-05-1653: drain 1.2 s, p50 2 284 ms, p99 2 722 ms,
+// counted as held). 1 is sustained.
 func (t *tool) drained(s report.Step, times time.Duration) bool {
 	backlog := times * (drainAllowed + t.writeEvery)
 	return s.Loss() == 0 && s.Duplicates == 0 && !s.GeneratorShort() && s.Drain <= backlog &&

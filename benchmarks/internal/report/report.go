@@ -487,10 +487,11 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   by design before writing them (nfacctd's print_refresh_time, 1 s); where the latency is measured
   (flowgate), its p99 was within 2 s too, which sees a backlog built mid-step and worked off before
   its end: no backlog grew during the step. flowgate's best rate is thus one where its p99 held
-  its target of 2 s, by rule, and its targets against the peers are read there. The highest rate is found by doubling the rate, then
-  bisecting between the highest rate passed and the lowest failed, one step per rate; the rate
-  found then runs again, and counts only when it was sustained every time it ran: one pass at the
-  edge followed by a miss is not a rate held, and the search goes on below it. A *near miss*
+  its target of 2 s, by rule, and its targets against the peers are read there. The highest rate
+  is found by doubling the rate, then bisecting between the highest rate passed and the lowest
+  failed, one step per rate; the rate found then runs again, and counts only when it was sustained
+  every time it ran: one pass at the edge followed by a miss is not a rate held, and the search
+  goes on below it. A *near miss*
   (nothing lost or duplicated, the last event out within twice the time allowed) is not the
   verdict yet: the rate runs again, a second miss fails it, and a hold is followed by a third step
   that decides, so that one step decides no more against a rate than one step for it. The rates of the
