@@ -118,7 +118,7 @@ func BenchmarkDecodeNameVendor(b *testing.B) {
 func BenchmarkDecodeSFlow(b *testing.B) {
 	var samples [][]byte
 	for i := range 11 {
-		h := eth(0x0800, ipv4(6, "10.0.0.1", "192.0.2.7", 0x4000, tcp(uint16(1000+i), 443, 0x18)))
+		h := eth(etherIPv4, ipv4(protoTCP, "10.0.0.1", "192.0.2.7", 0x4000, tcp(uint16(1000+i), 443, 0x18)))
 		samples = append(samples, compactFlowSample(1, 3, 4, headerRecord(headerEthernet, 1518, h)))
 	}
 	data := sflowPacket(exporterA, 0, 1, samples...)

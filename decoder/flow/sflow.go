@@ -67,11 +67,12 @@ func (d *Decoder) DecodeSFlow(data []byte, from netip.Addr, received time.Time, 
 		return Result{}, fmt.Errorf("%w %d (sFlow)", ErrVersion, version)
 	}
 	dg := sflowDatagram{received: received}
+	var agent netip.Addr
 	switch t := r.u32(); t {
 	case 1:
-		dg.agent, _ = netip.AddrFromSlice(r.next(4))
+		agent, _ = netip.AddrFromSlice(r.next(4))
 	case 2:
-		dg.agent, _ = netip.AddrFromSlice(r.next(16))
+		agent, _ = netip.AddrFromSlice(r.next(16))
 	default:
 		if !r.bad {
 			return Result{}, fmt.Errorf("%w: sFlow agent address type %d unknown", ErrMalformed, t)
@@ -84,13 +85,13 @@ func (d *Decoder) DecodeSFlow(data []byte, from netip.Addr, received time.Time, 
 	if r.bad {
 		return Result{}, fmt.Errorf("%w: sFlow header needs at least %d bytes, got %d", ErrMalformed, sflowHeaderBytes, len(data))
 	}
-	dg.agent = dg.agent.Unmap()
-	if dg.agent.IsUnspecified() {
-		dg.agent = from.Unmap()
+	agent = agent.Unmap()
+	if agent.IsUnspecified() {
+		agent = from.Unmap()
 	}
 	// The agent's address and a flow's two, at most 16 bytes each.
 	dg.addrs = newArena(min(len(data), 16+32*int(samples)))
-	dg.exporter = dg.addrs.clone(dg.agent.AsSlice())
+	dg.exporter = dg.addrs.clone(agent.AsSlice())
 
 	flows, counters := len(batch.Flows), len(batch.Counters)
 	var res Result
@@ -127,9 +128,9 @@ func (d *Decoder) DecodeSFlow(data []byte, from netip.Addr, received time.Time, 
 }
 
 // sflowDatagram is what the datagram header says about all its samples,
-// and the arena its flows' addresses are copied into, the agent's first.
+// and the arena its flows' addresses are copied into, after the exporter's
+// (the agent's address, or the sender's when the agent gives none).
 type sflowDatagram struct {
-	agent    netip.Addr
 	exporter []byte
 	subAgent uint32
 	sequence uint32
