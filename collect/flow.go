@@ -9,7 +9,6 @@ package collect
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"runtime"
@@ -83,7 +82,6 @@ type FlowIntake struct {
 	m         *intakeMetrics
 	router    *router
 	log       *slog.Logger
-	seed      maphash.Seed
 }
 
 // NewFlowIntake binds the intake's port.
@@ -107,7 +105,6 @@ func NewFlowIntake(cfg FlowConfig, templates *flow.Templates, enricher *enrich.E
 		m:         im,
 		router:    newRouter(cfg.Subject, cfg.Routes, im),
 		log:       log,
-		seed:      maphash.MakeSeed(),
 	}, nil
 }
 
@@ -126,10 +123,10 @@ func (fi *FlowIntake) Run(ctx context.Context) error {
 
 // worker picks the worker of an exporter: its datagrams are decoded in
 // order, so a template is always seen before the data that needs it and
-// sequence numbers are followed in one place.
+// sequence numbers are followed in one place. It picks as the kernel picks
+// the socket, so that a socket's reader decodes its own exporters.
 func (fi *FlowIntake) worker(a netip.Addr) int {
-	b := a.As16()
-	return int(maphash.Bytes(fi.seed, b[:]) % uint64(fi.cfg.Workers))
+	return udp.SocketOf(a, fi.cfg.Workers)
 }
 
 // decodeFunc decodes one datagram of an exporter, appending its records.

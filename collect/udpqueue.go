@@ -9,7 +9,7 @@ import (
 	"github.com/flowgate/flowgate/receiver/udp"
 )
 
-// datagram is a copy of a received packet on its way to a worker.
+// datagram is a received packet on its way to a worker's batcher.
 type datagram struct {
 	data     []byte
 	from     netip.Addr
@@ -29,11 +29,18 @@ type batcher interface {
 	close()
 }
 
-// udpQueues runs a UDP intake's receiving side: the listener's datagrams
-// are copied onto the queue of one of the workers (pick chooses it by
-// sender, so that one exporter's datagrams are taken in order), and each
+// udpQueues runs a UDP intake's receiving side. pick gives each sender a
+// worker, so that one exporter's datagrams are taken in order; each
 // worker's batch goes to the buffer when full, every flushEvery, and at
 // the end.
+//
+// The reader of socket i hands the datagrams of worker i to its batcher
+// itself: pick chooses as the kernel steers (udp.SocketOf), so with as
+// many workers as sockets (the default) every datagram is taken where it
+// was read, without a copy or a goroutine to wake for it: at low rates,
+// where a read brings one or two datagrams, the wake-ups were a large
+// share of the CPU. Datagrams of another worker (more workers than
+// sockets, or a kernel that would not steer) are copied onto its queue.
 type udpQueues struct {
 	listener   *udp.Listener
 	workers    int
@@ -45,58 +52,87 @@ type udpQueues struct {
 	pool     sync.Pool
 }
 
+// worker is a batcher, fed by its queue and by the reader of its socket.
+type worker struct {
+	mu sync.Mutex
+	b  batcher
+	q  chan *datagram
+}
+
+// take adds d to the batch, publishing it when full.
+func (w *worker) take(d *datagram) {
+	w.mu.Lock()
+	if w.b.add(d) {
+		w.b.flush()
+	}
+	w.mu.Unlock()
+}
+
 // run receives until ctx ends, then waits until every worker flushed.
 func (u *udpQueues) run(ctx context.Context, newBatcher func() batcher) error {
-	queues := make([]chan *datagram, max(u.workers, 1))
+	workers := make([]*worker, max(u.workers, 1))
 	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan *datagram, max(u.depth, 1))
-		b := newBatcher()
-		wg.Go(func() { u.work(queues[i], b) })
+	for i := range workers {
+		w := &worker{b: newBatcher(), q: make(chan *datagram, max(u.depth, 1))}
+		workers[i] = w
+		wg.Go(func() { u.work(w) })
 	}
+	// One datagram per socket for the reader's own worker: a socket's
+	// packets are handled one at a time.
+	own := make([]datagram, u.listener.Sockets())
 	err := u.listener.Run(ctx, func(p *udp.Packet) {
 		if u.received != nil {
 			u.received(p)
+		}
+		from := p.From.Addr().Unmap()
+		i := 0
+		if u.pick != nil {
+			i = u.pick(from)
+		}
+		if i == p.Socket {
+			d := &own[i]
+			d.data, d.from, d.received = p.Data, from, p.Received
+			workers[i].take(d)
+			return
 		}
 		d, _ := u.pool.Get().(*datagram)
 		if d == nil {
 			d = &datagram{}
 		}
 		d.data = append(d.data[:0], p.Data...)
-		d.from = p.From.Addr().Unmap()
+		d.from = from
 		d.received = p.Received
-		q := queues[0]
-		if u.pick != nil {
-			q = queues[u.pick(d.from)]
-		}
 		// Blocking here when a worker lags leaves the datagrams in the
 		// socket buffer, where the kernel counts what it must drop.
-		q <- d
+		workers[i].q <- d
 	})
-	for _, q := range queues {
-		close(q)
+	for _, w := range workers {
+		close(w.q)
 	}
 	wg.Wait()
 	return err
 }
 
-func (u *udpQueues) work(q <-chan *datagram, b batcher) {
-	defer b.close()
+func (u *udpQueues) work(w *worker) {
+	defer func() {
+		w.mu.Lock()
+		w.b.close()
+		w.mu.Unlock()
+	}()
 	tick := time.NewTicker(u.flushEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case d, ok := <-q:
+		case d, ok := <-w.q:
 			if !ok {
 				return
 			}
-			full := b.add(d)
+			w.take(d)
 			u.pool.Put(d)
-			if full {
-				b.flush()
-			}
 		case <-tick.C:
-			b.flush()
+			w.mu.Lock()
+			w.b.flush()
+			w.mu.Unlock()
 		}
 	}
 }

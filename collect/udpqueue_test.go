@@ -1,0 +1,129 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/receiver/udp"
+)
+
+// recorder is a batcher that keeps what it was given, by sender.
+type recorder struct {
+	worker int
+	mu     *sync.Mutex
+	got    map[netip.Addr][]string
+	where  map[netip.Addr]map[int]bool
+	closed *int
+}
+
+func (r *recorder) add(d *datagram) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got[d.from] = append(r.got[d.from], string(d.data))
+	if r.where[d.from] == nil {
+		r.where[d.from] = map[int]bool{}
+	}
+	r.where[d.from][r.worker] = true
+	return false
+}
+
+func (r *recorder) flush() {}
+
+func (r *recorder) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*r.closed++
+}
+
+// TestUDPQueuesKeepExporterOrder sends from exporters numbered alike, with
+// as many workers as sockets (each reader takes its own exporters), more
+// (some datagrams queued to a worker with no socket) and fewer (some
+// queued from the other sockets): each exporter's datagrams arrive once,
+// in order, all at the worker it was picked.
+func TestUDPQueuesKeepExporterOrder(t *testing.T) {
+	for _, c := range []struct{ sockets, workers int }{{2, 2}, {1, 3}, {3, 1}} {
+		t.Run(fmt.Sprintf("sockets=%d,workers=%d", c.sockets, c.workers), func(t *testing.T) {
+			l, err := udp.Listen(udp.Config{Addr: "127.0.0.1:0", Sockets: c.sockets}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			got, where := map[netip.Addr][]string{}, map[netip.Addr]map[int]bool{}
+			closed, made := 0, 0
+			pick := func(a netip.Addr) int { return udp.SocketOf(a, c.workers) }
+			u := &udpQueues{listener: l, workers: c.workers, depth: 4, flushEvery: time.Hour, pick: pick}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- u.run(ctx, func() batcher {
+					made++
+					return &recorder{worker: made - 1, mu: &mu, got: got, where: where, closed: &closed}
+				})
+			}()
+
+			total := func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				n := 0
+				for _, g := range got {
+					n += len(g)
+				}
+				return n
+			}
+			// Sent 50 at a time, each lot awaited, so that a small socket
+			// buffer (net.core.rmem_max without CAP_NET_ADMIN) drops none.
+			const exporters, datagrams, lot = 6, 200, 50
+			port := l.Addr().(*net.UDPAddr).Port
+			for e := range exporters {
+				conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, byte(1+e), 1)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range datagrams {
+					if _, err := conn.Write([]byte(strconv.Itoa(i))); err != nil {
+						t.Fatal(err)
+					}
+					if (i+1)%lot == 0 {
+						want := e*datagrams + i + 1
+						deadline := time.Now().Add(10 * time.Second)
+						for total() < want && time.Now().Before(deadline) {
+							time.Sleep(time.Millisecond)
+						}
+					}
+				}
+				conn.Close()
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if closed != c.workers {
+				t.Errorf("%d of %d batchers closed", closed, c.workers)
+			}
+			if len(got) != exporters {
+				t.Fatalf("datagrams from %d exporters, want %d", len(got), exporters)
+			}
+			for a, g := range got {
+				for i, s := range g {
+					if s != strconv.Itoa(i) {
+						t.Fatalf("%s: datagram %d is %q: lost, doubled or out of order", a, i, s)
+					}
+				}
+				if len(g) != datagrams {
+					t.Errorf("%s: %d datagrams, want %d", a, len(g), datagrams)
+				}
+				if w := pick(a); len(where[a]) != 1 || !where[a][w] {
+					t.Errorf("%s: taken by workers %v, picked %d", a, where[a], w)
+				}
+			}
+		})
+	}
+}
