@@ -15,16 +15,28 @@ import (
 	"github.com/flowgate/flowgate/receiver/udp"
 )
 
-// recorder is a batcher that keeps what it was given, by sender.
-type recorder struct {
-	worker int
-	mu     *sync.Mutex
-	got    map[netip.Addr][]string
-	where  map[netip.Addr]map[int]bool
-	closed *int
+// recording is what the batchers of one run were given.
+type recording struct {
+	mu     sync.Mutex
+	got    map[netip.Addr][]string     // sender -> payloads in order
+	where  map[netip.Addr]map[int]bool // sender -> workers that took it
+	n      int
+	closed int
 }
 
-func (r *recorder) add(d *datagram) bool {
+func (r *recording) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// recorder is one worker's batcher: it records what it takes.
+type recorder struct {
+	worker int
+	*recording
+}
+
+func (r recorder) add(d *datagram) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got[d.from] = append(r.got[d.from], string(d.data))
@@ -32,15 +44,16 @@ func (r *recorder) add(d *datagram) bool {
 		r.where[d.from] = map[int]bool{}
 	}
 	r.where[d.from][r.worker] = true
+	r.n++
 	return false
 }
 
-func (r *recorder) flush() {}
+func (r recorder) flush() {}
 
-func (r *recorder) close() {
+func (r recorder) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	*r.closed++
+	r.closed++
 }
 
 // TestUDPQueuesKeepExporterOrder sends from exporters numbered alike, with
@@ -55,9 +68,8 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var mu sync.Mutex
-			got, where := map[netip.Addr][]string{}, map[netip.Addr]map[int]bool{}
-			closed, made := 0, 0
+			rec := &recording{got: map[netip.Addr][]string{}, where: map[netip.Addr]map[int]bool{}}
+			made := 0
 			pick := func(a netip.Addr) int { return udp.SocketOf(a, c.workers) }
 			u := &udpQueues{listener: l, workers: c.workers, depth: 4, flushEvery: time.Hour, pick: pick}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -65,19 +77,9 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 			go func() {
 				done <- u.run(ctx, func() batcher {
 					made++
-					return &recorder{worker: made - 1, mu: &mu, got: got, where: where, closed: &closed}
+					return recorder{worker: made - 1, recording: rec}
 				})
 			}()
-
-			total := func() int {
-				mu.Lock()
-				defer mu.Unlock()
-				n := 0
-				for _, g := range got {
-					n += len(g)
-				}
-				return n
-			}
 			// Sent 50 at a time, each lot awaited, so that a small socket
 			// buffer (net.core.rmem_max without CAP_NET_ADMIN) drops none.
 			const exporters, datagrams, lot = 6, 200, 50
@@ -94,7 +96,7 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 					if (i+1)%lot == 0 {
 						want := e*datagrams + i + 1
 						deadline := time.Now().Add(10 * time.Second)
-						for total() < want && time.Now().Before(deadline) {
+						for rec.count() < want && time.Now().Before(deadline) {
 							time.Sleep(time.Millisecond)
 						}
 					}
@@ -105,13 +107,13 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if closed != c.workers {
-				t.Errorf("%d of %d batchers closed", closed, c.workers)
+			if rec.closed != c.workers {
+				t.Errorf("%d of %d batchers closed", rec.closed, c.workers)
 			}
-			if len(got) != exporters {
-				t.Fatalf("datagrams from %d exporters, want %d", len(got), exporters)
+			if len(rec.got) != exporters {
+				t.Fatalf("datagrams from %d exporters, want %d", len(rec.got), exporters)
 			}
-			for a, g := range got {
+			for a, g := range rec.got {
 				for i, s := range g {
 					if s != strconv.Itoa(i) {
 						t.Fatalf("%s: datagram %d is %q: lost, doubled or out of order", a, i, s)
@@ -120,8 +122,8 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 				if len(g) != datagrams {
 					t.Errorf("%s: %d datagrams, want %d", a, len(g), datagrams)
 				}
-				if w := pick(a); len(where[a]) != 1 || !where[a][w] {
-					t.Errorf("%s: taken by workers %v, picked %d", a, where[a], w)
+				if w := pick(a); len(rec.where[a]) != 1 || !rec.where[a][w] {
+					t.Errorf("%s: taken by workers %v, picked %d", a, rec.where[a], w)
 				}
 			}
 		})
