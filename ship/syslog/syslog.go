@@ -236,6 +236,10 @@ type conn struct {
 	dead    chan struct{}
 	once    sync.Once
 	err     error
+	// ackedAtEnd is the peer's count of bytes acknowledged when the
+	// connection died, read before the socket closed: a batch the peer
+	// took in full counts as accepted however late its waiter looks.
+	ackedAtEnd int64
 }
 
 // counting counts the bytes written to a socket.
@@ -283,6 +287,7 @@ func (c *conn) watch() {
 func (c *conn) kill(err error) {
 	c.once.Do(func() {
 		c.err = err
+		c.ackedAtEnd, _ = c.acked()
 		close(c.dead)
 		c.tc.Close()
 	})
@@ -305,6 +310,11 @@ func (c *conn) waitAcked(ctx context.Context, end int64, timeout time.Duration) 
 	for {
 		acked, err := c.acked()
 		if err != nil {
+			select {
+			case <-c.dead: // closed under us: the count taken at its end says
+				return c.ended(end)
+			default:
+			}
 			return fmt.Errorf("syslog %s: %w", c.raw.RemoteAddr(), err)
 		}
 		if acked >= end {
@@ -313,7 +323,7 @@ func (c *conn) waitAcked(ctx context.Context, end int64, timeout time.Duration) 
 		select {
 		case <-time.After(poll):
 		case <-c.dead:
-			return c.err
+			return c.ended(end)
 		case <-deadline.C:
 			return fmt.Errorf("syslog %s: %d bytes not acknowledged within %s", c.raw.RemoteAddr(), end-acked, timeout)
 		case <-ctx.Done():
@@ -323,7 +333,19 @@ func (c *conn) waitAcked(ctx context.Context, end int64, timeout time.Duration) 
 	}
 }
 
-// acked is how many bytes the peer's TCP acknowledged.
+// ended is waitAcked's answer once the connection died: accepted if the
+// peer had acknowledged the first end bytes by then.
+func (c *conn) ended(end int64) error {
+	if c.ackedAtEnd >= end {
+		return nil
+	}
+	return c.err
+}
+
+// acked is how many bytes written the peer's TCP acknowledged. Linux counts
+// the SYN in tcpi_bytes_acked as one byte (and our FIN, which comes only
+// after kill read the count); without taking it off, a batch whose last
+// byte was not yet acknowledged would pass for accepted.
 func (c *conn) acked() (int64, error) {
 	rc, err := c.raw.SyscallConn()
 	if err != nil {
@@ -337,7 +359,7 @@ func (c *conn) acked() (int64, error) {
 	if ierr != nil {
 		return 0, ierr
 	}
-	return int64(info.Bytes_acked), nil
+	return max(int64(info.Bytes_acked)-1, 0), nil
 }
 
 var _ ship.Transport = (*Transport)(nil)

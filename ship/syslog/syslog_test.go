@@ -189,3 +189,33 @@ func TestResendWindowAfterGracefulRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestAcceptedWhenTheReceiverClosesFirst: a batch rsyslogd wrote down is
+// accepted even when its waiter first looks after rsyslogd closed the
+// connection (a loaded box delays it past the close), so it is not sent
+// again as a failed batch but kept in the window for the next connection;
+// and nothing counts as acknowledged that was not written.
+func TestAcceptedWhenTheReceiverClosesFirst(t *testing.T) {
+	rcv, tr := setup(t, func(*Config) {})
+	tr.mu.Lock()
+	c, err := tr.connect(context.Background())
+	if err == nil {
+		err = c.write(AppendFrames(nil, batch(0, 100)), time.Minute)
+	}
+	tr.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := c.written.Load()
+	rcv.WaitMessages(t, 100, 30*time.Second)
+	rcv.Stop()
+	<-c.dead
+	if err := c.waitAcked(context.Background(), end, time.Minute); err != nil {
+		t.Errorf("a batch the receiver wrote down is taken for lost once it closed: %v", err)
+	}
+	// What was written after the close is not accepted.
+	t.Logf("end %d ackedAtEnd %d", end, c.ackedAtEnd)
+	if err := c.waitAcked(context.Background(), end+1, time.Minute); err == nil {
+		t.Error("a byte never written is taken for acknowledged")
+	}
+}
