@@ -646,7 +646,8 @@ func WriteIndex(dir string) error {
 	for _, line := range strings.Split(string(old), "\n") {
 		entry, listed := strings.CutPrefix(line, "- [")
 		_, link, linked := strings.Cut(entry, "](")
-		if n, words, closed := strings.Cut(link, ")"); listed && linked && closed {
+		// A report listed twice keeps the words of its described line.
+		if n, words, closed := strings.Cut(link, ")"); listed && linked && closed && words != "" {
 			said[n] = words
 		}
 	}

@@ -158,9 +158,10 @@ func TestFilesPlotAndIndex(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "2026-04-01-0900.md"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// What the index said of it by hand stays.
+	// What the index said of it by hand stays, also when a bare line for
+	// it was left beside the described one.
 	const said = "- [2026-04-01-0900](2026-04-01-0900.md): flows only, stopped part way\n"
-	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Benchmark results\n\n"+said), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("# Benchmark results\n\n"+said+"- [2026-04-01-0900](2026-04-01-0900.md)\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	path, err := WriteFiles(dir, sample())
@@ -187,7 +188,7 @@ func TestFilesPlotAndIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer, older := strings.Index(string(index), "2026-05-01-1230.md"), strings.Index(string(index), "2026-04-01-0900.md")
-	if newer < 0 || older < newer || !strings.Contains(string(index), said) {
+	if newer < 0 || older < newer || !strings.Contains(string(index), said) || strings.Count(string(index), "2026-04-01-0900.md") != 1 {
 		t.Fatalf("index:\n%s", index)
 	}
 }
