@@ -113,11 +113,11 @@ func Listen(cfg Config, log *slog.Logger) (*Listener, error) {
 		return errors.Join(err, serr)
 	}}
 	capped := 0
-	for range n {
+	for i := range n {
 		pc, err := lc.ListenPacket(context.Background(), "udp", bind)
 		if err != nil {
 			l.Close()
-			return nil, fmt.Errorf("udp %s: %w", cfg.Addr, err)
+			return nil, fmt.Errorf("udp %s: socket %d of %d: %w", cfg.Addr, i+1, n, err)
 		}
 		conn := pc.(*net.UDPConn)
 		raw, err := conn.SyscallConn()
