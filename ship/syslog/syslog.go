@@ -240,6 +240,9 @@ type conn struct {
 	// connection died, read before the socket closed: a batch the peer
 	// took in full counts as accepted however late its waiter looks.
 	ackedAtEnd int64
+	// synAcked is the kernel's count once connected, before a byte was
+	// written: Linux counts the SYN in it.
+	synAcked int64
 }
 
 // counting counts the bytes written to a socket.
@@ -261,6 +264,10 @@ func dial(ctx context.Context, addr string, cfg *tls.Config, timeout time.Durati
 		return nil, fmt.Errorf("syslog %s: %w", addr, err)
 	}
 	c := &conn{raw: nc.(*net.TCPConn), dead: make(chan struct{})}
+	if c.synAcked, err = c.acked(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("syslog %s: %w", addr, err)
+	}
 	c.tc = tls.Client(counting{Conn: nc, n: &c.written}, cfg)
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -342,10 +349,11 @@ func (c *conn) ended(end int64) error {
 	return c.err
 }
 
-// acked is how many bytes written the peer's TCP acknowledged. Linux counts
-// the SYN in tcpi_bytes_acked as one byte (and our FIN, which comes only
-// after kill read the count); without taking it off, a batch whose last
-// byte was not yet acknowledged would pass for accepted.
+// acked is how many bytes written the peer's TCP acknowledged: the kernel's
+// count less what it held before the first byte was written (the SYN, one
+// byte on Linux); counted in, a batch whose last byte was not yet
+// acknowledged would pass for accepted. Our FIN, the count's other extra
+// byte, comes only after kill read it.
 func (c *conn) acked() (int64, error) {
 	rc, err := c.raw.SyscallConn()
 	if err != nil {
@@ -359,7 +367,7 @@ func (c *conn) acked() (int64, error) {
 	if ierr != nil {
 		return 0, ierr
 	}
-	return max(int64(info.Bytes_acked)-1, 0), nil
+	return int64(info.Bytes_acked) - c.synAcked, nil
 }
 
 var _ ship.Transport = (*Transport)(nil)
