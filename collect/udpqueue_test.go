@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowgate/flowgate/internal/apptest"
 	"github.com/flowgate/flowgate/receiver/udp"
 )
 
@@ -95,9 +96,8 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 					}
 					if (i+1)%lot == 0 {
 						want := e*datagrams + i + 1
-						deadline := time.Now().Add(10 * time.Second)
-						for rec.count() < want && time.Now().Before(deadline) {
-							time.Sleep(time.Millisecond)
+						if !apptest.Eventually(10*time.Second, func() bool { return rec.count() >= want }) {
+							t.Fatalf("%d of the %d datagrams sent taken within 10 s", rec.count(), want)
 						}
 					}
 				}
