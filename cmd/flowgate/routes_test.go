@@ -641,7 +641,10 @@ shutdown: {grace: 1s}
 		t.Fatal(err)
 	}
 	app = appliancetest.Start(t, app.Path)
-	if !strings.Contains(app.Stderr.String(), "messages wait in the buffer for no intake, route or output of this configuration") {
+	// Said once started, which may come after /readyz answers.
+	if !apptest.Eventually(10*time.Second, func() bool {
+		return strings.Contains(app.Stderr.String(), "messages wait in the buffer for no intake, route or output of this configuration")
+	}) {
 		t.Errorf("the start did not warn of the key's backlog:\n%s", app.Stderr.String())
 	}
 
