@@ -74,6 +74,7 @@ func TestUDPQueuesKeepExporterOrder(t *testing.T) {
 			pick := func(a netip.Addr) int { return udp.SocketOf(a, c.workers) }
 			u := &udpQueues{listener: l, workers: c.workers, depth: 4, flushEvery: time.Hour, pick: pick}
 			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel) // a lot not taken fails the test before the cancel below
 			done := make(chan error, 1)
 			go func() {
 				done <- u.run(ctx, func() batcher {
