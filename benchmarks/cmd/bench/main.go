@@ -858,12 +858,14 @@ func (b *bench) flowgateDrops(e *stepEnv) []string {
 		return []string{"metrics unreadable: " + err.Error()}
 	}
 	var notes []string
-	for _, m := range []struct{ name, say string }{
-		{"flowgate_dropped_packets_total", "datagrams refused"},
-		{"flowgate_dropped_events_total", "events dropped"},
-		{"flowgate_template_missing_total", "data sets without template"},
+	// The kernel's drops are the step's own column (read from /proc), so
+	// the note counts only what the decoder refused.
+	for _, m := range []struct{ name, without, say string }{
+		{"flowgate_dropped_packets_total", `reason="kernel"`, "datagrams refused by the decoder"},
+		{"flowgate_dropped_events_total", "", "events dropped"},
+		{"flowgate_template_missing_total", "", "data sets without template"},
 	} {
-		if v := metric(text, m.name); v > 0 {
+		if v := metricWithout(text, m.name, m.without); v > 0 {
 			notes = append(notes, fmt.Sprintf("flowgate: %.0f %s", v, m.say))
 		}
 	}

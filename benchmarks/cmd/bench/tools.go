@@ -489,10 +489,16 @@ func freePort(network string) (int, error) {
 
 // metric sums the samples of a Prometheus counter in flowgate's /metrics.
 func metric(text, name string) float64 {
+	return metricWithout(text, name, "")
+}
+
+// metricWithout is metric without the samples that carry label (as
+// `reason="kernel"`); an empty label leaves none out.
+func metricWithout(text, name, label string) float64 {
 	var sum float64
 	for _, line := range strings.Split(text, "\n") {
 		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') || (label != "" && strings.Contains(rest, label)) {
 			continue
 		}
 		if i := strings.LastIndexByte(rest, ' '); i >= 0 {

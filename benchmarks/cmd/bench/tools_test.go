@@ -71,6 +71,9 @@ flowgate_template_missing_total 7
 	if v := metric(text, "flowgate_template_missing_total"); v != 7 {
 		t.Fatalf("template missing %v", v)
 	}
+	if v := metricWithout(text, "flowgate_dropped_events_total", `reason="encode"`); v != 3 {
+		t.Fatalf("dropped events but encode %v", v)
+	}
 }
 
 func TestNextPrime(t *testing.T) {
