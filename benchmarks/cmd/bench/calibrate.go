@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/flowgate/flowgate/benchmarks/internal/report"
 )
@@ -28,9 +32,7 @@ import (
 // It holds the buffers, made once: the walk's 64 MiB take a second to
 // build.
 type calibrator struct {
-	text []byte
-	out  bytes.Buffer
-	w    *flate.Writer
+	text *textWork
 	// ring is one cycle through all of its indexes in random order.
 	ring []uint32
 	at   uint32
@@ -41,8 +43,7 @@ type calibrator struct {
 const ringLen = 16 << 20
 
 func newCalibrator(n int) *calibrator {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return &calibrator{text: make([]byte, 0, 8<<20), w: w, ring: cycle(n)}
+	return &calibrator{text: newTextWork(200_000), ring: cycle(n)}
 }
 
 // cycle returns a permutation of 0..n-1 that is a single cycle (Sattolo's
@@ -74,17 +75,36 @@ func (c *calibrator) measure() report.BoxTiming {
 
 func (c *calibrator) timeText() time.Duration {
 	start := time.Now()
-	buf := c.text[:0]
-	for i := range 200_000 {
+	c.text.do()
+	return time.Since(start)
+}
+
+// textWork writes n numbers as text, as JSON lines, and compresses them
+// (about 40 bytes a number), into buffers it keeps.
+type textWork struct {
+	n   int
+	buf []byte
+	out bytes.Buffer
+	w   *flate.Writer
+}
+
+func newTextWork(n int) *textWork {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return &textWork{n: n, buf: make([]byte, 0, 40*n), w: w}
+}
+
+func (t *textWork) do() {
+	buf := t.buf[:0]
+	for i := range t.n {
 		buf = strconv.AppendUint(append(buf, `{"bytes":`...), uint64(i)*7919%100_003, 10)
 		buf = append(append(buf, `,"port":`...), strconv.Itoa(i%65536)...)
 		buf = append(buf, "}\n"...)
 	}
-	c.out.Reset()
-	c.w.Reset(&c.out)
-	_, _ = c.w.Write(buf)
-	_ = c.w.Close()
-	return time.Since(start)
+	t.buf = buf
+	t.out.Reset()
+	t.w.Reset(&t.out)
+	_, _ = t.w.Write(buf)
+	_ = t.w.Close()
 }
 
 // timeMemory walks half a million steps of the ring, from where the last walk
@@ -97,6 +117,68 @@ func (c *calibrator) timeMemory() time.Duration {
 	}
 	c.at = at
 	return time.Since(start)
+}
+
+// stepProbe reads the box's speed while a step runs. The calibrations just
+// before and just after a step do not see a neighbour that comes and goes
+// within it: in the full run 2026-12-06-1038, sFlow at 525 000/s failed on
+// a box read 0.91, flowgate at 2.89 µs/flow and its receiving end at 1.89
+// µs/event, where 2.14 and 1.36 in the step that held the rate minutes
+// before; that failure counted, and the search settled 12% below 0808's.
+//
+// Once a second, on a thread of its own, it writes 20 000 numbers as text
+// and compresses them, twice to warm the core's caches and once timed, and
+// reads the time from the thread's CPU clock, not the wall clock: the tools
+// keep both cores busy during a step, and time spent waiting for a core is
+// not the box's speed, while a neighbour on the core's caches or on its
+// hyperthread, or a vCPU the hypervisor pauses, lengthens the thread's CPU
+// time as it lengthens the tools'. On this box the timed piece took 3.54 ms
+// on an idle box, 3.69 with both cores busy and 3.67 beside a walk through
+// memory: the tools' load moves it 4%, a slow box 20% and more. It costs
+// about 1% of one core.
+type stepProbe struct {
+	text *textWork
+}
+
+func newStepProbe() *stepProbe { return &stepProbe{text: newTextWork(20_000)} }
+
+// run samples every interval until ctx ends, and returns the timed piece's
+// mean CPU time over the samples: a box slow for a third of the step reads
+// slow by a third of the slowdown. Zero when ctx ended before a sample.
+func (p *stepProbe) run(ctx context.Context, every time.Duration) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var sum time.Duration
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			if n == 0 {
+				return 0
+			}
+			return sum / time.Duration(n)
+		case <-time.After(every):
+		}
+		sum += p.sample()
+		n++
+	}
+}
+
+// sample warms the core with the text work twice, then returns the CPU time
+// the third took.
+func (p *stepProbe) sample() time.Duration {
+	p.text.do()
+	p.text.do()
+	start := threadCPU()
+	p.text.do()
+	return threadCPU() - start
+}
+
+// threadCPU is the CPU time of the calling thread.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }
 
 func median(d []time.Duration) time.Duration {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -47,5 +48,40 @@ func TestSpeedIsTheSlowerOfTheTwo(t *testing.T) {
 	}
 	if got := medianTiming(nil); got != (report.BoxTiming{}) {
 		t.Errorf("the median of no calibration is %v, want zero", got)
+	}
+}
+
+func TestStepProbe(t *testing.T) {
+	p := newStepProbe()
+	if got := p.sample(); got <= 0 {
+		t.Fatalf("a sample took %v of the thread's CPU, want more than zero", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := p.run(ctx, time.Hour); got != 0 {
+		t.Errorf("a probe stopped before its first sample read %v, want zero", got)
+	}
+}
+
+func TestProbeSpeedIsAgainstTheStepsBefore(t *testing.T) {
+	ms := time.Millisecond
+	b := &bench{}
+	for _, c := range []struct {
+		reading time.Duration
+		want    float64
+	}{
+		{0, 1},         // no reading: not kept, and no verdict
+		{4 * ms, 1},    // the first step is the measure
+		{5 * ms, 0.8},  // a fifth slower than the median (4 ms)
+		{4 * ms, 1.25}, // the median of 4 and 5 ms is 5 (the upper of two)
+		{8 * ms, 0.5},  // against 4, 4, 5: 4
+		{2 * ms, 2.5},  // against 4, 4, 5, 8: 5; no cap on a faster box
+	} {
+		if got := b.probeSpeed(c.reading); got != c.want {
+			t.Errorf("a reading of %v gives %.3f, want %.3f", c.reading, got, c.want)
+		}
+	}
+	if len(b.probes) != 5 {
+		t.Errorf("%d readings kept, want 5 (all but the zero): %v", len(b.probes), b.probes)
 	}
 }

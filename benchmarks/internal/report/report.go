@@ -70,9 +70,9 @@ type Step struct {
 	Sustained bool
 	// Profiled steps ran with the CPU profiler on; they do not count for the best rate.
 	Profiled bool
-	// Box is the box's speed, the lower of just before and just after the
-	// step, against the median of the steps' before (1.10: a tenth
-	// faster); 0 when not measured.
+	// Box is the box's speed, the lowest of just before, during and just
+	// after the step, each against the median of the steps' before (1.10:
+	// a tenth faster); 0 when not measured.
 	Box  float64
 	Note string
 }
@@ -503,12 +503,15 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   that held 200 000/s runs it as often as its best rate, for its CPU per event there.
 - *box speed*: two fixed pieces of work on one core, numbers written as text and compressed (the
   core's speed) and a walk through 64 MiB in random order (the memory's), each the median of five
-  tries, timed just before the step and just after it; the lowest of the four figures, each
-  against the median of the steps before: 0.90 means the box ran a tenth slower. On a
-  shared VM it drifts by tens of percent within minutes; a step's rate and latency move with it,
-  its CPU per event less. Below %.2f before it, the step waits, up to a minute, for the box to
-  come back; a neighbour that came during the step shows in the check after it. The receiving
-  end's CPU per event, in flowgate's steps' notes, is the other witness.
+  tries, timed just before the step and just after it; and, during the step, the same text work
+  once a second on a thread of its own, timed by that thread's CPU clock (waiting for a core,
+  which the tools' load causes, does not count), averaged over the step. The lowest of the five
+  figures, each against the median of the steps before: 0.90 means the box ran a tenth slower.
+  On a shared VM it drifts by tens of percent within minutes; a step's rate and latency move with
+  it, its CPU per event less. Below %.2f before it, the step waits, up to a minute, for the box
+  to come back; a neighbour that came during the step shows in the reading during it, noted
+  when below that, or in the check after it. The receiving end's CPU per event, in flowgate's
+  steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
   sending to the end of draining, divided by the events delivered.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
