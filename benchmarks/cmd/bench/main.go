@@ -603,10 +603,19 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		}()
 	}
 
+	// The probe ends with the step, also on its error paths: the next
+	// step's probe works in the same buffers.
 	probing, stopProbing := context.WithCancel(ctx)
 	probed := make(chan time.Duration, 1)
-	defer stopProbing()
 	go func() { probed <- b.probe.run(probing, time.Second) }()
+	reading := time.Duration(-1)
+	endProbing := func() {
+		if reading < 0 {
+			stopProbing()
+			reading = <-probed
+		}
+	}
+	defer endProbing()
 
 	sum, err := b.generate(e, path, rate)
 	if err != nil {
@@ -617,8 +626,8 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	if err != nil {
 		return s, err
 	}
-	stopProbing()
-	during := b.probeSpeed(<-probed)
+	endProbing()
+	during := b.probeSpeed(reading)
 	cpu1, err := procstat.CPU(pid)
 	if err != nil {
 		return s, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
