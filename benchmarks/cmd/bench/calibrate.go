@@ -139,7 +139,7 @@ func (c *calibrator) timeMemory() time.Duration {
 // 1 MiB with the compressor's state, does not stay in the core's own
 // cache, and in the full run 2026-12-06-1331 it read 0.53-0.89 beside
 // nfacctd past its limit and goflow2 at 25 000 sFlow/s, where the checks
-// before and after read higher; beside flowgate, 0.93-1.09 up to
+// before and after read no lower; beside flowgate, 0.93-1.09 up to
 // 800 000/s. Such failures count neither way, which can only lift the
 // peer's rate.
 type stepProbe struct {
