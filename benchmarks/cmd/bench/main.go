@@ -573,23 +573,19 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	sinkCPU0, sinkErr := procstat.CPU(b.sink.pid())
 	// Memory of a forking tool is sampled: PSS counts shared pages once.
 	var peakPSS uint64
-	sampling, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	endSampling := func() { stopSampling(); <-sampled }
-	defer endSampling()
-	go func() {
-		defer close(sampled)
+	endSampling := background(ctx, func(ctx context.Context) {
 		for t.forks {
 			if v, err := procstat.PSS(pid); err == nil {
 				peakPSS = max(peakPSS, v)
 			}
 			select {
-			case <-sampling.Done():
+			case <-ctx.Done():
 				return
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
-	}()
+	})
+	defer endSampling()
 	type profileResult struct {
 		name, top string
 		err       error
@@ -605,16 +601,8 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 
 	// The probe ends with the step, also on its error paths: the next
 	// step's probe works in the same buffers.
-	probing, stopProbing := context.WithCancel(ctx)
-	probed := make(chan time.Duration, 1)
-	go func() { probed <- b.probe.run(probing, time.Second) }()
-	reading := time.Duration(-1)
-	endProbing := func() {
-		if reading < 0 {
-			stopProbing()
-			reading = <-probed
-		}
-	}
+	var reading time.Duration
+	endProbing := background(ctx, func(ctx context.Context) { reading = b.probe.run(ctx, time.Second) })
 	defer endProbing()
 
 	sum, err := b.generate(e, path, rate)
@@ -710,6 +698,19 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		t.name, path, rate, s.Sent, s.Offered, s.Delivered, s.Loss(), s.Duplicates, s.KernelDrops, s.DeliveredRate,
 		s.Drain.Seconds(), s.CPUPerEvent, float64(s.PeakRSS)/(1<<20), s.Box, during, verdict, s.Note)
 	return s, nil
+}
+
+// background runs f in a goroutine until end is called or ctx ends. end
+// cancels f's context and waits for f to return, so that what f wrote can
+// be read; it may be called again.
+func background(ctx context.Context, f func(context.Context)) (end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // awaitBox returns the box's speed, once it is at least report.SlowBox or

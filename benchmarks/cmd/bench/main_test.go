@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"os"
@@ -69,4 +70,17 @@ func TestABacklogWorkedOffBeforeTheEndIsNotSustained(t *testing.T) {
 		Drain: 2500 * ms, P50Ms: -1, P99Ms: -1}, 1) {
 		t.Error("a step with its p99 within 2 s, or not measured, and its drain within the allowance is not sustained")
 	}
+}
+
+func TestBackgroundEndWaitsForItsWork(t *testing.T) {
+	var saw error
+	end := background(context.Background(), func(ctx context.Context) {
+		<-ctx.Done()
+		saw = ctx.Err()
+	})
+	end()
+	if saw != context.Canceled {
+		t.Fatalf("after end, the work saw %v, want %v: end returned before the work did", saw, context.Canceled)
+	}
+	end() // a second end, as a deferred one after the first, returns at once
 }
