@@ -126,22 +126,26 @@ func (c *calibrator) timeMemory() time.Duration {
 // µs/event, where 2.14 and 1.36 in the step that held the rate minutes
 // before; that failure counted, and the search settled 12% below 0808's.
 //
-// Once a second, on a thread of its own, it writes 20 000 numbers as text
-// and compresses them, twice to warm the core's caches and once timed, and
-// reads the time from the thread's CPU clock, not the wall clock: the tools
-// keep both cores busy during a step, and time spent waiting for a core is
-// not the box's speed, while a neighbour on the core's caches or on its
-// hyperthread, or a vCPU the hypervisor pauses, lengthens the thread's CPU
-// time as it lengthens the tools'. On this box the timed piece took 3.54 ms
-// on an idle box, 3.69 with both cores busy and 3.67 beside a walk through
-// memory: the tools' load moves it 4%, a slow box 20% and more. It costs
-// about 1% of one core. Not every tool's load, though: its work, about
-// 1 MiB with the compressor's state, does not stay in the core's own
-// cache, and in the full run 2026-12-06-1331 it read 0.53-0.89 beside
+// Once a second, on a thread it holds for the sample, it writes 20 000
+// numbers as text and compresses them, twice to warm the core's caches and
+// once timed, and reads the time from the thread's CPU clock, not the wall
+// clock: the tools keep both cores busy during a step, and time spent
+// waiting for a core is not the box's speed, while a neighbour on the
+// core's caches or on its hyperthread, or a vCPU the hypervisor pauses,
+// lengthens the thread's CPU time as it lengthens the tools'. On this box
+// the timed piece took 3.54 ms on an idle box, 3.69 with both cores busy
+// and 3.67 beside a walk through memory: the tools' load moves it 4%, a
+// slow box 20% and more. It costs about 1% of one core. Not every tool's
+// load, though: in the full run 2026-12-06-1331 it read 0.53-0.89 beside
 // nfacctd past its limit and goflow2 at 25 000 sFlow/s, where the checks
 // before and after read no lower; beside flowgate, 0.93-1.09 up to
-// 800 000/s. Such failures count neither way, which can only lift the
-// peer's rate.
+// 800 000/s. Not for its size: beside nfacctd at 500 000 sFlow/s, the same
+// work on 200, 2 000 and 20 000 numbers (8 KiB, the core's L1, to 800 KiB)
+// took 19%, 28% and 23% longer than before the step. This kernel does not
+// account interrupt time apart (CONFIG_IRQ_TIME_ACCOUNTING is unset), so
+// the network's softirq work that lands on the probe's core is charged to
+// its thread: a likely cause, not a proven one. Such failures count
+// neither way, which can only lift the peer's rate.
 type stepProbe struct {
 	text *textWork
 }
@@ -152,8 +156,6 @@ func newStepProbe() *stepProbe { return &stepProbe{text: newTextWork(20_000)} }
 // mean CPU time over the samples: a box slow for a third of the step reads
 // slow by a third of the slowdown. Zero when ctx ended before a sample.
 func (p *stepProbe) run(ctx context.Context, every time.Duration) time.Duration {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	var sum time.Duration
 	n := 0
 	for {
@@ -171,8 +173,13 @@ func (p *stepProbe) run(ctx context.Context, every time.Duration) time.Duration 
 }
 
 // sample warms the core with the text work twice, then returns the CPU time
-// the third took.
+// the third took, on a thread it holds: a goroutine moved to another thread
+// between the two readings of the clock reads the difference of two threads'
+// times (TestStepProbe, which called it unheld, read −0.28 to −1.05 s in 6
+// of 300 runs beside a bench run).
 func (p *stepProbe) sample() time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	p.text.do()
 	p.text.do()
 	start := threadCPU()
