@@ -84,3 +84,29 @@ func TestBackgroundEndWaitsForItsWork(t *testing.T) {
 	}
 	end() // a second end, as a deferred one after the first, returns at once
 }
+
+func TestTheLatencyStepRunsAgainWhenItMissedOnASlowBoxOnly(t *testing.T) {
+	step := func(rate, box float64, p99 int64) report.Step {
+		return report.Step{Path: report.PathSyslog, Tool: report.Flowgate, Target: rate, Offered: rate, Sent: 100, Delivered: 100,
+			Sustained: true, Box: box, P99Ms: p99}
+	}
+	run := func(below ...report.Step) *report.Run {
+		return &report.Run{Repeats: 2, Steps: append([]report.Step{step(500_000, 1, 900), step(500_000, 1, 900)}, below...)}
+	}
+	for _, c := range []struct {
+		name  string
+		steps []report.Step
+		want  bool
+	}{
+		{"missed on a slow box", []report.Step{step(400_000, 0.77, 1209)}, true},
+		{"missed on two slow boxes", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.85, 1100)}, true},
+		{"missed on a slow box, met on one at speed", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.98, 600)}, false},
+		{"missed on a box at speed", []report.Step{step(400_000, 0.95, 1209)}, false},
+		{"met on a slow box", []report.Step{step(400_000, 0.77, 600)}, false},
+		{"not run", nil, false},
+	} {
+		if got := slowOnly(run(c.steps...), report.PathSyslog, report.Flowgate, 400_000); got != c.want {
+			t.Errorf("%s: slowOnly %v, want %v", c.name, got, c.want)
+		}
+	}
+}

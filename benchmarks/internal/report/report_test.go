@@ -450,3 +450,23 @@ func TestRSSIsComparedAtTheHighestRateBothHeld(t *testing.T) {
 		t.Fatalf("nfacctd held 100 000/s, then 200 000/s (%v):\n%s", err, out.String())
 	}
 }
+
+func TestFiguresAreOfTheStepsOnABoxAtSpeed(t *testing.T) {
+	// sample's step at 160 000/s read 800 ms on a box without a reading.
+	r := sample()
+	var fast Step
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Target == 160_000 {
+			fast = *s
+			s.Box, s.P99Ms, s.CPUPerEvent = 0.77, 1209, 4.5
+		}
+	}
+	if at := r.At(flows, Flowgate, 160_000); at == nil || at.P99Ms != 1209 || at.CPUPerEvent != 4.5 {
+		t.Fatalf("one step, on a slow box: %+v, want its own figures", at)
+	}
+	fast.Box, fast.P99Ms, fast.CPUPerEvent = 0.95, 600, 3.7
+	r.Steps = append(r.Steps, fast)
+	if at := r.At(flows, Flowgate, 160_000); at == nil || at.P99Ms != 600 || at.CPUPerEvent != 3.7 {
+		t.Fatalf("a step on a slow box, one at speed: %+v, want the one at speed's figures, not their mean", at)
+	}
+}
