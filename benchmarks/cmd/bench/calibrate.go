@@ -141,11 +141,13 @@ func (c *calibrator) timeMemory() time.Duration {
 // before and after read no lower; beside flowgate, 0.93-1.09 up to
 // 800 000/s. Not for its size: beside nfacctd at 500 000 sFlow/s, the same
 // work on 200, 2 000 and 20 000 numbers (8 KiB, the core's L1, to 800 KiB)
-// took 19%, 28% and 23% longer than before the step. This kernel does not
-// account interrupt time apart (CONFIG_IRQ_TIME_ACCOUNTING is unset), so
-// the network's softirq work that lands on the probe's core is charged to
-// its thread: a likely cause, not a proven one. Such failures count
-// neither way, which can only lift the peer's rate.
+// took 19%, 28% and 23% longer than before the step. Nor the kernel's
+// network work, though this kernel charges interrupt time to the thread it
+// lands on (CONFIG_IRQ_TIME_ACCOUNTING is unset): in the full run
+// 2026-12-06-1638 both cores spent 0.3 to 6 ticks a second of 200 in
+// softirq, whatever the probe read (0.3 beside goflow2 at 500 000 IPFIX/s,
+// where it read 0.88). What slows it there is not known. Such failures
+// count neither way, which can only lift the peer's rate.
 type stepProbe struct {
 	text *textWork
 }
