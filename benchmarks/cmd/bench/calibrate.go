@@ -135,19 +135,21 @@ func (c *calibrator) timeMemory() time.Duration {
 // lengthens the thread's CPU time as it lengthens the tools'. On this box
 // the timed piece took 3.54 ms on an idle box, 3.69 with both cores busy
 // and 3.67 beside a walk through memory: the tools' load moves it 4%, a
-// slow box 20% and more. It costs about 1% of one core. Not every tool's
-// load, though: in the full run 2026-12-06-1331 it read 0.53-0.89 beside
-// nfacctd past its limit and goflow2 at 25 000 sFlow/s, where the checks
-// before and after read no lower; beside flowgate, 0.93-1.09 up to
-// 800 000/s. Not for its size: beside nfacctd at 500 000 sFlow/s, the same
+// slow box 20% and more. It costs about 1% of one core. In the full run
+// 2026-12-06-1331 it read 0.53-0.89 in 16 of the peers' steps (nfacctd
+// past its limit, goflow2 at 25 000 sFlow/s) where the checks before and
+// after read no lower, and 0.93-1.09 in flowgate's up to 800 000/s; in
+// 1637, below 0.90 in 10 of flowgate's steps, 8 of nfacctd's and 2 of
+// goflow2's. Its low readings beside nfacctd are not for its size: beside
+// nfacctd at 500 000 sFlow/s, the same
 // work on 200, 2 000 and 20 000 numbers (8 KiB, the core's L1, to 800 KiB)
 // took 19%, 28% and 23% longer than before the step. Nor the kernel's
 // network work, though this kernel charges interrupt time to the thread it
 // lands on (CONFIG_IRQ_TIME_ACCOUNTING is unset): in the full run
-// 2026-12-06-1638 both cores spent 0.3 to 6 ticks a second of 200 in
-// softirq, whatever the probe read (0.3 beside goflow2 at 500 000 IPFIX/s,
-// where it read 0.88). What slows it there is not known. Such failures
-// count neither way, which can only lift the peer's rate.
+// 2026-12-06-1637 both cores spent 0.3 to 7 ticks a second of 200 in
+// softirq, whatever the probe read (3.1 in the steps it read below 0.90,
+// 3.3 in the others). What slows it then is not known. A failure on such
+// a reading counts neither way, for flowgate as for the peers.
 type stepProbe struct {
 	text *textWork
 }
