@@ -140,16 +140,15 @@ func (c *calibrator) timeMemory() time.Duration {
 // past its limit, goflow2 at 25 000 sFlow/s) where the checks before and
 // after read no lower, and 0.93-1.09 in flowgate's up to 800 000/s; in
 // 1637, below 0.90 in 10 of flowgate's steps, 8 of nfacctd's and 2 of
-// goflow2's. Its low readings beside nfacctd are not for its size: beside
-// nfacctd at 500 000 sFlow/s, the same
-// work on 200, 2 000 and 20 000 numbers (8 KiB, the core's L1, to 800 KiB)
-// took 19%, 28% and 23% longer than before the step. Nor the kernel's
-// network work, though this kernel charges interrupt time to the thread it
-// lands on (CONFIG_IRQ_TIME_ACCOUNTING is unset): in the full run
-// 2026-12-06-1637 both cores spent 0.3 to 7 ticks a second of 200 in
-// softirq, whatever the probe read (3.1 in the steps it read below 0.90,
-// 3.3 in the others). What slows it then is not known. A failure on such
-// a reading counts neither way, for flowgate as for the peers.
+// goflow2's. What slows it then is not known. Not its size: beside nfacctd
+// at 500 000 sFlow/s, the same work on 200, 2 000 and 20 000 numbers (8 KiB,
+// the core's L1, to 800 KiB) took 19%, 28% and 23% longer than before the
+// step. Nor the kernel's network work, though this kernel charges
+// interrupt time to the thread it lands on (CONFIG_IRQ_TIME_ACCOUNTING is
+// unset): through 1637 both cores spent 0.3 to 7 ticks a second of 200 in
+// softirq, 3.1 in the steps the probe read below 0.90 and 3.3 in the
+// others. A failure on such a reading counts neither way, for flowgate as
+// for the peers.
 type stepProbe struct {
 	text *textWork
 }

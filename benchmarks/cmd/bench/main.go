@@ -470,8 +470,7 @@ func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best
 // (report.Run.At), and one such step is owed.
 func slowOnly(r *report.Run, path, tool string, rate float64) bool {
 	at := r.At(path, tool, rate)
-	return at != nil && at.P99Ms > report.TargetP99BelowMs &&
-		!slices.ContainsFunc(r.SustainedAt(path, tool, rate), func(s *report.Step) bool { return !s.Slow() })
+	return at != nil && at.P99Ms > report.TargetP99BelowMs && at.Slow()
 }
 
 // hold runs a tool at a rate below its best until it sustained it times,

@@ -102,6 +102,7 @@ func TestTheLatencyStepRunsAgainWhenItMissedOnASlowBoxOnly(t *testing.T) {
 		{"missed on two slow boxes", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.85, 1100)}, true},
 		{"missed on a slow box, met on one at speed", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.98, 600)}, false},
 		{"missed on a box at speed", []report.Step{step(400_000, 0.95, 1209)}, false},
+		{"missed on a slow box, then on one at speed", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.95, 1100)}, false},
 		{"met on a slow box", []report.Step{step(400_000, 0.77, 600)}, false},
 		{"not run", nil, false},
 	} {
