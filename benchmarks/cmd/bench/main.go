@@ -415,7 +415,7 @@ func (b *bench) measureFormat(ctx context.Context, tools map[string]*tool, f exp
 	}
 	for i, t := range searched {
 		if skipped[i] != nil {
-			b.skip(fmt.Sprintf("%s, %s: %v", t.name, f, skipped[i]))
+			b.skip(fmt.Sprintf("%s, %s: %v", report.PeerName(path, t.name), f, skipped[i]))
 			continue
 		}
 		// The peer at the rate flowgate sustained too, for the plot.
@@ -527,7 +527,7 @@ func (b *bench) searchAll(ctx context.Context, searched []*tool, path, proto str
 					if math.IsInf(hi, 1) {
 						above = fmt.Sprintf("above %.0f/s (held)", lo)
 					}
-					unsettled[k] = fmt.Sprintf("%s, %s: the rates %s, after -max-steps %d", t.name, path, above, b.cfg.maxSteps)
+					unsettled[k] = fmt.Sprintf("%s, %s: the rates %s, after -max-steps %d", report.PeerName(path, t.name), path, above, b.cfg.maxSteps)
 				}}
 			bests[k], errs[k] = s.search(start)
 			if errors.Is(errs[k], errSkip) {
@@ -641,7 +641,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	during := b.probeSpeed(reading)
 	cpu1, err := procstat.CPU(pid)
 	if err != nil {
-		return s, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
+		return s, fmt.Errorf("%s exited during the step: %s", report.PeerName(path, t.name), e.proc.stderr.lastLines(5))
 	}
 	endSampling()
 	if t.forks {
@@ -674,6 +674,9 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	}
 	if final.unique > d.unique && t.forks {
 		notes = append(notes, fmt.Sprintf("%d written out only at stop", final.unique-d.unique))
+	}
+	if t.logged != nil {
+		notes = append(notes, t.logged(e)...)
 	}
 	// The drain ended with the last event that came out while it ran.
 	final.lastNs = d.lastNs
@@ -718,7 +721,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		verdict = "sustained"
 	}
 	b.log.Printf("%s %s %.0f/s: sent %d at %.0f/s, delivered %d (lost %d, dup %d, kernel drops %d) at %.0f/s, drain %.1fs, %.2f µs/event, %.0f MiB, box %.2f (during %.2f): %s %s",
-		t.name, path, rate, s.Sent, s.Offered, s.Delivered, s.Loss(), s.Duplicates, s.KernelDrops, s.DeliveredRate,
+		report.PeerName(path, t.name), path, rate, s.Sent, s.Offered, s.Delivered, s.Loss(), s.Duplicates, s.KernelDrops, s.DeliveredRate,
 		s.Drain.Seconds(), s.CPUPerEvent, float64(s.PeakRSS)/(1<<20), s.Box, during, verdict, s.Note)
 	return s, nil
 }
@@ -870,7 +873,7 @@ func (b *bench) drain(ctx context.Context, t *tool, e *stepEnv, sum load.Summary
 			return d, true, nil
 		}
 		if e.proc.exited() {
-			return d, false, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
+			return d, false, fmt.Errorf("%s exited during the step: %s", e.proc.name, e.proc.stderr.lastLines(5))
 		}
 		select {
 		case <-ctx.Done():

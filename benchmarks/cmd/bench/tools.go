@@ -62,6 +62,9 @@ type tool struct {
 	// writes it out, by its configuration: the drain may take that
 	// much longer.
 	writeEvery time.Duration
+	// logged says, once the tool stopped, what its log says it lost, for
+	// the step's note. Nil: it says nothing of it.
+	logged func(e *stepEnv) []string
 }
 
 // waitFor polls cond until it is true, the tool exits or timeout passes.
@@ -242,7 +245,7 @@ print_refresh_time: %[6]d
 print_cache_entries: %[5]d
 plugin_pipe_size: 67108864
 plugin_buffer_size: 65536
-`, prefix, e.port, filepath.Join(e.dir, prefix+".log"), out, nextPrime(max(16411, int(e.rate*1.2/10))), int(refresh.Seconds()))
+`, prefix, e.port, filepath.Join(e.dir, pmacctLog), out, nextPrime(max(16411, int(e.rate*1.2/10))), int(refresh.Seconds()))
 			path := filepath.Join(e.dir, prefix+".conf")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				return err
@@ -259,8 +262,28 @@ plugin_buffer_size: 65536
 			})
 		},
 		delivered: func(e *stepEnv, final bool) (delivery, error) { return e.file.delivered(final) },
+		logged:    pmacctMissing,
 	}
 }
+
+// pmacctMissing counts the times pmacct's plugin logged data missing: it
+// did not keep up, and its core dropped what the pipe between them had no
+// room for. A step that loses with no drops in the kernel lost there (in
+// the full run 2026-12-06-1637, sfacctd lost 4% at 200 000/s, none in the
+// kernel).
+func pmacctMissing(e *stepEnv) []string {
+	text, err := os.ReadFile(filepath.Join(e.dir, pmacctLog))
+	if err != nil {
+		return []string{"log unreadable: " + err.Error()}
+	}
+	if n := bytes.Count(text, []byte("Missing data detected")); n > 0 {
+		return []string{fmt.Sprintf("its plugin logged data missing %d times", n)}
+	}
+	return nil
+}
+
+// pmacctLog is pmacct's log in a step's directory.
+const pmacctLog = "pmacct.log"
 
 // fileCounter follows a collector's output file of JSON objects. While
 // the collector runs it only counts objects (cheap, so as not to take CPU

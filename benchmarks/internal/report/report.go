@@ -461,7 +461,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 			verdict += " (profiled)"
 		}
 		p.f("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %.2f | %s | %s | %s | %.1f | %s | %s | %s |\n",
-			s.Path, s.Tool, count(s.Target), count(s.Offered), count(s.DeliveredRate), s.Sent, s.Delivered, s.Loss(), s.Duplicates,
+			s.Path, PeerName(s.Path, s.Tool), count(s.Target), count(s.Offered), count(s.DeliveredRate), s.Sent, s.Delivered, s.Loss(), s.Duplicates,
 			s.KernelDrops, s.CPUPerEvent, mib(s.PeakRSS), ms(s.P50Ms), ms(s.P99Ms), s.Drain.Seconds(), verdict, box(s.Box), s.Note)
 	}
 	p.f("\n")

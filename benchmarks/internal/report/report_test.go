@@ -239,9 +239,16 @@ func TestRoundRate(t *testing.T) {
 
 func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	r := sample()
+	// pmacct on sFlow is sfacctd in the table, and nfacctd read back.
+	r.Formats = append(r.Formats, "sflow")
+	r.Steps = append(r.Steps, Step{Path: FlowPath("sflow"), Tool: "nfacctd", Target: 100_000, Offered: 100_000, Sent: 3_000_000,
+		Delivered: 3_000_000, DeliveredRate: 96_774, CPUPerEvent: 4.9, PeakRSS: 180 << 20, P50Ms: -1, P99Ms: -1, Sustained: true})
 	var b bytes.Buffer
 	if err := WriteMarkdown(&b, r, ""); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| flows sFlow | sfacctd | 100 000 |") {
+		t.Fatalf("the step of pmacct on sFlow is not sfacctd's:\n%s", b.String())
 	}
 	back, err := ReadMarkdown(&b)
 	if err != nil {
@@ -383,8 +390,9 @@ func TestRepeatsThatOverlapAreNotToldApart(t *testing.T) {
 	apart, err := WriteComparison(&out, r, later(300, 290), 0.10)
 	if err != nil || apart != 3 || !strings.Contains(out.String(), "| flows IPFIX | flowgate | peak RSS MiB | 245 | 295 | +20.4% | **no** |") ||
 		!strings.Contains(out.String(), "| flows IPFIX | nfacctd | RSS ÷ tool | 0.82 | 0.98 | +20.4% | **no** |") ||
-		!strings.Contains(out.String(), "3 apart.") {
-		t.Fatalf("repeats of 290 and 300 MiB against 240 and 250: %d figures apart (%v), want 3 (the RSS and its ratios to the peers'):\n%s", apart, err, out.String())
+		!strings.Contains(out.String(), "3 apart.\nOf flowgate's own ") || !strings.Contains(out.String(), "1 apart.\nOf the peers' and the ratios against them, ") ||
+		!strings.HasSuffix(out.String(), "2 apart.\n") {
+		t.Fatalf("repeats of 290 and 300 MiB against 240 and 250: %d figures apart (%v), want 3 (the RSS of flowgate's, its ratios to the peers' two):\n%s", apart, err, out.String())
 	}
 	// A peer's repeat whose RSS was not measured (0) gives its ratio no
 	// range, rather than one that runs to infinity and overlaps anything.
