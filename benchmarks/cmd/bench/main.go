@@ -641,7 +641,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	during := b.probeSpeed(reading)
 	cpu1, err := procstat.CPU(pid)
 	if err != nil {
-		return s, fmt.Errorf("%s exited during the step: %s", report.PeerName(path, t.name), e.proc.stderr.lastLines(5))
+		return s, fmt.Errorf("%s exited during the step: %s", e.proc.name, e.proc.stderr.lastLines(5))
 	}
 	endSampling()
 	if t.forks {

@@ -170,7 +170,7 @@ func (b *bench) flowCPU(ctx context.Context, t *tool, path, extra string, rate f
 	}
 	cpu1, err := procstat.CPU(pid)
 	if err != nil {
-		return s, fmt.Errorf("%s exited during the step: %s", t.name, e.proc.stderr.lastLines(5))
+		return s, fmt.Errorf("%s exited during the step: %s", e.proc.name, e.proc.stderr.lastLines(5))
 	}
 	s.PeakRSS, _ = procstat.PeakRSS(pid)
 	s.Delivered = uint64(received)
