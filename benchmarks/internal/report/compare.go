@@ -275,12 +275,12 @@ func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 	// ratios against them: the peers' rates move more from run to run
 	// than flowgate's (sfacctd held 200 000, 182 000, 188 000 and 144 000
 	// sFlow/s in the four full runs of 2026-12-06).
-	var tallies [2]tally
+	var own, peers tally
 	tallyOf := func(f figure) *tally {
 		if f.tool == Flowgate {
-			return &tallies[0]
+			return &own
 		}
-		return &tallies[1]
+		return &peers
 	}
 	find := func(fs []figure, f figure) (figure, bool) {
 		for _, g := range fs {
@@ -327,27 +327,19 @@ func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 			p.f("| %s | %s | %s | – | %s | | **no** |\n", f.path, PeerName(f.path, f.tool), f.name, figureValue(f.value))
 		}
 	}
-	all := tallies[0].plus(tallies[1])
-	p.f("\nOf %s: %s\n", all.figures(), all.say(tolerance))
-	p.f("Of flowgate's own %s: %s\n", tallies[0].figures(), tallies[0].say(tolerance))
-	p.f("Of the peers' and the ratios against them, %s: %s\n", tallies[1].figures(), tallies[1].say(tolerance))
+	all := tally{own.within + peers.within, own.overlap + peers.overlap, own.bound + peers.bound, own.apart + peers.apart}
+	p.f("\nOf %s\nOf flowgate's own %s\nOf the peers' and the ratios against them, %s\n",
+		all.say(tolerance), own.say(tolerance), peers.say(tolerance))
 	return all.apart, p.err
 }
 
 // tally counts figures by how two runs' readings of them agree.
 type tally struct{ within, overlap, bound, apart int }
 
-func (t tally) plus(u tally) tally {
-	return tally{t.within + u.within, t.overlap + u.overlap, t.bound + u.bound, t.apart + u.apart}
-}
-
-func (t tally) figures() string {
-	return fmt.Sprintf("%d figures", t.within+t.overlap+t.bound+t.apart)
-}
-
+// say is how many figures the tally holds and how they fell.
 func (t tally) say(tolerance float64) string {
-	return fmt.Sprintf("%d within %.0f%%, %d further apart but within the spread of their repeats, %d within their bound in both runs, %d apart.",
-		t.within, 100*tolerance, t.overlap, t.bound, t.apart)
+	return fmt.Sprintf("%d figures: %d within %.0f%%, %d further apart but within the spread of their repeats, %d within their bound in both runs, %d apart.",
+		t.within+t.overlap+t.bound+t.apart, t.within, 100*tolerance, t.overlap, t.bound, t.apart)
 }
 
 // boxes says how fast the box ran in b against a, by their calibrations:

@@ -228,10 +228,10 @@ func (r *Run) Best(path, tool string) *Step {
 
 // medianStep is base with the medians of steps' figures (CPU, memory,
 // latency, delivered rate, box speed), of those on a box at speed when
-// there are any, so that it is Slow only when all were: a slow box lengthens the tool's CPU time and its latency as it
-// does the probe's (in the full run 2026-12-06-1331, IPFIX's p99 at
-// 400 000/s read 1 209 ms on a box at 0.77, where 0808 and 1038 read 513
-// and 488 ms).
+// there are any, so that it is Slow only when all were: a slow box
+// lengthens the tool's CPU time and its latency as it does the probe's
+// (in the full run 2026-12-06-1331, IPFIX's p99 at 400 000/s read
+// 1 209 ms on a box at 0.77, where 0808 and 1038 read 513 and 488 ms).
 func medianStep(base *Step, steps []*Step) *Step {
 	if fast := slices.DeleteFunc(slices.Clone(steps), (*Step).Slow); len(fast) > 0 {
 		steps = fast
