@@ -46,6 +46,13 @@ ruleset(name="forward") {
 
 	send("before", 100)
 	loggly.WaitEvents(t, len(sent), 60*time.Second)
+	// The endpoint has the events once it read the request, flowgate only
+	// once it read the answer: taken down between the two, the answer is
+	// lost and the batch rightly sent again (all 200 twice, in CI).
+	shipped := func() bool { return a.Metric(ship.MetricShippedEventsTotal, `intake="Syslog"`) >= float64(len(sent)) }
+	if !apptest.Eventually(60*time.Second, shipped) {
+		t.Fatal("flowgate did not count the events it shipped as accepted")
+	}
 	loggly.Down()
 	send("during", 200)
 	failed := func() bool { return a.Metric(ship.MetricShipFailuresTotal, `intake="Syslog"`) > 0 }
