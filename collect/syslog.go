@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -94,6 +95,11 @@ type SyslogIntake struct {
 	// abortedWarn paces the warnings for connections ended by an error:
 	// a flapping sender must not flood the log.
 	abortedWarn rateLimit
+	// encoded holds buffers (*[]byte) to encode a batch into for a publish
+	// that waits for the store, which is done with them once it returns:
+	// shared by the connections rather than kept by each, so that idle
+	// ones hold none.
+	encoded sync.Pool
 	// Exactly one of these is set.
 	ln  net.Listener
 	udp *udp.Listener
@@ -414,7 +420,13 @@ func (si *SyslogIntake) publishAll(ctx context.Context, s *logSink, log *slog.Lo
 // is not read meanwhile. Once the intake stops, it tries once more and
 // counts what it could not store.
 func (si *SyslogIntake) publishSync(ctx context.Context, subject string, b *logBatch, log *slog.Logger) {
-	data, err := b.marshal()
+	out, _ := si.encoded.Get().(*[]byte)
+	if out == nil {
+		out = new([]byte)
+	}
+	defer si.encoded.Put(out)
+	data, err := b.marshal(*out)
+	*out = data
 	n := b.len()
 	b.reset()
 	if err != nil {
@@ -493,7 +505,8 @@ func (s *syslogBatcher) flush() {
 		if b.len() == 0 {
 			continue
 		}
-		data, err := b.marshal()
+		// A new buffer each time: the publisher keeps it until stored.
+		data, err := b.marshal(nil)
 		if err != nil {
 			s.si.m.dropped("encode", b.len())
 			s.si.log.Error("encoding records for the buffer", "err", err)
@@ -559,9 +572,12 @@ func (b *logBatch) undo(mark int) {
 	b.arena = b.arena[:mark]
 }
 
-// marshal encodes the batch into a new buffer: the publisher may keep it.
-func (b *logBatch) marshal() ([]byte, error) {
-	return b.batch.MarshalVT()
+// marshal encodes the batch into dst, grown when too small.
+func (b *logBatch) marshal(dst []byte) ([]byte, error) {
+	n := b.batch.SizeVT()
+	dst = slices.Grow(dst[:0], n)[:n]
+	_, err := b.batch.MarshalToSizedBufferVT(dst)
+	return dst, err
 }
 
 func (b *logBatch) reset() {

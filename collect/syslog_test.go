@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -446,5 +447,35 @@ func TestSyslogTLSHandshakesCannotStarveSenders(t *testing.T) {
 	}
 	if r := refused("tls_handshake_slow"); r < 3*maxConns-maxConns {
 		t.Errorf("%v abandoned handshakes counted, want %d at least", r, 2*maxConns)
+	}
+}
+
+// A connection's batches are encoded into one buffer, taken again for the
+// next: a smaller batch after a larger one must not keep the larger one's
+// tail, and each must read back as what was added.
+func TestLogBatchEncodesIntoAReusedBuffer(t *testing.T) {
+	from := netip.MustParseAddr("192.0.2.7")
+	now := time.Unix(1_700_000_000, 0)
+	b := newLogBatch()
+	var out []byte
+	for _, n := range []int{40, 3} {
+		for i := range n {
+			b.add(fmt.Appendf(nil, "<13>Dec  6 10:00:00 host app[%d]: message %d of %d", i, i, n), from, now)
+		}
+		want, err := b.batch.MarshalVT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err = b.marshal(out); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, want) {
+			t.Fatalf("batch of %d: encoded into the reused buffer as %d bytes, %d when new", n, len(out), len(want))
+		}
+		var back pb.Batch
+		if err := back.UnmarshalVT(out); err != nil || len(back.Logs) != n || string(back.Logs[n-1].Msg) != fmt.Sprintf("message %d of %d", n-1, n) {
+			t.Fatalf("batch of %d read back as %d logs (%v)", n, len(back.Logs), err)
+		}
+		b.reset()
 	}
 }

@@ -208,12 +208,15 @@ func (s *Shipper) Run(ctx context.Context) error {
 				continue
 			}
 			var event []byte
-			// ResetVT keeps the records' memory for the next message.
+			// ResetVT keeps the records' memory for the next message. Their
+			// bytes are read in place, not copied out of m (Unsafe): they
+			// are encoded into the batch before the next message is read,
+			// and m's data is its own, not a buffer the client reuses.
 			records.ResetVT()
 			if buffer.IsEvent(m) {
 				// A dead letter sent again: one event, as it was encoded.
 				event = m.Data()
-			} else if err := records.UnmarshalVT(m.Data()); err != nil {
+			} else if err := records.UnmarshalVTUnsafe(m.Data()); err != nil {
 				// Not ours to ship and never will be: keep it out of the way.
 				s.log.Error("buffer message cannot be read, dropped", "err", err, "bytes", len(m.Data()))
 				s.m.dropped.Add(1)
