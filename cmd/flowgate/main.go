@@ -63,7 +63,7 @@ var envHelp = map[string]string{
 	"MEMORY_MESSAGES": "events held in memory over all intakes (wins over buffer.memory_messages)",
 	"RELP_OUTPUT":     "when set, log intakes ship over RELP-TLS (port 11514) instead of syslog-TLS",
 	"GOMEMLIMIT":      "Go's soft memory limit, e.g. 2GiB; by default set from MEMORY_MESSAGES",
-	"GOGC":            "Go's garbage collector target, in percent of the live heap; 50 by default",
+	"GOGC":            "Go's garbage collector target, in percent of the live heap; 50 by default, up to 200 while the heap is small",
 }
 
 func configFlag(fs *flag.FlagSet, o *options) {

@@ -6,21 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/flowgate/flowgate/appliance"
 	"github.com/flowgate/flowgate/config"
 	"github.com/flowgate/flowgate/sdnotify"
-)
-
-// memoryBaseBytes and memoryPerEventBytes turn MEMORY_MESSAGES into a
-// memory limit: the runtime, the store's caches and the sockets, and for
-// each event the record, its encoded form and the batch around it.
-const (
-	memoryBaseBytes     = 256 << 20
-	memoryPerEventBytes = 1 << 10
 )
 
 // newLogger logs to w at the level and in the format of l (validated
@@ -46,7 +37,7 @@ func runAppliance(c *config.Config, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	setMemoryTargets(c, log)
+	setMemoryTargets(ctx, c, log)
 
 	var notify *sdnotify.Notifier
 	var stopTimer *time.Timer
@@ -119,28 +110,4 @@ func reload(a *appliance.Appliance, path string, log *slog.Logger) {
 		return
 	}
 	_ = a.Reload(c) // the appliance logs why it refused
-}
-
-// gcPercent is the garbage collector's target unless GOGC is set: the hot
-// paths reuse their buffers, so the collector runs seldom (1.4% of CPU at
-// 650 000 flows/s), and a heap that may grow half its live size rather than
-// all of it cuts the resident memory by a fifth at no CPU that the
-// benchmark can tell (sFlow at 350 000/s: 268/329 → 226/246 MiB, 2.88/3.23
-// → 2.88/3.26 µs per flow).
-const gcPercent = 50
-
-// setMemoryTargets sets the Go runtime's soft memory limit from
-// MEMORY_MESSAGES, unless GOMEMLIMIT says otherwise, and the collector's
-// target, unless GOGC does.
-func setMemoryTargets(c *config.Config, log *slog.Logger) {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if v := os.Getenv("GOMEMLIMIT"); v != "" {
-		log.Info("memory limit from GOMEMLIMIT", "limit", v)
-		return
-	}
-	limit := memoryBaseBytes + int64(c.Buffer.MemoryMessages)*memoryPerEventBytes
-	debug.SetMemoryLimit(limit)
-	log.Info("memory limit from memory_messages", "limit_mib", limit>>20, "memory_messages", c.Buffer.MemoryMessages)
 }
