@@ -68,12 +68,41 @@ func TestFastCodecMatchesProtobuf(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unmarshalling into a batch that held more records before, as the
-	// shipper does, leaves nothing of them.
-	var reused Batch
-	fill(reused.ProtoReflect(), 7)
-	reused.Flows = append(reused.Flows, &Flow{SrcPort: 9})
-	reused.ResetVT()
-	if err := reused.UnmarshalVT(std); err != nil || !proto.Equal(&reused, &want) {
-		t.Fatalf("UnmarshalVT of protobuf's bytes: %v\n%v\nwant %v", err, &reused, &want)
+	// shipper does (in place: Unsafe), leaves nothing of them.
+	for name, unmarshal := range map[string]func(*Batch, []byte) error{
+		"UnmarshalVT":       (*Batch).UnmarshalVT,
+		"UnmarshalVTUnsafe": (*Batch).UnmarshalVTUnsafe,
+	} {
+		var reused Batch
+		fill(reused.ProtoReflect(), 7)
+		reused.Flows = append(reused.Flows, &Flow{SrcPort: 9})
+		reused.ResetVT()
+		if err := unmarshal(&reused, std); err != nil || !proto.Equal(&reused, &want) {
+			t.Fatalf("%s of protobuf's bytes: %v\n%v\nwant %v", name, err, &reused, &want)
+		}
 	}
+}
+
+// The shipper reads buffer messages in place (UnmarshalVTUnsafe): whatever
+// the bytes, it reads what UnmarshalVT reads, or refuses them as it does.
+func FuzzUnmarshalVTUnsafe(f *testing.F) {
+	for seed := range 3 {
+		var b Batch
+		fill(b.ProtoReflect(), seed)
+		data, err := b.MarshalVT()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var copied, inPlace Batch
+		errCopied, errInPlace := copied.UnmarshalVT(data), inPlace.UnmarshalVTUnsafe(data)
+		if (errCopied == nil) != (errInPlace == nil) {
+			t.Fatalf("UnmarshalVT: %v, UnmarshalVTUnsafe: %v", errCopied, errInPlace)
+		}
+		if errCopied == nil && !proto.Equal(&copied, &inPlace) {
+			t.Fatalf("UnmarshalVTUnsafe read\n%v\nwhere UnmarshalVT read\n%v", &inPlace, &copied)
+		}
+	})
 }
