@@ -51,7 +51,9 @@ func TestOneOutputDown(t *testing.T) {
 	loggly.WaitEvents(t, len(sent), 60*time.Second)
 	// Down before flowgate read Loggly's answer, the batch would rightly
 	// come again (as in TestSyslogRelayedToLoggly).
-	shipped := func() bool { return a.Metric(ship.MetricShippedEventsTotal, `intake="Syslog#loggly"`) >= float64(len(sent)) }
+	shipped := func() bool {
+		return a.Metric(ship.MetricShippedEventsTotal, `intake="Syslog#loggly"`) >= float64(len(sent))
+	}
 	if !apptest.Eventually(60*time.Second, shipped) {
 		t.Fatal("flowgate did not count the events Loggly took as accepted")
 	}
