@@ -61,6 +61,39 @@ func TestAFullBufferRefusesWithErrFull(t *testing.T) {
 	}
 }
 
+// A Publisher hands the buffer of a stored message out again, and not
+// that of one the store refused: a retry may still hold it.
+func TestAPublisherReusesTheBuffersOfStoredMessagesOnly(t *testing.T) {
+	b := open(t, t.TempDir(), 64<<20)
+	defer b.Close()
+	outcomes := make(chan error, 1)
+	p := b.Publisher(Subject("reuse"), func(_ int, err error) { outcomes <- err })
+	defer p.Close()
+	if got := p.Buffer(); got != nil {
+		t.Fatalf("a new publisher hands out a buffer of %d bytes", cap(got))
+	}
+	for i := range 100 {
+		msg := bytes.Repeat([]byte{byte(i)}, 1<<20)
+		p.Publish(msg, 1)
+		err := <-outcomes
+		got := p.Buffer()
+		switch {
+		case err == nil && (cap(got) != cap(msg) || &got[:1][0] != &msg[0]):
+			t.Fatalf("message %d stored, then a buffer of %d bytes handed out, not its own", i, cap(got))
+		case err != nil && got != nil:
+			t.Fatalf("message %d refused (%v), yet its buffer handed out", i, err)
+		case errors.Is(err, ErrFull):
+			return
+		case err != nil:
+			t.Fatal(err)
+		}
+		if again := p.Buffer(); again != nil {
+			t.Fatalf("message %d's buffer handed out twice", i)
+		}
+	}
+	t.Fatal("100 MiB published into a 64 MiB buffer, none refused")
+}
+
 func TestWhatWasNotAcknowledgedSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
 	subject := Subject("Routers / edge")

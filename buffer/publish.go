@@ -24,6 +24,8 @@ const (
 	publishRetryFor = 30 * time.Second
 	retryMin        = 50 * time.Millisecond
 	retryMax        = 2 * time.Second
+	// freeBuffers bounds the buffers a Publisher keeps for reuse.
+	freeBuffers = 16
 )
 
 // Outcome reports what became of one published message: stored, or
@@ -41,6 +43,11 @@ type Publisher struct {
 	pending  chan pending
 	done     chan struct{}
 	once     sync.Once
+	// free holds the buffers of stored messages for Buffer to hand out
+	// again: a message's data is kept until it is stored (it may be
+	// sent again), then nothing refers to it. A few are enough when
+	// messages are stored about as fast as they come.
+	free chan []byte
 }
 
 // pending is one copy of a message; the last copy carries the message's
@@ -62,6 +69,7 @@ func (b *Buffer) Publisher(dest string, outcome Outcome) *Publisher {
 		outcome:  outcome,
 		pending:  make(chan pending, b.pubWindow),
 		done:     make(chan struct{}),
+		free:     make(chan []byte, freeBuffers),
 	}
 	go p.watch()
 	return p
@@ -102,9 +110,22 @@ func (b *Buffer) messagesTo(dest string, data []byte) []*nats.Msg {
 	return []*nats.Msg{newMsg(dest, data)}
 }
 
+// Buffer returns an empty buffer to encode the next message into: one
+// that Publish took and is done with, or nil.
+func (p *Publisher) Buffer() []byte {
+	select {
+	case b := <-p.free:
+		return b[:0]
+	default:
+		return nil
+	}
+}
+
 // Publish hands one message of records to the store (a copy for each
 // subject of the destination). It blocks only while the publish window
-// is full of messages waiting for the store.
+// is full of messages waiting for the store. It keeps data, which the
+// caller must not touch again, and hands it out from Buffer once the
+// message is stored.
 func (p *Publisher) Publish(data []byte, records int) {
 	if len(p.subjects) == 1 {
 		m := newMsg(p.subjects[0], data)
@@ -134,6 +155,16 @@ func (p *Publisher) watch() {
 		}
 		if pa.last {
 			p.outcome(pa.records, err)
+			if err == nil {
+				// Every copy (they share the data) is stored, and
+				// nats.go let go of them on their acks. A refused
+				// one may still be held by a retry of its own: left
+				// to the collector.
+				select {
+				case p.free <- pa.msg.Data:
+				default:
+				}
+			}
 			err = nil
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -276,7 +277,7 @@ func (b *flowBatcher) publish() {
 		if n == 0 {
 			continue
 		}
-		data, err := batch.MarshalVT()
+		data, err := marshalInto(pub.Buffer(), batch)
 		if err != nil {
 			b.fi.log.Error("encoding records for the buffer", "err", err)
 			b.fi.m.dropped("encode", n)
@@ -285,6 +286,15 @@ func (b *flowBatcher) publish() {
 		}
 		batch.Flows, batch.Counters = batch.Flows[:0], batch.Counters[:0]
 	}
+}
+
+// marshalInto encodes b into dst, grown when too small: the intakes
+// encode their messages into buffers they reuse.
+func marshalInto(dst []byte, b *pb.Batch) ([]byte, error) {
+	n := b.SizeVT()
+	dst = slices.Grow(dst[:0], n)[:n]
+	_, err := b.MarshalToSizedBufferVT(dst)
+	return dst, err
 }
 
 func (b *flowBatcher) close() {

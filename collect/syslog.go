@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -505,8 +504,8 @@ func (s *syslogBatcher) flush() {
 		if b.len() == 0 {
 			continue
 		}
-		// A new buffer each time: the publisher keeps it until stored.
-		data, err := b.marshal(nil)
+		// The publisher keeps the buffer until stored.
+		data, err := b.marshal(s.pubs[d].Buffer())
 		if err != nil {
 			s.si.m.dropped("encode", b.len())
 			s.si.log.Error("encoding records for the buffer", "err", err)
@@ -573,12 +572,7 @@ func (b *logBatch) undo(mark int) {
 }
 
 // marshal encodes the batch into dst, grown when too small.
-func (b *logBatch) marshal(dst []byte) ([]byte, error) {
-	n := b.batch.SizeVT()
-	dst = slices.Grow(dst[:0], n)[:n]
-	_, err := b.batch.MarshalToSizedBufferVT(dst)
-	return dst, err
-}
+func (b *logBatch) marshal(dst []byte) ([]byte, error) { return marshalInto(dst, &b.batch) }
 
 func (b *logBatch) reset() {
 	b.batch.Logs = b.batch.Logs[:0]
