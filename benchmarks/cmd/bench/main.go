@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowgate/flowgate/benchmarks/internal/cpugroup"
 	"github.com/flowgate/flowgate/benchmarks/internal/exporter"
 	"github.com/flowgate/flowgate/benchmarks/internal/load"
 	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
@@ -203,6 +204,15 @@ func (b *bench) setup() error {
 	}
 	for _, f := range b.cfg.formats {
 		b.run.Formats = append(b.run.Formats, string(f))
+	}
+	// Each step's tool runs in a cgroup of its own where one can be made.
+	if g, err := cpugroup.New(fmt.Sprintf("flowgate-bench-%d", os.Getpid())); err != nil {
+		b.run.NoCgroup = err.Error()
+		b.log.Printf("CPU counted from /proc, without the processes that exit during a step: %v", err)
+	} else if err := g.Remove(); err != nil {
+		return err
+	} else {
+		b.run.CPUFromCgroups = true
 	}
 	b.log.Printf("building flowgate and the load tools in %s", b.work)
 	if _, err := output(b.root, "go", "build", "-o", b.bin("flowgate"), "./cmd/flowgate"); err != nil {
@@ -552,13 +562,33 @@ func (b *bench) searchAll(ctx context.Context, searched []*tool, path, proto str
 	return bests, skipped, err
 }
 
+// cgroup makes the step's cgroup when the run counts CPU by cgroup; the
+// function it returns removes it, once the tool stopped.
+func (b *bench) cgroup(e *stepEnv) (func(), error) {
+	if !b.run.CPUFromCgroups {
+		return func() {}, nil
+	}
+	g, err := cpugroup.New(fmt.Sprintf("flowgate-bench-%d-step-%03d", os.Getpid(), e.run))
+	if err != nil {
+		return nil, err
+	}
+	e.group = g
+	return func() {
+		if err := g.Remove(); err != nil {
+			b.log.Printf("step %d: %v", e.run, err)
+		}
+	}, nil
+}
+
 // measure runs one step: the tool fresh, the generator at rate for the
 // duration, the drain, the counts.
 func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate float64, profile bool) (report.Step, error) {
 	s := report.Step{Path: path, Tool: t.name, Target: rate, Profiled: profile, P50Ms: -1, P99Ms: -1}
 	e := &stepEnv{run: b.nextRun, proto: proto, rate: rate, profile: profile}
 	b.nextRun++
-	e.dir = filepath.Join(b.work, fmt.Sprintf("step-%03d-%s-%s-%.0f", e.run, t.name, path, rate))
+	// Without the spaces of path's name ("flows IPFIX"): a kept step's
+	// directory is then one word in a shell.
+	e.dir = filepath.Join(b.work, fmt.Sprintf("step-%03d-%s-%s-%.0f", e.run, t.name, strings.ReplaceAll(path, " ", "-"), rate))
 	if err := os.MkdirAll(e.dir, 0o755); err != nil {
 		return s, err
 	}
@@ -579,6 +609,11 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	if s.Box, err = b.awaitBox(ctx); err != nil {
 		return s, err
 	}
+	removeGroup, err := b.cgroup(e)
+	if err != nil {
+		return s, err
+	}
+	defer removeGroup()
 	err = t.launch(ctx, e)
 	if e.proc != nil {
 		defer e.proc.stop(stopSignal, 30*time.Second)
@@ -587,7 +622,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 		return s, err
 	}
 	pid := e.proc.pid()
-	cpu0, err := procstat.CPU(pid)
+	cpu0, err := e.cpu()
 	if err != nil {
 		return s, err
 	}
@@ -639,8 +674,11 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	}
 	endProbing()
 	during := b.probeSpeed(reading)
-	cpu1, err := procstat.CPU(pid)
+	cpu1, err := e.cpu()
 	if err != nil {
+		return s, err
+	}
+	if e.proc.exited() {
 		return s, fmt.Errorf("%s exited during the step: %s", e.proc.name, e.proc.stderr.lastLines(5))
 	}
 	endSampling()
@@ -802,7 +840,7 @@ func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, e
 		args = []string{b.bin("flowgen"), "-target", target, "-format", string(b.format), "-exporters", strconv.Itoa(b.cfg.exporters),
 			"-records", strconv.Itoa(b.cfg.records), "-rate", fmt.Sprint(rate), "-duration", d, "-run", run}
 	}
-	g, err := start(filepath.Base(args[0]), e.dir, nil, args...)
+	g, err := start(filepath.Base(args[0]), e.dir, nil, nil, args...)
 	if err != nil {
 		return load.Summary{}, err
 	}

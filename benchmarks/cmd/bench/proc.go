@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flowgate/flowgate/benchmarks/internal/cpugroup"
 )
 
 // proc is a program the benchmark started: a tool under test, the sink,
@@ -54,11 +56,14 @@ func (t *tail) lastLines(n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// start runs a program in dir.
-func start(name, dir string, stdout io.Writer, args ...string) (*proc, error) {
+// start runs a program in dir, in group when set.
+func start(name, dir string, group *cpugroup.Group, stdout io.Writer, args ...string) (*proc, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if group != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, group.FD()
+	}
 	p := &proc{name: name, cmd: cmd, stdout: &tail{}, stderr: &tail{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if stdout != nil {

@@ -125,6 +125,11 @@ func (b *bench) flowCPU(ctx context.Context, t *tool, path, extra string, rate f
 	if e.httpPort, err = freePort("tcp"); err != nil {
 		return s, err
 	}
+	removeGroup, err := b.cgroup(e)
+	if err != nil {
+		return s, err
+	}
+	defer removeGroup()
 	b.intakeExtra = extra
 	err = t.launch(ctx, e)
 	b.intakeExtra = ""
@@ -135,7 +140,7 @@ func (b *bench) flowCPU(ctx context.Context, t *tool, path, extra string, rate f
 		return s, err
 	}
 	pid := e.proc.pid()
-	cpu0, err := procstat.CPU(pid)
+	cpu0, err := e.cpu()
 	if err != nil {
 		return s, err
 	}
@@ -168,8 +173,11 @@ func (b *bench) flowCPU(ctx context.Context, t *tool, path, extra string, rate f
 		case <-time.After(drainPoll):
 		}
 	}
-	cpu1, err := procstat.CPU(pid)
+	cpu1, err := e.cpu()
 	if err != nil {
+		return s, err
+	}
+	if e.proc.exited() {
 		return s, fmt.Errorf("%s exited during the step: %s", e.proc.name, e.proc.stderr.lastLines(5))
 	}
 	s.PeakRSS, _ = procstat.PeakRSS(pid)

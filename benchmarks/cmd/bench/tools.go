@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowgate/flowgate/benchmarks/internal/cpugroup"
 	"github.com/flowgate/flowgate/benchmarks/internal/ident"
 	"github.com/flowgate/flowgate/benchmarks/internal/procstat"
 	"github.com/flowgate/flowgate/benchmarks/internal/report"
@@ -38,6 +39,17 @@ type stepEnv struct {
 	profile bool
 	proc    *proc
 	file    *fileCounter
+	// group holds the tool's processes, when the run counts CPU by cgroup.
+	group *cpugroup.Group
+}
+
+// cpu is the CPU the step's tool used so far: its cgroup's, or that of
+// its processes alive now.
+func (e *stepEnv) cpu() (time.Duration, error) {
+	if e.group != nil {
+		return e.group.CPU()
+	}
+	return procstat.CPU(e.proc.pid())
 }
 
 // delivery is what came out of a tool so far for the step's run.
@@ -146,7 +158,7 @@ http:
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				return err
 			}
-			p, err := start("flowgate", e.dir, nil, b.bin("flowgate"), "run", "--config", path)
+			p, err := start("flowgate", e.dir, e.group, nil, b.bin("flowgate"), "run", "--config", path)
 			if err != nil {
 				return err
 			}
@@ -191,7 +203,7 @@ func (b *bench) goflowTool() *tool {
 			}
 			out := filepath.Join(e.dir, "goflow2.json")
 			e.file = &fileCounter{path: out, keys: ident.GoflowKeys, run: e.run}
-			p, err := start("goflow2", e.dir, nil, b.goflow2,
+			p, err := start("goflow2", e.dir, e.group, nil, b.goflow2,
 				"-listen", fmt.Sprintf("%s://127.0.0.1:%d", scheme, e.port),
 				"-transport", "file", "-transport.file", out, "-format", "json",
 				"-addr", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "-loglevel", "warn")
@@ -250,7 +262,7 @@ plugin_buffer_size: 65536
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				return err
 			}
-			p, err := start(prefix, e.dir, nil, daemon, "-f", path)
+			p, err := start(prefix, e.dir, e.group, nil, daemon, "-f", path)
 			if err != nil {
 				return err
 			}
@@ -443,7 +455,7 @@ func (b *bench) startSink() error {
 	b.sinkKey = filepath.Join(b.work, "sink-key.pem")
 	ready := make(chan string, 1)
 	lw := &lineWriter{line: ready}
-	p, err := start("sink", b.work, lw, b.bin("sink"), "-listen", "127.0.0.1:0", "-ca-out", ca, "-key-out", b.sinkKey)
+	p, err := start("sink", b.work, nil, lw, b.bin("sink"), "-listen", "127.0.0.1:0", "-ca-out", ca, "-key-out", b.sinkKey)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,9 @@
 // should agree within the tolerance; a figure further apart is not told
 // apart when the two runs' repeats of it overlap (a run cannot repeat a
 // figure closer than its own repeats do), and latency is held to its
-// target in both. It counts flowgate's own figures apart from the peers'
-// and the ratios against them, and exits 1 when any figure is apart.
+// target in both. It says when the runs' machines differ (then nothing
+// is a repeat), counts flowgate's own figures apart from the peers' and
+// the ratios against them, and exits 1 when any figure is apart.
 //
 //	go -C benchmarks run ./cmd/compare results/A.md results/B.md
 package main

@@ -14,8 +14,8 @@ import (
 )
 
 // ReadMarkdown reads back what WriteMarkdown wrote: the run's start, the
-// repeats asked and every step, enough to give its headline figures again
-// and to compare two runs. It reads the step table by its column names,
+// machine, the repeats asked and every step, enough to give its headline
+// figures again and to compare two runs. It reads the step table by its column names,
 // so reports written before a column existed read too (the column's
 // figure left at its zero).
 func ReadMarkdown(r io.Reader) (*Run, error) {
@@ -23,7 +23,7 @@ func ReadMarkdown(r io.Reader) (*Run, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	var cols map[string]int
-	inSteps := false
+	inSteps, inMachine := false, false
 	for line := 0; sc.Scan(); {
 		line++
 		text := sc.Text()
@@ -46,9 +46,17 @@ func ReadMarkdown(r io.Reader) (*Run, error) {
 			}
 			run.Box = BoxTiming{Text: milliseconds(core), Memory: milliseconds(memory)}
 			run.BoxTimings = n
+		case strings.HasPrefix(text, "CPU counted from a cgroup"):
+			run.CPUFromCgroups = true
 		case strings.HasPrefix(text, "## "):
-			inSteps = text == "## Every step"
+			inSteps, inMachine = text == "## Every step", text == "## Machine"
 			cols = nil
+		case inMachine && strings.HasPrefix(text, "|") && !strings.HasPrefix(text, "|---") && !strings.HasPrefix(text, "| CPU |"):
+			// | CPU | cores | memory | kernel | Go | load average at start |
+			if cells := splitRow(text); len(cells) >= 5 {
+				run.Machine.CPU, run.Machine.Kernel, run.Machine.Go = cells[0], cells[3], cells[4]
+				run.Machine.Cores, _ = strconv.Atoi(cells[1])
+			}
 		case inSteps && strings.HasPrefix(text, "|") && !strings.HasPrefix(text, "|---"):
 			cells := splitRow(text)
 			if cols == nil {
@@ -267,7 +275,12 @@ func heldByBoth(a, b *Run, path, tool string) float64 {
 // their bound in either run, or in one run only.
 func WriteComparison(w io.Writer, a, b *Run, tolerance float64) (int, error) {
 	p := &printer{w: w}
-	p.f("%s\n\n", boxes(a, b))
+	p.f("%s\n\n%s\n\n", machines(a, b), boxes(a, b))
+	if a.CPUFromCgroups != b.CPUFromCgroups {
+		p.f("**CPU counted differently**: %s in the first run, %s in the second: from /proc, pmacct's writers "+
+			"are left out, so nfacctd's and sfacctd's CPU and flowgate's ratios to it do not compare.\n\n",
+			cpuCounting(a), cpuCounting(b))
+	}
 	p.f("| path | tool | figure | %s | %s | change | within %.0f%% |\n|---|---|---|---:|---:|---:|---|\n",
 		a.Started.UTC().Format("2006-01-02 15:04"), b.Started.UTC().Format("2006-01-02 15:04"), 100*tolerance)
 	fa, fb := headline(a, b), headline(b, a)
@@ -345,6 +358,32 @@ func (t tally) say(tolerance float64) string {
 // boxes says how fast the box ran in b against a, by their calibrations:
 // an absolute figure that moved as much as the box did says more of the
 // box than of the tool.
+// machines says which machines the runs were on. Two runs on machines of
+// different processors do not repeat each other: on 2026-12-07 an Intel
+// Xeon took nfacctd's IPFIX rate from the 169 000-200 000/s of six runs on
+// AMD EPYC to 350 000/s and more, flowgate's barely.
+func machines(a, b *Run) string {
+	ma, mb := a.Machine, b.Machine
+	switch {
+	case ma.CPU == "" || mb.CPU == "":
+		return "The machine: not in both reports, so whether the runs shared one cannot be told."
+	case ma.CPU != mb.CPU || ma.Cores != mb.Cores:
+		return fmt.Sprintf("**The machines differ**: %s, %d cores (%s) in the first run, %s, %d cores (%s) in the second: "+
+			"the figures are not a repeat of each other, the ratios against the peers least of all.",
+			ma.CPU, ma.Cores, ma.Kernel, mb.CPU, mb.Cores, mb.Kernel)
+	case ma.Kernel != mb.Kernel:
+		return fmt.Sprintf("The machine: %s, %d cores in both runs; the kernel %s in the first, %s in the second.", ma.CPU, ma.Cores, ma.Kernel, mb.Kernel)
+	}
+	return fmt.Sprintf("The machine: %s, %d cores, %s in both runs.", ma.CPU, ma.Cores, ma.Kernel)
+}
+
+func cpuCounting(r *Run) string {
+	if r.CPUFromCgroups {
+		return "from cgroups"
+	}
+	return "from /proc"
+}
+
 func boxes(a, b *Run) string {
 	if a.BoxTimings == 0 || b.BoxTimings == 0 {
 		return "The box: its calibration is not in both reports (reports before the run of 2026-12-05 11:44 lack it), so how much of a change is the box's cannot be told."

@@ -139,6 +139,12 @@ type Run struct {
 	// but for flowgate's readiness check.
 	Box        BoxTiming
 	BoxTimings int
+	// CPUFromCgroups says the tools' CPU was read from a cgroup of each
+	// step's own, which counts every process a tool forked; otherwise it
+	// was read from /proc, which misses those that exited during the step
+	// (nfacctd's writers), and NoCgroup says why.
+	CPUFromCgroups bool
+	NoCgroup       string
 }
 
 // BoxTiming is how long the bench's two fixed pieces of work took on one
@@ -413,6 +419,11 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	if len(r.Versions) > 0 {
 		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
 	}
+	if r.CPUFromCgroups {
+		p.f(cpuFromCgroups + "\n\n")
+	} else {
+		p.f(cpuFromProc+" (no cgroup here: %s).\n\n", r.NoCgroup)
+	}
 
 	p.f("## Highest rate sustained with zero loss\n\n")
 	p.f("| path | tool | events/s | CPU µs/event | peak RSS | latency p50 / p99 | spread of the repeats | flowgate ÷ tool: throughput | CPU per event | RSS |\n")
@@ -489,6 +500,12 @@ const boxCalibration = "The box's calibration (8 MiB of numbers written as text 
 	"They tell whether two runs had a box alike, not by how much to correct a figure (the run of 2026-12-05 13:42 " +
 	"had a box at 0.93 of 11:44's speed, and flowgate held 5%% more IPFIX in it); the ratios against the peers, read from steps taken in turn, hang on them less."
 
+// How the tools' CPU was counted, as the report says it and reads it back.
+const (
+	cpuFromCgroups = "CPU counted from a cgroup of each step's own: every process the tool forked, those that ended during the step too (nfacctd's and sfacctd's writers)."
+	cpuFromProc    = "CPU counted from /proc, of the tool's processes alive at the start and at the end of a step: those that ended in between are left out (nfacctd's and sfacctd's writers, forked every second to write the cache out, most of their work)"
+)
+
 // howToRead is a format: SlowBox fills its three %.2f.
 const howToRead = `- *asked* is the rate the generator was given, *offered* what it reached, *delivered* the
   distinct events that came out divided by the time from the first send to the last arrival.
@@ -526,8 +543,10 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   to come back; a neighbour that came during the step shows in the reading during it, noted
   when below that, or in the check after it. The receiving end's CPU per event, in flowgate's
   steps' notes, is the other witness.
-- *CPU µs/event*: user + system CPU time of the tool's processes (/proc/PID/stat) from the start of
-  sending to the end of draining, divided by the events delivered.
+- *CPU µs/event*: user + system CPU time of the tool's processes, from the start of sending to the
+  end of draining, divided by the events delivered; read from the step's cgroup, or from
+  /proc/PID/stat (see how, under the tools' versions). Reports before 2026-12-07 05:00 read /proc
+  only, and left out pmacct's writers.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
   sum of their PSS sampled during the step, so that memory they share counts once.
 - *receiving end* (flowgate's steps, in the note): the CPU the local stand-in for the intake

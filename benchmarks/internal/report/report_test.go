@@ -239,6 +239,7 @@ func TestRoundRate(t *testing.T) {
 
 func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	r := sample()
+	r.CPUFromCgroups = true
 	// pmacct on sFlow is sfacctd in the table, and nfacctd read back.
 	r.Formats = append(r.Formats, "sflow")
 	r.Steps = append(r.Steps, Step{Path: FlowPath("sflow"), Tool: "nfacctd", Target: 100_000, Offered: 100_000, Sent: 3_000_000,
@@ -253,6 +254,12 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	back, err := ReadMarkdown(&b)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !back.CPUFromCgroups {
+		t.Error("CPU counted from cgroups read back as from /proc")
+	}
+	if m, w := back.Machine, r.Machine; m.CPU != w.CPU || m.Cores != w.Cores || m.Kernel != w.Kernel || m.Go != w.Go {
+		t.Errorf("the machine read back as %+v, want %+v", m, w)
 	}
 	if !back.Started.Equal(r.Started) || back.Repeats != r.Repeats || len(back.Steps) != len(r.Steps) ||
 		back.Box != r.Box || back.BoxTimings != r.BoxTimings {
@@ -270,8 +277,19 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	// Compared with itself, every figure is within any tolerance; a run
 	// where flowgate held only 100k is not.
 	var out bytes.Buffer
-	if apart, err := WriteComparison(&out, r, back, 0); err != nil || apart != 0 {
+	if apart, err := WriteComparison(&out, r, back, 0); err != nil || apart != 0 ||
+		!strings.Contains(out.String(), "The machine: Test CPU, 2 cores, Linux 6.1 amd64 in both runs.") {
 		t.Fatalf("%d figures apart (%v):\n%s", apart, err, out.String())
+	}
+	// A run on another processor is told as such, and one whose CPU was
+	// read from /proc.
+	other := sample()
+	other.Machine.CPU = "Other CPU"
+	out.Reset()
+	if _, err := WriteComparison(&out, r, other, 0.10); err != nil ||
+		!strings.Contains(out.String(), "**The machines differ**: Test CPU, 2 cores (Linux 6.1 amd64) in the first run, Other CPU, 2 cores (Linux 6.1 amd64) in the second") ||
+		!strings.Contains(out.String(), "**CPU counted differently**: from cgroups in the first run, from /proc in the second") {
+		t.Fatalf("the comparison of runs on two processors, CPU counted two ways (%v):\n%s", err, out.String())
 	}
 	slower := sample()
 	for i := range slower.Steps {
