@@ -419,10 +419,13 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 	if len(r.Versions) > 0 {
 		p.f("Tools: %s.\n\n", strings.Join(r.Versions, ", "))
 	}
-	if r.CPUFromCgroups {
+	switch {
+	case r.CPUFromCgroups:
 		p.f(cpuFromCgroups + "\n\n")
-	} else {
+	case r.NoCgroup != "":
 		p.f(cpuFromProc+" (no cgroup here: %s).\n\n", r.NoCgroup)
+	default:
+		p.f(cpuFromProc + ".\n\n")
 	}
 
 	p.f("## Highest rate sustained with zero loss\n\n")
@@ -545,7 +548,7 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   steps' notes, is the other witness.
 - *CPU µs/event*: user + system CPU time of the tool's processes, from the start of sending to the
   end of draining, divided by the events delivered; read from the step's cgroup, or from
-  /proc/PID/stat (see how, under the tools' versions). Reports before 2026-12-07 05:00 read /proc
+  /proc/PID/stat (see how, under the tools' versions). Reports before 2026-12-07 04:49 read /proc
   only, and left out pmacct's writers.
 - *peak RSS*: VmHWM for a single process; for a tool that forks (nfacctd's plugins), the highest
   sum of their PSS sampled during the step, so that memory they share counts once.

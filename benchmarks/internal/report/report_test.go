@@ -285,6 +285,14 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 	// read from /proc.
 	other := sample()
 	other.Machine.CPU = "Other CPU"
+	other.NoCgroup = "cgroup: mkdir: permission denied"
+	out.Reset()
+	if err := WriteMarkdown(&out, other, ""); err != nil ||
+		!strings.Contains(out.String(), "\nCPU counted from /proc, of the tool's processes alive at the start and at the end of a step: "+
+			"those that ended in between are left out (nfacctd's and sfacctd's writers, forked every second to write the cache out, "+
+			"most of their work) (no cgroup here: cgroup: mkdir: permission denied).\n") {
+		t.Fatalf("a report of CPU read from /proc (%v):\n%s", err, out.String())
+	}
 	out.Reset()
 	if _, err := WriteComparison(&out, r, other, 0.10); err != nil ||
 		!strings.Contains(out.String(), "**The machines differ**: Test CPU, 2 cores (Linux 6.1 amd64) in the first run, Other CPU, 2 cores (Linux 6.1 amd64) in the second") ||
