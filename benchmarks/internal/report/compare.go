@@ -14,10 +14,10 @@ import (
 )
 
 // ReadMarkdown reads back what WriteMarkdown wrote: the run's start, the
-// machine, the repeats asked and every step, enough to give its headline
-// figures again and to compare two runs. It reads the step table by its column names,
-// so reports written before a column existed read too (the column's
-// figure left at its zero).
+// machine, how CPU was counted, the repeats asked and every step, enough
+// to give its headline figures again and to compare two runs. It reads
+// the step table by its column names, so reports written before a column
+// existed read too (the column's figure left at its zero).
 func ReadMarkdown(r io.Reader) (*Run, error) {
 	run := &Run{Repeats: 1}
 	sc := bufio.NewScanner(r)
@@ -355,9 +355,6 @@ func (t tally) say(tolerance float64) string {
 		t.within+t.overlap+t.bound+t.apart, t.within, 100*tolerance, t.overlap, t.bound, t.apart)
 }
 
-// boxes says how fast the box ran in b against a, by their calibrations:
-// an absolute figure that moved as much as the box did says more of the
-// box than of the tool.
 // machines says which machines the runs were on. Two runs on machines of
 // different processors do not repeat each other: on 2026-12-07 an Intel
 // Xeon took nfacctd's IPFIX rate from the 169 000-200 000/s of six runs on
@@ -377,6 +374,7 @@ func machines(a, b *Run) string {
 	return fmt.Sprintf("The machine: %s, %d cores, %s in both runs.", ma.CPU, ma.Cores, ma.Kernel)
 }
 
+// cpuCounting names how r counted the tools' CPU.
 func cpuCounting(r *Run) string {
 	if r.CPUFromCgroups {
 		return "from cgroups"
@@ -384,6 +382,9 @@ func cpuCounting(r *Run) string {
 	return "from /proc"
 }
 
+// boxes says how fast the box ran in b against a, by their calibrations:
+// an absolute figure that moved as much as the box did says more of the
+// box than of the tool.
 func boxes(a, b *Run) string {
 	if a.BoxTimings == 0 || b.BoxTimings == 0 {
 		return "The box: its calibration is not in both reports (reports before the run of 2026-12-05 11:44 lack it), so how much of a change is the box's cannot be told."
