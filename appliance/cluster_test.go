@@ -67,9 +67,12 @@ func TestTwoNodesOnANATSClusterLoseNothingWhenAServerDies(t *testing.T) {
 		if d := n.app.Metric("flowgate_dropped_events_total"); d != 0 {
 			t.Errorf("node %d dropped %v records", i+1, d)
 		}
-		if s := n.app.Metric("flowgate_shipped_events_total"); s == 0 {
-			t.Errorf("node %d shipped nothing: the consumer is not shared", i+1)
-		}
+	}
+	// Which node's fetches the shared consumer serves is the scheduler's
+	// choice (one node shipped all 22 725 on a loaded box, CI 2026-12-07);
+	// separate consumers would ship every record twice.
+	if dups > sent/2 {
+		t.Errorf("%d of %d records arrived twice: the consumer is not shared", dups, sent)
 	}
 	t.Logf("killed %s with %d events accepted; %d records sent, %d arrived, %d duplicates; shipped %v and %v",
 		leader, killed, sent, len(events), dups, nodes[0].app.Metric("flowgate_shipped_events_total"), nodes[1].app.Metric("flowgate_shipped_events_total"))
