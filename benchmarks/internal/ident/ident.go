@@ -58,6 +58,12 @@ func (k Keys) FromJSON(obj []byte) (run uint16, seq uint32, ok bool) {
 	return FromAddrs(Field(obj, k.Src), Field(obj, k.Dst))
 }
 
+// FromEscapedJSON is FromJSON for an object inside a JSON string (see
+// EscapedField).
+func (k Keys) FromEscapedJSON(s []byte) (run uint16, seq uint32, ok bool) {
+	return FromAddrs(EscapedField(s, k.Src), EscapedField(s, k.Dst))
+}
+
 // AppendToken appends the token a syslog message carries.
 func AppendToken(dst []byte, run uint16, seq uint32, sentMs int64) []byte {
 	dst = append(dst, tokenPrefix...)
@@ -156,7 +162,15 @@ func (c *Counter) Add(seq uint32) {
 // Field returns the value of key in a flat JSON object: a string's
 // contents (escapes left as they are), or a number's text; nil when the key
 // is absent. It reads collectors' output lines without parsing all of them.
-func Field(obj []byte, key string) []byte {
+func Field(obj []byte, key string) []byte { return field(obj, key, `"`) }
+
+// EscapedField is Field for an object written as the contents of a JSON
+// string, its quotes escaped (\"), as the intake's /jsons body carries each
+// event: it reads the value where it lies, without unescaping the event.
+func EscapedField(s []byte, key string) []byte { return field(s, key, `\"`) }
+
+// field is Field with the object's quote q.
+func field(obj []byte, key, q string) []byte {
 	for off := 0; ; {
 		i := bytes.Index(obj[off:], []byte(key))
 		if i < 0 {
@@ -164,20 +178,21 @@ func Field(obj []byte, key string) []byte {
 		}
 		i += off
 		off = i + len(key)
-		if i == 0 || obj[i-1] != '"' || off >= len(obj) || obj[off] != '"' {
+		if !bytes.HasSuffix(obj[:i], []byte(q)) || !bytes.HasPrefix(obj[off:], []byte(q)) {
 			continue
 		}
-		rest := skipSpace(obj[off+1:])
+		rest := skipSpace(obj[off+len(q):])
 		if len(rest) == 0 || rest[0] != ':' {
 			continue
 		}
 		rest = skipSpace(rest[1:])
-		if len(rest) > 0 && rest[0] == '"' {
-			end := bytes.IndexByte(rest[1:], '"')
+		if bytes.HasPrefix(rest, []byte(q)) {
+			rest = rest[len(q):]
+			end := bytes.Index(rest, []byte(q))
 			if end < 0 {
 				return nil
 			}
-			return rest[1 : 1+end]
+			return rest[:end]
 		}
 		end := 0
 		for end < len(rest) && rest[end] != ',' && rest[end] != '}' && rest[end] != ' ' {

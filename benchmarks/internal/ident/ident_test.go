@@ -2,6 +2,7 @@ package ident
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -79,6 +80,14 @@ func TestField(t *testing.T) {
 	} {
 		if got := string(Field([]byte(tc.obj), tc.key)); got != tc.want {
 			t.Errorf("Field(%s, %s) = %q, want %q", tc.obj, tc.key, got, tc.want)
+		}
+		// The same object inside a JSON string, as /jsons carries it.
+		escaped := strings.ReplaceAll(tc.obj, `"`, `\"`)
+		if got := string(EscapedField([]byte(escaped), tc.key)); got != tc.want {
+			t.Errorf("EscapedField(%s, %s) = %q, want %q", escaped, tc.key, got, tc.want)
+		}
+		if tc.want != "" && Field([]byte(escaped), tc.key) != nil {
+			t.Errorf("Field read the escaped %s", escaped)
 		}
 	}
 }

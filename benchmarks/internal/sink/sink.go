@@ -8,10 +8,12 @@ package sink
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"sync"
@@ -75,10 +77,9 @@ type hit struct {
 
 // scratch is one request's reusable memory.
 type scratch struct {
-	gz    *gzip.Reader
-	body  bytes.Buffer
-	event []byte
-	hits  []hit
+	gz   *gzip.Reader
+	body bytes.Buffer
+	hits []hit
 }
 
 // ServeHTTP answers POST /jsons as the intake does, and GET /stats?run=N
@@ -117,7 +118,7 @@ func (s *Sink) serveJSONs(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	var foreign uint64
 	sc.hits = sc.hits[:0]
-	err := EachString(sc.body.Bytes(), &sc.event, func(ev []byte) {
+	err := EachString(sc.body.Bytes(), func(ev []byte) {
 		if h, ok := identify(ev, now); ok {
 			sc.hits = append(sc.hits, h)
 		} else {
@@ -178,8 +179,8 @@ func (sc *scratch) read(r *http.Request) error {
 // collectionTimeMilliseconds (when the appliance received it), or a syslog
 // message's token (when it was sent).
 func identify(ev []byte, now time.Time) (hit, bool) {
-	if run, seq, ok := ident.FlowgateKeys.FromJSON(ev); ok {
-		at, _ := strconv.ParseInt(string(ident.Field(ev, "collectionTimeMilliseconds")), 10, 64)
+	if run, seq, ok := ident.FlowgateKeys.FromEscapedJSON(ev); ok {
+		at, _ := strconv.ParseInt(string(ident.EscapedField(ev, "collectionTimeMilliseconds")), 10, 64)
 		return hit{run, seq, now.UnixMilli() - at}, true
 	}
 	if run, seq, sentMs, ok := ident.FromToken(ev); ok {
@@ -204,9 +205,11 @@ func (s *Sink) Stats(r uint16) Stats {
 // ErrNotArray is a body that is not a JSON array of strings.
 var ErrNotArray = errors.New("body is not a JSON array of strings")
 
-// EachString calls fn with each string of a JSON array of strings,
-// unescaped into *buf (valid only during the call).
-func EachString(body []byte, buf *[]byte, fn func([]byte)) error {
+// EachString calls fn with the contents of each string of a JSON array of
+// strings as they are written, escapes and all (valid only during the
+// call): the identities are read where they lie (ident.EscapedField), as
+// unescaping every event took half of the sink's CPU.
+func EachString(body []byte, fn func([]byte)) error {
 	b := skipSpace(body)
 	if len(b) == 0 || b[0] != '[' {
 		return ErrNotArray
@@ -219,13 +222,12 @@ func EachString(body []byte, buf *[]byte, fn func([]byte)) error {
 		if len(b) == 0 || b[0] != '"' {
 			return ErrNotArray
 		}
-		var err error
-		*buf, b, err = unquote((*buf)[:0], b[1:])
+		n, err := stringLen(b[1:])
 		if err != nil {
 			return err
 		}
-		fn(*buf)
-		b = skipSpace(b)
+		fn(b[1 : 1+n])
+		b = skipSpace(b[2+n:])
 		if len(b) == 0 {
 			return ErrNotArray
 		}
@@ -240,59 +242,63 @@ func EachString(body []byte, buf *[]byte, fn func([]byte)) error {
 	}
 }
 
-// unquote appends the unescaped contents of a JSON string whose opening
-// quote was consumed, and returns what follows its closing quote.
-func unquote(dst, b []byte) ([]byte, []byte, error) {
-	for i := 0; i < len(b); {
-		j := i
-		for j < len(b) && b[j] != '"' && b[j] != '\\' {
-			j++
-		}
-		dst = append(dst, b[i:j]...)
-		if j >= len(b) {
-			break
-		}
-		if b[j] == '"' {
-			return dst, b[j+1:], nil
-		}
-		if j+1 >= len(b) {
-			break
-		}
-		switch c := b[j+1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if j+6 > len(b) {
-				return dst, nil, ErrNotArray
+// stringLen is the length of the contents of a JSON string whose opening
+// quote was consumed, up to its closing quote. It reads eight bytes at a
+// time, as escaped quotes come every few bytes in an event framed as a
+// string, and leaves escapes unchecked: the counts need only where each
+// event ends, and reading it byte by byte cost the sink a quarter of its
+// CPU.
+func stringLen(b []byte) (int, error) {
+	// escaped marks byte 0 of the next word when the word before ended
+	// in a backslash that escapes it.
+	var escaped uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		quotes, backslashes := bytesEqual(w, '"'), bytesEqual(w, '\\')
+		follows := backslashes<<8 | escaped
+		if backslashes&follows != 0 {
+			// A backslash escaped by another: this word byte by byte.
+			esc := escaped != 0
+			for j := i; j < i+8; j++ {
+				switch {
+				case esc:
+					esc = false
+				case b[j] == '\\':
+					esc = true
+				case b[j] == '"':
+					return j, nil
+				}
 			}
-			v, err := strconv.ParseUint(string(b[j+2:j+6]), 16, 16)
-			if err != nil {
-				return dst, nil, ErrNotArray
+			escaped = 0
+			if esc {
+				escaped = 0x80
 			}
-			// Identities are ASCII: other characters need not be exact.
-			if v < 0x80 {
-				dst = append(dst, byte(v))
-			} else {
-				dst = append(dst, '?')
-			}
-			i = j + 6
 			continue
-		default:
-			return dst, nil, ErrNotArray
 		}
-		i = j + 2
+		if closing := quotes &^ follows; closing != 0 {
+			return i + bits.TrailingZeros64(closing)/8, nil
+		}
+		escaped = backslashes >> 56
 	}
-	return dst, nil, ErrNotArray
+	for esc := escaped != 0; i < len(b); i++ {
+		switch {
+		case esc:
+			esc = false
+		case b[i] == '\\':
+			esc = true
+		case b[i] == '"':
+			return i, nil
+		}
+	}
+	return 0, ErrNotArray
+}
+
+// bytesEqual sets the high bit of each byte of w that is c, and no other.
+func bytesEqual(w uint64, c byte) uint64 {
+	const lows, highs = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	x := w ^ (highs>>7)*uint64(c)
+	return ^((x&lows + lows) | x) & highs
 }
 
 func skipSpace(b []byte) []byte {

@@ -142,15 +142,19 @@ func mustGzip(t *testing.T, s string) []byte {
 	return buf.Bytes()
 }
 
-func TestEachStringUnescapes(t *testing.T) {
+func TestEachStringGivesContentsAsWritten(t *testing.T) {
 	var got []string
-	var buf []byte
-	err := EachString([]byte(` [ "a\"b" , "\\\/\n\t\u0041\u00e9" ,"" ] `), &buf, func(s []byte) { got = append(got, string(s)) })
+	err := EachString([]byte(` [ "a\"b" , "\\\/\n\t\u0041\u00e9" ,"" ] `), func(s []byte) { got = append(got, string(s)) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{`a"b`, "\\/\n\tA?", ""}; strings.Join(got, "|") != strings.Join(want, "|") {
+	if want := []string{`a\"b`, `\\\/\n\t\u0041\u00e9`, ""}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("%q, want %q", got, want)
+	}
+	for _, bad := range []string{`["a\`, `["a\"]`, `["a\\\"]`, `["a"`, `"a"`, `["a"x]`} {
+		if err := EachString([]byte(bad), func([]byte) {}); err != ErrNotArray {
+			t.Errorf("%s: %v, want ErrNotArray", bad, err)
+		}
 	}
 }
 
@@ -167,4 +171,67 @@ func TestHistogramQuantiles(t *testing.T) {
 	if p50, p99, mx := h.Quantile(0.5), h.Quantile(0.99), h.Max(); p50 != 50 || p99 != 100 || mx != 500_000 {
 		t.Fatalf("p50 %d p99 %d max %d", p50, p99, mx)
 	}
+}
+
+// BenchmarkServeJSONs is the sink's cost per event (ns/op is per event),
+// for a body of flows as the benchmark's exporters send them.
+func BenchmarkServeJSONs(b *testing.B) {
+	const n = 2000
+	now := time.Now().UnixMilli()
+	events := make([][]byte, n)
+	for i := range events {
+		src, dst := ident.SrcAddr(uint32(i)), ident.DstAddr(1)
+		f := &pb.Flow{
+			Type: pb.FlowType_IPFIX, SrcAddr: src[:], DstAddr: dst[:], Exporter: []byte{127, 0, 0, 2},
+			SrcPort: uint32(1024 + i), DstPort: 443, Proto: 6, Bytes: uint64(1500 * i), Packets: uint64(3 + i%7),
+			TcpFlags: 0x1b, InIf: 3, OutIf: 7, FlowEndReason: 1,
+			TimeReceivedNs: uint64(now) * 1e6, StartMs: uint64(now - 2000), EndMs: uint64(now - 10),
+			Present: 1<<uint(pb.Field_SRC_ADDR) | 1<<uint(pb.Field_DST_ADDR) | 1<<uint(pb.Field_SRC_PORT) | 1<<uint(pb.Field_DST_PORT) |
+				1<<uint(pb.Field_IN_IF) | 1<<uint(pb.Field_OUT_IF) | 1<<uint(pb.Field_TCP_FLAGS) | 1<<uint(pb.Field_PROTO),
+		}
+		events[i] = format.IANA{}.AppendFlow(nil, f)
+	}
+	gz := body(&testing.T{}, events...)
+	s := New()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += n {
+		req := httptest.NewRequest(http.MethodPost, "/jsons", bytes.NewReader(gz))
+		req.Header.Set("Content-Encoding", "gzip")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+	if st := s.Stats(1); st.Unique != n {
+		b.Fatalf("%+v", st)
+	}
+}
+
+// FuzzStringLen checks the word-at-a-time scan against the plain reading
+// of a JSON string: every backslash escapes the byte after it, the first
+// quote not escaped ends the string.
+func FuzzStringLen(f *testing.F) {
+	for _, s := range []string{``, `"`, `a"`, `\"`, `\\"`, `\\\"x"`, `0123456\"`, `0123456\\"`, `01234567\"89abcdef"`,
+		`{\"sourceIPv4Address\":\"10.0.0.1\",\"x\":\"a\\\\b\"}",`, `abcdefgh\\\\\\\\\\\\\\"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := -1, ErrNotArray
+		for i, esc := 0, false; i < len(b); i++ {
+			if esc {
+				esc = false
+			} else if b[i] == '\\' {
+				esc = true
+			} else if b[i] == '"' {
+				want, wantErr = i, nil
+				break
+			}
+		}
+		got, err := stringLen(b)
+		if err != wantErr || (err == nil && got != want) {
+			t.Fatalf("stringLen(%q) = %d, %v; want %d, %v", b, got, err, want, wantErr)
+		}
+	})
 }
