@@ -213,6 +213,10 @@ func (b *bench) setup() error {
 		return err
 	} else {
 		b.run.CPUFromCgroups = true
+		n, err := cpugroup.RemoveStale(staleGroup)
+		if n > 0 || err != nil {
+			b.log.Printf("removed %d cgroups left by benchmarks that were killed (errors: %v)", n, err)
+		}
 	}
 	b.log.Printf("building flowgate and the load tools in %s", b.work)
 	if _, err := output(b.root, "go", "build", "-o", b.bin("flowgate"), "./cmd/flowgate"); err != nil {
@@ -580,6 +584,16 @@ func (b *bench) cgroup(e *stepEnv) (func(), error) {
 	}, nil
 }
 
+// staleGroup says whether a cgroup is a step's of a benchmark that no
+// longer runs (one killed, which could not remove it).
+func staleGroup(name string) bool {
+	var pid, step int
+	if _, err := fmt.Sscanf(name, "flowgate-bench-%d-step-%d", &pid, &step); err != nil || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
 // measure runs one step: the tool fresh, the generator at rate for the
 // duration, the drain, the counts.
 func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate float64, profile bool) (report.Step, error) {
@@ -663,7 +677,7 @@ func (b *bench) measure(ctx context.Context, t *tool, path, proto string, rate f
 	endProbing := background(ctx, func(ctx context.Context) { reading = b.probe.run(ctx, time.Second) })
 	defer endProbing()
 
-	sum, err := b.generate(e, path, rate)
+	sum, err := b.generate(ctx, e, path, rate)
 	if err != nil {
 		return s, err
 	}
@@ -826,7 +840,7 @@ func (b *bench) probeSpeed(reading time.Duration) float64 {
 func syslogPath(path string) bool { return path == report.PathSyslog || path == report.PathSyslogTLS }
 
 // generate runs the load generator of path at rate and returns what it sent.
-func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, error) {
+func (b *bench) generate(ctx context.Context, e *stepEnv, path string, rate float64) (load.Summary, error) {
 	target := fmt.Sprintf("127.0.0.1:%d", e.port)
 	d := b.cfg.duration.String()
 	run := strconv.Itoa(int(e.run))
@@ -844,7 +858,7 @@ func (b *bench) generate(e *stepEnv, path string, rate float64) (load.Summary, e
 	if err != nil {
 		return load.Summary{}, err
 	}
-	if err := g.wait(b.cfg.duration + time.Minute); err != nil {
+	if err := g.wait(ctx, b.cfg.duration+time.Minute); err != nil {
 		return load.Summary{}, err
 	}
 	var sum load.Summary

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -91,14 +92,19 @@ func (p *proc) exited() bool {
 	}
 }
 
-// wait waits for the program to end by itself, at most timeout.
-func (p *proc) wait(timeout time.Duration) error {
+// wait waits for the program to end by itself, at most timeout; it kills
+// it when ctx ends first, so that an interrupted benchmark stops within
+// the step, not after it.
+func (p *proc) wait(ctx context.Context, timeout time.Duration) error {
 	select {
 	case <-p.done:
 		if p.err != nil {
 			return fmt.Errorf("%s: %w: %s", p.name, p.err, p.stderr.lastLines(5))
 		}
 		return nil
+	case <-ctx.Done():
+		p.kill()
+		return fmt.Errorf("%s: %w", p.name, ctx.Err())
 	case <-time.After(timeout):
 		p.kill()
 		return fmt.Errorf("%s: still running after %s: killed", p.name, timeout)

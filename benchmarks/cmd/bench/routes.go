@@ -144,7 +144,7 @@ func (b *bench) flowCPU(ctx context.Context, t *tool, path, extra string, rate f
 	if err != nil {
 		return s, err
 	}
-	sum, err := b.generate(e, report.FlowPath(string(b.format)), rate)
+	sum, err := b.generate(ctx, e, report.FlowPath(string(b.format)), rate)
 	if err != nil {
 		return s, err
 	}

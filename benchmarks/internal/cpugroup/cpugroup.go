@@ -102,6 +102,44 @@ func (g *Group) Remove() error {
 	}
 }
 
+// RemoveStale removes the cgroups beside the ones New makes whose name
+// stale says were left over (by a benchmark killed before it removed its
+// own), ending what still runs in them; it returns how many it removed.
+func RemoveStale(stale func(name string) bool) (int, error) {
+	root, err := mountPoint()
+	if err != nil {
+		return 0, err
+	}
+	own, err := ownPath()
+	if err != nil {
+		return 0, err
+	}
+	parent := filepath.Join(root, own)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !stale(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		fd, err := os.Open(dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup: %w", err))
+			continue
+		}
+		if err := (&Group{dir: dir, fd: fd}).Remove(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
 // mountPoint is where the cgroup2 file system is mounted: /sys/fs/cgroup
 // alone, or /sys/fs/cgroup/unified beside the v1 controllers.
 func mountPoint() (string, error) {

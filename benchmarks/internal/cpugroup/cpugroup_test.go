@@ -150,3 +150,30 @@ func TestRemoveEndsWhatIsLeft(t *testing.T) {
 		t.Fatal("sleep still runs")
 	}
 }
+
+// TestRemoveStaleRemovesOnlyWhatItIsAskedTo: the groups a killed
+// benchmark left go, the others stay.
+func TestRemoveStaleRemovesOnlyWhatItIsAskedTo(t *testing.T) {
+	stale := fmt.Sprintf("cpugroup-test-stale-%d", os.Getpid())
+	kept := fmt.Sprintf("cpugroup-test-kept-%d", os.Getpid())
+	g, err := New(stale)
+	if err != nil {
+		t.Skipf("no cgroup to write here: %v", err)
+	}
+	t.Cleanup(func() { g.Remove() })
+	other, err := New(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Remove() })
+	n, err := RemoveStale(func(name string) bool { return name == stale })
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveStale: %d, %v; want 1, nil", n, err)
+	}
+	if _, err := os.Stat(g.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v, want it gone", g.dir, err)
+	}
+	if _, err := os.Stat(other.dir); err != nil {
+		t.Errorf("%s: %v, want it kept", other.dir, err)
+	}
+}
