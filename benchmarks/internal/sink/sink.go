@@ -175,7 +175,8 @@ func (sc *scratch) read(r *http.Request) error {
 	return nil
 }
 
-// identify reads an event's identity and latency: a flow's addresses and
+// identify reads an event's identity and latency, from the event as the
+// array's string holds it (escaped): a flow's addresses and
 // collectionTimeMilliseconds (when the appliance received it), or a syslog
 // message's token (when it was sent).
 func identify(ev []byte, now time.Time) (hit, bool) {
