@@ -260,16 +260,9 @@ func stringLen(b []byte) (int, error) {
 		follows := backslashes<<8 | escaped
 		if backslashes&follows != 0 {
 			// A backslash escaped by another: this word byte by byte.
-			esc := escaped != 0
-			for j := i; j < i+8; j++ {
-				switch {
-				case esc:
-					esc = false
-				case b[j] == '\\':
-					esc = true
-				case b[j] == '"':
-					return j, nil
-				}
+			end, esc := byteScan(b, i, i+8, escaped != 0)
+			if end >= 0 {
+				return end, nil
 			}
 			escaped = 0
 			if esc {
@@ -282,17 +275,27 @@ func stringLen(b []byte) (int, error) {
 		}
 		escaped = backslashes >> 56
 	}
-	for esc := escaped != 0; i < len(b); i++ {
+	if end, _ := byteScan(b, i, len(b), escaped != 0); end >= 0 {
+		return end, nil
+	}
+	return 0, ErrNotArray
+}
+
+// byteScan reads b[i:to] byte by byte, the byte at i escaped when esc:
+// it returns the index of the closing quote, or -1 and whether the byte
+// at to is escaped.
+func byteScan(b []byte, i, to int, esc bool) (int, bool) {
+	for ; i < to; i++ {
 		switch {
 		case esc:
 			esc = false
 		case b[i] == '\\':
 			esc = true
 		case b[i] == '"':
-			return i, nil
+			return i, false
 		}
 	}
-	return 0, ErrNotArray
+	return -1, esc
 }
 
 // bytesEqual sets the high bit of each byte of w that is c, and no other.
