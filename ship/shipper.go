@@ -208,11 +208,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 				continue
 			}
 			var event []byte
-			// ResetVT keeps the records' memory for the next message. Their
+			// Clear keeps the records' memory for the next message. Their
 			// bytes are read in place, not copied out of m (Unsafe): they
 			// are encoded into the batch before the next message is read,
 			// and m's data is its own, not a buffer the client reuses.
-			records.ResetVT()
+			records.Clear()
 			if buffer.IsEvent(m) {
 				// A dead letter sent again: one event, as it was encoded.
 				event = m.Data()
