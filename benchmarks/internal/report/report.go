@@ -555,9 +555,9 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
 - *receiving end* (flowgate's steps, in the note): the CPU the local stand-in for the intake
   spent per event, decompressing and counting: it shares the box with flowgate, as the real
   intake, remote, does not; the peers write files and have no receiving end.
-- *latency*: from the appliance's receipt of a flow (its collectionTimeMilliseconds) or the
-  generator's sending of a message (syslog) to its arrival at the receiving end; goflow2 and
-  nfacctd write files, whose latency is not measured.
+- *latency*: from the appliance's receipt of a flow (its collectionTimeMilliseconds; one flow
+  in eight, by sequence number) or the generator's sending of a message (syslog) to its arrival
+  at the receiving end; goflow2 and nfacctd write files, whose latency is not measured.
 - The peers write what they decode to a file: goflow2 as JSON (-format json -transport file),
   nfacctd with its print plugin as JSON (refreshed every second); their delivered events are the
   JSON objects of those files with an identity of the step. nfacctd holds its last partial buffer
