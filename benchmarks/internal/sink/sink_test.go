@@ -237,33 +237,6 @@ func BenchmarkServeJSONs(b *testing.B) {
 	}
 }
 
-// FuzzStringLen checks the word-at-a-time scan against the plain reading
-// of a JSON string: every backslash escapes the byte after it, the first
-// quote not escaped ends the string.
-func FuzzStringLen(f *testing.F) {
-	for _, s := range []string{``, `"`, `a"`, `\"`, `\\"`, `\\\"x"`, `0123456\"`, `0123456\\"`, `01234567\"89abcdef"`,
-		`{\"sourceIPv4Address\":\"10.0.0.1\",\"x\":\"a\\\\b\"}",`, `abcdefgh\\\\\\\\\\\\\\"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		want, wantErr := -1, ErrNotArray
-		for i, esc := 0, false; i < len(b); i++ {
-			if esc {
-				esc = false
-			} else if b[i] == '\\' {
-				esc = true
-			} else if b[i] == '"' {
-				want, wantErr = i, nil
-				break
-			}
-		}
-		got, err := stringLen(b)
-		if err != wantErr || (err == nil && got != want) {
-			t.Fatalf("stringLen(%q) = %d, %v; want %d, %v", b, got, err, want, wantErr)
-		}
-	})
-}
-
 // FuzzEventLen checks the shortcut for objects against stringLen: on the
 // contents of a JSON string holding any object, as /jsons carries events,
 // both find its end.
