@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -17,6 +20,8 @@ import (
 	"github.com/flowgate/flowgate/benchmarks/internal/ident"
 	"github.com/flowgate/flowgate/format"
 	pb "github.com/flowgate/flowgate/proto"
+	"github.com/flowgate/flowgate/ship"
+	"github.com/flowgate/flowgate/ship/https"
 )
 
 // flowEvent is the event flowgate ships for a flow of run and seq that it
@@ -115,6 +120,38 @@ func TestCountsUniqueDuplicateAndForeignEvents(t *testing.T) {
 	}
 	if st := stats(t, srv.URL, 5); st.Events != 0 || st.FirstNs != 0 {
 		t.Fatalf("run 5, never sent: %+v", st)
+	}
+}
+
+// flowgate's own HTTPS output, the sink's real sender (HTTP/2 over TLS,
+// its gzip writer, its framing), posts a batch whose body is many times
+// the HTTP/2 flow-control window: every event counts once.
+func TestCountsWhatFlowgatePosts(t *testing.T) {
+	s := New()
+	srv := httptest.NewUnstartedServer(s)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := https.New(https.Sekoia(srv.URL, "SinkTestKey0123456789", ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	const n = 20_000
+	received := time.Now().UnixMilli()
+	events := make([][]byte, n)
+	for i := range events {
+		events[i] = format.AppendBytes(nil, flowEvent(6, uint32(i), received))
+	}
+	if err := out.Send(t.Context(), ship.NewBatch(events...)); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(6); st.Unique != n || st.Events != n || st.Timed != n/flowLatencyEvery || st.Foreign != 0 || st.BadRequests != 0 {
+		t.Fatalf("%+v, want %d events counted once", st, n)
 	}
 }
 
