@@ -51,8 +51,12 @@ func (s *server) start(t testing.TB, h http.Handler) {
 // connection until Up.
 func (s *server) Down() {
 	s.srv.Listener.Close()
-	s.srv.CloseClientConnections()
+	s.CloseConnections()
 }
+
+// CloseConnections closes every connection open now, as an intake does
+// with idle ones; it goes on listening.
+func (s *server) CloseConnections() { s.srv.CloseClientConnections() }
 
 // Up listens again on the address it had.
 func (s *server) Up(t testing.TB) {
