@@ -95,3 +95,18 @@ func TestDescribe(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+func TestCPUNameTellsTheModel(t *testing.T) {
+	for _, c := range []struct{ cpuinfo, want string }{
+		{"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nstepping\t: 1\n\n" +
+			"processor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: Other\nstepping\t: 0\n",
+			"AMD EPYC (family 25, model 17, stepping 1)"},
+		{"processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\n", "ARMv8 Processor rev 1 (v8l)"}, // no family on arm
+		{"processor\t: 0\nBogoMIPS\t: 50.00\n", "unknown"},
+		{"", "unknown"},
+	} {
+		if got := cpuName(c.cpuinfo); got != c.want {
+			t.Errorf("cpuName(%q) = %q, want %q", c.cpuinfo, got, c.want)
+		}
+	}
+}

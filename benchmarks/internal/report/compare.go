@@ -364,6 +364,11 @@ func machines(a, b *Run) string {
 	switch {
 	case ma.CPU == "" || mb.CPU == "":
 		return "The machine: not in both reports, so whether the runs shared one cannot be told."
+	case ma.Cores == mb.Cores && (strings.HasPrefix(ma.CPU, mb.CPU+" (") || strings.HasPrefix(mb.CPU, ma.CPU+" (")):
+		// Reports up to 2026-12-07-1827 name the processor without its
+		// family and model.
+		return fmt.Sprintf("The machine: %s in the first run, %s in the second, %d cores: one report does not name the model, "+
+			"so whether the runs had a box of one kind cannot be told from the name; the calibrations below say whether the boxes ran alike.", ma.CPU, mb.CPU, ma.Cores)
 	case ma.CPU != mb.CPU || ma.Cores != mb.Cores:
 		return fmt.Sprintf("**The machines differ**: %s, %d cores (%s) in the first run, %s, %d cores (%s) in the second: "+
 			"the figures are not a repeat of each other, the ratios against the peers least of all.",
