@@ -300,7 +300,7 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 		t.Fatalf("the comparison of runs on two processors, CPU counted two ways (%v):\n%s", err, out.String())
 	}
 	// A report that names the model beside one that does not (those
-	// before 2026-12-07) cannot tell.
+	// up to 2026-12-07-1827) cannot tell.
 	named := sample()
 	named.Machine.CPU = "Test CPU (family 25, model 17, stepping 1)"
 	out.Reset()
