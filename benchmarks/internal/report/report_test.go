@@ -299,12 +299,20 @@ func TestReadMarkdownGivesTheStepsBack(t *testing.T) {
 		!strings.Contains(out.String(), "**CPU counted differently**: from cgroups in the first run, from /proc in the second") {
 		t.Fatalf("the comparison of runs on two processors, CPU counted two ways (%v):\n%s", err, out.String())
 	}
-	// A report that names the model beside one that does not (those
-	// up to 2026-12-07-1827) cannot tell.
+	// A report that names the model, read back from its file, beside one
+	// that does not (those up to 2026-12-07-1827) cannot tell.
 	named := sample()
 	named.Machine.CPU = "Test CPU (family 25, model 17, stepping 1)"
 	out.Reset()
-	if _, err := WriteComparison(&out, named, r, 0.10); err != nil ||
+	if err := WriteMarkdown(&out, named, ""); err != nil {
+		t.Fatal(err)
+	}
+	namedBack, err := ReadMarkdown(&out)
+	if err != nil || namedBack.Machine.CPU != named.Machine.CPU {
+		t.Fatalf("a processor named with its model read back as %+v (%v)", namedBack.Machine, err)
+	}
+	out.Reset()
+	if _, err := WriteComparison(&out, namedBack, back, 0.10); err != nil ||
 		!strings.Contains(out.String(), "The machine: Test CPU (family 25, model 17, stepping 1) in the first run, Test CPU in the second, 2 cores: one report does not name the model") {
 		t.Fatalf("the comparison of a report naming the model with one that does not (%v):\n%s", err, out.String())
 	}
