@@ -422,10 +422,16 @@ func (b *bench) measureFormat(ctx context.Context, tools map[string]*tool, f exp
 	// the climb that ran once: each tool that held more runs it as often
 	// as its best rate, so that the figure has a spread to tell two runs
 	// apart by (flowgate's v9 CPU there read 4.47 and 3.85 µs in 1342 and
-	// 1653, one step each).
+	// 1653, one step each), and up to twice more while every step there
+	// ran on a slow box (in 2026-12-07-1009, v9's two on a box at 0.85 and
+	// 0.87 read 4.02 and 4.03 µs, where 0750's at 0.97 and 0.98 read 3.48
+	// and 3.46).
 	for i, t := range searched {
 		if skipped[i] == nil && bests[i] >= report.TargetCPUVsPeerAt {
 			if err := b.hold(ctx, t, path, proto, report.TargetCPUVsPeerAt, b.cfg.repeats); err != nil {
+				return err
+			}
+			if err := b.againAtSpeed(ctx, t, path, proto, report.TargetCPUVsPeerAt, nil); err != nil {
 				return err
 			}
 		}
@@ -460,8 +466,8 @@ func (b *bench) measured(path, tool string, rate float64) bool {
 // that step was not sustained: below a rate held twice, a miss is the
 // box's (in the full run 2026-12-04-1744, IPFIX at 440 000/s, the
 // receiving end at 1.72 µs per event where it took 1.30 at 550 000/s).
-// And up to twice more while the latency there missed its bound on a slow
-// box only (slowOnly).
+// And up to twice more while it ran on a slow box only and missed there,
+// its latency or the rate (againAtSpeed).
 func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best float64) error {
 	if best == 0 {
 		return nil
@@ -470,8 +476,17 @@ func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best
 	if err := b.hold(ctx, t, path, proto, rate, 1); err != nil {
 		return err
 	}
+	return b.againAtSpeed(ctx, t, path, proto, rate, missedLatency)
+}
+
+// missedLatency says a rate's p99 missed the bound below the best rate.
+func missedLatency(at *report.Step) bool { return at.P99Ms > report.TargetP99BelowMs }
+
+// againAtSpeed runs a tool at a rate it held up to twice more while the
+// rate is owed a step on a box at speed (owedAtSpeed).
+func (b *bench) againAtSpeed(ctx context.Context, t *tool, path, proto string, rate float64, missed func(*report.Step) bool) error {
 	for range 2 {
-		if !slowOnly(&b.run, path, t.name, rate) {
+		if !owedAtSpeed(&b.run, path, t.name, rate, missed) {
 			return nil
 		}
 		if _, err := b.measure(ctx, t, path, proto, rate, false); err != nil {
@@ -481,13 +496,26 @@ func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best
 	return nil
 }
 
-// slowOnly says a tool's latency at a rate missed its bound and every
-// step that sustained the rate ran on a slow box: the report reads the
-// figures of the steps on a box at speed when there are any
-// (report.Run.At), and one such step is owed.
-func slowOnly(r *report.Run, path, tool string, rate float64) bool {
+// owedAtSpeed says a tool's rate ran only on a slow box, and that it
+// was not sustained there or, when missed is given, its figures missed
+// what missed checks: one step on a box at speed is owed, as the report
+// reads a rate's figures from its steps on a box at speed when there are
+// any (report.Run.At), and a failure on a slow box counts neither way (in
+// 2026-12-07-2059, IPFIX's two steps at 80% failed on a box at 0.80 and
+// 0.87, and the report had no latency there). A step at speed decides,
+// sustained or not.
+func owedAtSpeed(r *report.Run, path, tool string, rate float64, missed func(*report.Step) bool) bool {
+	ran := false
+	for i := range r.Steps {
+		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled {
+			if !s.Slow() {
+				return false
+			}
+			ran = true
+		}
+	}
 	at := r.At(path, tool, rate)
-	return at != nil && at.P99Ms > report.TargetP99BelowMs && at.Slow()
+	return ran && (at == nil || missed == nil || missed(at))
 }
 
 // hold runs a tool at a rate below its best until it sustained it times,

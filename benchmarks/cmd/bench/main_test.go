@@ -85,10 +85,15 @@ func TestBackgroundEndWaitsForItsWork(t *testing.T) {
 	end() // a second end, as a deferred one after the first, returns at once
 }
 
-func TestTheLatencyStepRunsAgainWhenItMissedOnASlowBoxOnly(t *testing.T) {
+func TestTheLatencyStepRunsAgainWhenItMissedOnSlowBoxesOnly(t *testing.T) {
 	step := func(rate, box float64, p99 int64) report.Step {
 		return report.Step{Path: report.PathSyslog, Tool: report.Flowgate, Target: rate, Offered: rate, Sent: 100, Delivered: 100,
 			Sustained: true, Box: box, P99Ms: p99}
+	}
+	failed := func(rate, box float64) report.Step {
+		s := step(rate, box, 2998)
+		s.Sustained = false
+		return s
 	}
 	run := func(below ...report.Step) *report.Run {
 		return &report.Run{Repeats: 2, Steps: append([]report.Step{step(500_000, 1, 900), step(500_000, 1, 900)}, below...)}
@@ -104,10 +109,40 @@ func TestTheLatencyStepRunsAgainWhenItMissedOnASlowBoxOnly(t *testing.T) {
 		{"missed on a box at speed", []report.Step{step(400_000, 0.95, 1209)}, false},
 		{"missed on a slow box, then on one at speed", []report.Step{step(400_000, 0.77, 1209), step(400_000, 0.95, 1100)}, false},
 		{"met on a slow box", []report.Step{step(400_000, 0.77, 600)}, false},
+		{"held on a slow box, missed at speed", []report.Step{step(400_000, 0.77, 1209), failed(400_000, 0.95)}, false},
+		{"not held, on slow boxes only", []report.Step{failed(400_000, 0.80), failed(400_000, 0.87)}, true},
 		{"not run", nil, false},
 	} {
-		if got := slowOnly(run(c.steps...), report.PathSyslog, report.Flowgate, 400_000); got != c.want {
-			t.Errorf("%s: slowOnly %v, want %v", c.name, got, c.want)
+		if got := owedAtSpeed(run(c.steps...), report.PathSyslog, report.Flowgate, 400_000, missedLatency); got != c.want {
+			t.Errorf("%s: owedAtSpeed %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestTheCPUStepsRunAgainWhenEveryOneRanOnASlowBox(t *testing.T) {
+	// A peer's steps: its latency is not measured.
+	at := func(rate, box float64, sustained bool) report.Step {
+		return report.Step{Path: report.FlowPath("ipfix"), Tool: "nfacctd", Target: rate, Offered: rate, Sent: 100,
+			Delivered: 100, Sustained: sustained, Box: box, P50Ms: -1, P99Ms: -1, CPUPerEvent: 4}
+	}
+	step := func(box float64, sustained bool) report.Step { return at(200_000, box, sustained) }
+	for _, c := range []struct {
+		name  string
+		steps []report.Step
+		want  bool
+	}{
+		{"both on a slow box", []report.Step{step(0.85, true), step(0.87, true)}, true},
+		{"one on a box at speed", []report.Step{step(0.85, true), step(0.97, true)}, false},
+		{"both at speed", []report.Step{step(0.97, true), step(0.98, true)}, false},
+		{"held on a slow box, missed at speed", []report.Step{step(0.85, true), step(0.97, false)}, false},
+		{"missed on slow boxes only", []report.Step{step(0.80, false), step(0.87, false)}, true},
+		{"missed at speed", []report.Step{step(0.97, false)}, false},
+		{"not run", nil, false},
+	} {
+		// The best rate, held above.
+		r := &report.Run{Repeats: 2, Steps: append([]report.Step{at(300_000, 1, true), at(300_000, 1, true)}, c.steps...)}
+		if got := owedAtSpeed(r, report.FlowPath("ipfix"), "nfacctd", 200_000, nil); got != c.want {
+			t.Errorf("%s: owedAtSpeed %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -493,7 +493,7 @@ func WriteMarkdown(w io.Writer, r *Run, plot string) error {
 		}
 		p.f("\n")
 	}
-	p.f("## How to read it\n\n"+howToRead+"\n", SlowBox, SlowBox, SlowBox)
+	p.f("## How to read it\n\n"+howToRead+"\n", SlowBox, SlowBox, SlowBox, SlowBox)
 	return p.err
 }
 
@@ -509,7 +509,7 @@ const (
 	cpuFromProc    = "CPU counted from /proc, of the tool's processes alive at the start and at the end of a step: those that ended in between are left out (nfacctd's and sfacctd's writers, forked every second to write the cache out, most of their work)"
 )
 
-// howToRead is a format: SlowBox fills its three %.2f.
+// howToRead is a format: SlowBox fills its four %.2f.
 const howToRead = `- *asked* is the rate the generator was given, *offered* what it reached, *delivered* the
   distinct events that came out divided by the time from the first send to the last arrival.
 - *lost* = sent − distinct events out; *dup* are events that came out more than once. Every event
@@ -532,8 +532,9 @@ const howToRead = `- *asked* is the rate the generator was given, *offered* what
   twice, the rate is beyond the generator); a step that failed while the box ran below %.2f of its
   speed (below) counts neither way either, and runs again up to twice. flowgate
   runs one more step at 80%% of its best rate, for its latency with headroom left (up to twice
-  more while its p99 there missed 1 s on a box below %.2f only), and each tool that held
-  200 000/s runs it as often as its best rate, for its CPU per event there. A rate's figures in
+  more while every step there ran on a box below %.2f and missed the rate or a p99 of 1 s), and
+  each tool that held 200 000/s runs it as often as its best rate, for its CPU per event there
+  (up to twice more while every step there ran on a box below %.2f). A rate's figures in
   the tables are the medians of its repeats, of those on a box at speed when there are any.
 - *box speed*: two fixed pieces of work on one core, numbers written as text and compressed (the
   core's speed) and a walk through 64 MiB in random order (the memory's), each the median of five
