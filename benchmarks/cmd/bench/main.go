@@ -482,8 +482,8 @@ func (b *bench) belowBest(ctx context.Context, t *tool, path, proto string, best
 // missedLatency says a rate's p99 missed the bound below the best rate.
 func missedLatency(at *report.Step) bool { return at.P99Ms > report.TargetP99BelowMs }
 
-// againAtSpeed runs a tool at a rate it held up to twice more while the
-// rate is owed a step on a box at speed (owedAtSpeed).
+// againAtSpeed runs a tool at a rate up to twice more while the rate is
+// owed a step on a box at speed (owedAtSpeed).
 func (b *bench) againAtSpeed(ctx context.Context, t *tool, path, proto string, rate float64, missed func(*report.Step) bool) error {
 	for range 2 {
 		if !owedAtSpeed(&b.run, path, t.name, rate, missed) {
