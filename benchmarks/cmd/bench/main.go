@@ -505,17 +505,12 @@ func (b *bench) againAtSpeed(ctx context.Context, t *tool, path, proto string, r
 // 0.87, and the report had no latency there). A step at speed decides,
 // sustained or not.
 func owedAtSpeed(r *report.Run, path, tool string, rate float64, missed func(*report.Step) bool) bool {
-	ran := false
-	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled {
-			if !s.Slow() {
-				return false
-			}
-			ran = true
-		}
+	ran := r.Ran(path, tool, rate)
+	if len(ran) == 0 || slices.ContainsFunc(ran, func(s *report.Step) bool { return !s.Slow() }) {
+		return false
 	}
 	at := r.At(path, tool, rate)
-	return ran && (at == nil || missed == nil || missed(at))
+	return at == nil || missed == nil || missed(at)
 }
 
 // hold runs a tool at a rate below its best until it sustained it times,

@@ -188,16 +188,22 @@ func (r *Run) Tools(path string) []string {
 	return tools
 }
 
-// Repeated are a tool's unprofiled steps at one rate that count (Counts),
-// in the order they ran.
-func (r *Run) Repeated(path, tool string, rate float64) []*Step {
+// Ran are a tool's unprofiled steps at one rate, in the order they ran,
+// those that count neither way (Counts) too.
+func (r *Run) Ran(path, tool string, rate float64) []*Step {
 	var steps []*Step
 	for i := range r.Steps {
-		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled && s.Counts() {
+		if s := &r.Steps[i]; s.Path == path && s.Tool == tool && s.Target == rate && !s.Profiled {
 			steps = append(steps, s)
 		}
 	}
 	return steps
+}
+
+// Repeated are a tool's unprofiled steps at one rate that count (Counts),
+// in the order they ran.
+func (r *Run) Repeated(path, tool string, rate float64) []*Step {
+	return slices.DeleteFunc(r.Ran(path, tool, rate), func(s *Step) bool { return !s.Counts() })
 }
 
 // Held says whether a tool sustained a rate at least Repeats times, and
